@@ -1,0 +1,5 @@
+import sys
+
+from sightsound.cli import main
+
+sys.exit(main())

@@ -1,0 +1,97 @@
+"""``sightsound <command>``: one entry point, one module per stage.
+
+Commands are registered here by module path and imported only when called, so ``sightsound
+--help`` is instant and a stage's heavy imports (torch, transformers) are paid only by that stage.
+Each command module provides ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# name -> (module, one-line help). Order = the pipeline's order.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("sightsound.synth.cli", "generate the synthetic audio-visual world (records, wav, frames, mp4)"),
+    "tiny-models": ("sightsound.models.tiny", "build tiny offline teacher/student/omni models of the real architectures"),
+    "pretrain": ("sightsound.mini.pretrain", "train a SightSound-mini role (teacher|verifier|student) from scratch"),
+    "teach": ("sightsound.teacher", "Step 1: teacher CoT from the silent video, n samples, consistency filter"),
+    "verify": ("sightsound.verify", "Step 2: audio-grounded fact-check of the teacher's <think>"),
+    "merge": ("sightsound.sharding", "join shard outputs of teach/verify, refusing duplicates and gaps"),
+    "build-sft": ("sightsound.sft_data", "build the student's SFT / GRPO sets from verified traces"),
+    "sft": ("sightsound.train.sft", "Step 3a: LoRA SFT of the audio student (audio in the loss)"),
+    "grpo": ("sightsound.train.grpo", "Step 3b: GRPO of the student with format + accuracy rewards"),
+    "eval": ("sightsound.evaluate.run", "evaluate a student on a benchmark (greedy, batched)"),
+    "score": ("sightsound.evaluate.score", "score a predictions file with the benchmark's official rule"),
+    "compare": ("sightsound.evaluate.compare", "compare results files: markdown table and bar charts"),
+    "run": ("sightsound.pipeline", "the whole pipeline from one recipe, resumable stage by stage"),
+    "experiment": ("sightsound.mini.experiment", "the paper's comparison on SightSound-mini over several seeds"),
+    "demo": ("sightsound.demo", "the CPU demo: every stage on synthetic data with tiny models"),
+    "report": ("sightsound.report", "a static HTML page to browse a run's distillation"),
+}
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config RECIPE.yaml`` and trailing dotted ``key=value`` overrides, shared by all stages."""
+    parser.add_argument("--config", metavar="RECIPE", help="YAML recipe (see configs/); defaults if omitted")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key=value",
+        help="dotted overrides of the recipe, e.g. teach.n=8 models.teacher.backend=openai",
+    )
+
+
+def load_recipe_from_args(args: argparse.Namespace):
+    from sightsound.config import load_recipe
+
+    return load_recipe(getattr(args, "config", None), getattr(args, "overrides", None) or [])
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    lines = "\n".join(f"  {name:<12} {helptext}" for name, (_, helptext) in COMMANDS.items())
+    p = argparse.ArgumentParser(
+        prog="sightsound",
+        description="SightSound-R1: cross-modal reasoning distillation from vision to audio language models.",
+        epilog=f"commands:\n{lines}\n\n'sightsound <command> --help' describes each one.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("command", nargs="?", help="one of the commands below")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    if not argv or argv[0] not in COMMANDS:
+        top = _top_parser()
+        ns, _ = top.parse_known_args(argv)
+        if ns.version:
+            from sightsound import __version__
+
+            print(__version__)
+            return 0
+        if ns.command and ns.command not in COMMANDS:
+            top.error(f"unknown command {ns.command!r}")
+        top.print_help()
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    name, rest = argv[0], argv[1:]
+    module_name, helptext = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"sightsound {name}", description=(module.__doc__ or helptext).strip(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    from sightsound.errors import USER_ERRORS
+
+    try:
+        return int(module.run(args) or 0)
+    except USER_ERRORS as e:  # bad input: one clear line, no traceback
+        print(f"sightsound {name}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

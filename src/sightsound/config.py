@@ -1,0 +1,353 @@
+"""Typed configuration: one recipe (YAML) with a section per stage, overridable by dotted ``key=value``.
+
+Every field has a default. Defaults the paper states are marked ``[paper]`` in the comments; the
+ones it does not publish are ``[ours]`` (see docs in README, "Faithfulness"). Loading is strict: an
+unknown key or a value of the wrong type raises :class:`ConfigError` naming the dotted key, because
+a silently ignored typo in a training recipe costs a GPU-day.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or override that does not fit the typed configuration."""
+
+
+# --------------------------------------------------------------------------------------------- models
+@dataclass
+class ModelSpec:
+    """Where a role's model lives and how to run it."""
+
+    # HF id or local directory (hf/vllm backends), or the served model name (openai backend).
+    name_or_path: str = ""
+    backend: Literal["hf", "openai", "vllm"] = "hf"
+    # "auto" reads config.json's model_type; set it explicitly for an API-served model.
+    architecture: Literal["auto", "qwen2_5_vl", "qwen2_audio", "qwen2_5_omni_thinker"] = "auto"
+    # "auto": bfloat16 on GPU, float32 on CPU.
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device_map: str | None = None
+    attn_implementation: str | None = None  # None: transformers' default (sdpa where available)
+    trust_remote_code: bool = False  # off unless a recipe turns it on
+    # --- openai backend (any OpenAI-compatible chat-completions endpoint) ---
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"  # the *name* of the variable; the key itself is never stored
+    max_concurrency: int = 8
+    timeout_s: float = 120.0
+    max_retries: int = 5
+    # --- hf backend ---
+    batch_size: int = 8  # requests per generate() call (each expands to n sequences)
+    # --- vllm backend ---
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
+
+
+@dataclass
+class ModelsConfig:
+    """Roles, not ids: recipes name the teacher, verifier and student once, here."""
+
+    teacher: ModelSpec = field(default_factory=lambda: ModelSpec(name_or_path="Qwen/Qwen2.5-VL-32B-Instruct"))
+    verifier: ModelSpec = field(
+        default_factory=lambda: ModelSpec(
+            name_or_path="gpt-4o-audio-preview", backend="openai", architecture="qwen2_audio"
+        )
+    )
+    student: ModelSpec = field(default_factory=lambda: ModelSpec(name_or_path="Qwen/Qwen2-Audio-7B-Instruct"))
+
+
+# ----------------------------------------------------------------------------------------------- data
+@dataclass
+class SynthConfig:
+    """The synthetic audio-visual world (sightsound.synth)."""
+
+    num: int = 200
+    seed: int = 0
+    p_consistent: float = 0.7  # [ours] how often what is drawn matches what sounds
+    duration_s: float = 3.0
+    sample_rate: int = 16000
+    fps: float = 2.0  # frames per second written as PNG and mp4
+    width: int = 224
+    height: int = 112
+    max_sources: int = 4
+    write_mp4: bool = True
+    families: list[str] = field(default_factory=list)  # empty: all question families
+
+
+@dataclass
+class DataConfig:
+    """Which records the pipeline distils on."""
+
+    source: Literal["synthetic", "avqa", "jsonl"] = "synthetic"
+    annotations: str | None = None  # AVQA train_qa.json, or a JSONL of records
+    media_root: str | None = None
+    limit: int | None = None  # first N records (debugging)
+
+
+# -------------------------------------------------------------------------------------------- stage 1
+@dataclass
+class TeachConfig:
+    """Step 1: the vision teacher's audio-focused CoT with test-time scaling."""
+
+    n: int = 4  # [paper] samples per question
+    require_label_match: bool = True  # [ours] also require the unanimous choice to equal the label
+    temperature: float = 1.0  # [ours]
+    top_p: float = 1.0  # [ours]
+    max_new_tokens: int = 512  # [ours]
+    fps: float = 2.0  # [ours] frames sampled from the silent video
+    max_frames: int = 16  # [ours]
+    max_pixels: int = 360 * 420  # [ours] per frame
+    seed: int = 0
+    batch_size: int = 4  # records per backend call (each asks for n samples)
+    prompt: str = "teacher"  # template name in sightsound/prompts/
+
+
+# -------------------------------------------------------------------------------------------- stage 2
+@dataclass
+class VerifyConfig:
+    """Step 2: audio-grounded validation of the teacher's <think>."""
+
+    samples: Literal["all", "first"] = "all"  # [ours] which consistent samples are fact-checked
+    votes: int = 1  # [paper: 1] majority of k verifier samples
+    temperature: float = 0.0  # greedy for one vote; sampling is used when votes > 1
+    max_new_tokens: int = 8
+    seed: int = 0
+    batch_size: int = 8
+    prompt: str = "verifier"
+
+
+# -------------------------------------------------------------------------------------------- stage 3
+@dataclass
+class LoraSpec:
+    r: int = 16  # [ours]
+    alpha: int = 32  # [ours]
+    dropout: float = 0.05  # [ours]
+    # Language model only: a plain ["q_proj", ...] would also hit the audio encoder's attention.
+    target_modules: str = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+
+@dataclass
+class SFTConfig:
+    """LoRA SFT of the student on verified CoTs (or labels, for the baseline)."""
+
+    model: str = ""  # empty: models.student.name_or_path
+    train_file: str = ""  # chat-messages JSONL from build-sft
+    output_dir: str = ""
+    lora: LoraSpec = field(default_factory=LoraSpec)
+    use_lora: bool = True  # [paper] LoRA
+    learning_rate: float = 1e-4  # [ours]
+    num_train_epochs: float = 2.0  # [ours]
+    max_steps: int = -1
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    warmup_ratio: float = 0.03
+    lr_scheduler_type: str = "cosine"
+    max_length: int = 2048
+    save_steps: int = 200
+    save_total_limit: int = 2
+    logging_steps: int = 10
+    seed: int = 0
+    merge: bool = False  # also write a merged plain model directory
+    gradient_checkpointing: bool = False
+    bf16: bool | None = None  # None: on GPU only
+
+
+@dataclass
+class GRPOConfig:
+    """GRPO of the student with format + accuracy rewards and a KL reference."""
+
+    model: str = ""  # empty: models.student.name_or_path
+    init_adapter: str | None = None  # the SFT adapter to start from (None: the pretrained student)
+    init_mode: Literal["continue", "merge"] = "continue"  # [ours] train the SFT adapter, or merge it and add a new one
+    train_file: str = ""  # prompt set with the distilled label
+    output_dir: str = ""
+    lora: LoraSpec = field(default_factory=LoraSpec)
+    use_lora: bool = True
+    reward_funcs: list[str] = field(default_factory=lambda: ["format", "accuracy"])  # [paper]
+    reward_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])  # [ours]
+    num_generations: int = 8  # [ours, R1-AQA] group size
+    temperature: float = 1.0  # [ours, R1-AQA]
+    beta: float = 0.04  # [ours] KL coefficient to the frozen reference (the paper uses a KL reference)
+    learning_rate: float = 1e-6  # [ours, R1-AQA]
+    max_steps: int = 1000  # [ours, R1-AQA]
+    per_device_train_batch_size: int = 8  # completions per device batch (multiple of num_generations)
+    gradient_accumulation_steps: int = 1
+    num_iterations: int = 1
+    max_prompt_length: int | None = None
+    max_completion_length: int = 512
+    save_steps: int = 100
+    save_total_limit: int = 2
+    logging_steps: int = 1
+    seed: int = 0
+    bf16: bool | None = None
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+@dataclass
+class EvalConfig:
+    benchmarks: list[str] = field(default_factory=lambda: ["avqa", "mmau", "music-avqa"])
+    mmau_task: str | None = "sound"  # [paper] MMAU test-mini, Sound
+    mmau_version: str = "test-mini (original release)"
+    music_avqa_types: list[str] = field(default_factory=lambda: ["Audio"])
+    batch_size: int = 8
+    max_new_tokens: int = 512
+    limit: int | None = None
+
+
+# ----------------------------------------------------------------------------------------------- recipe
+@dataclass
+class Recipe:
+    """A whole SightSound-R1 run: every stage reads its own section."""
+
+    name: str = "sightsound"
+    output_dir: str = "runs/sightsound"
+    seed: int = 0
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    teach: TeachConfig = field(default_factory=TeachConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    # Systems the pipeline trains and evaluates (paper's comparison). Names: pretrained,
+    # label_sft, label_grpo, cot_sft_unverified, cot_sft, sightsound_r1.
+    systems: list[str] = field(default_factory=lambda: ["pretrained", "label_sft", "label_grpo", "cot_sft", "sightsound_r1"])
+
+
+# ------------------------------------------------------------------------------------------ machinery
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and return it (ints widen to floats)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: expected one of {list(args)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        (item_tp,) = args or (Any,)
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        _, val_tp = args or (str, Any)
+        return {str(k): _coerce(v, val_tp, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping for section {tp.__name__}, got {value!r}")
+        return from_dict(tp, value, prefix=key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected bool, got {type(value).__name__} {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected int, got {type(value).__name__} {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected float, got {type(value).__name__} {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected str, got {type(value).__name__} {value!r}")
+    raise ConfigError(f"{key}: unsupported annotation {tp!r}")
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping; unknown keys and wrong types raise ConfigError."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in (data or {}).items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise ConfigError(f"unknown config key '{dotted}' (known in this section: {', '.join(sorted(names))})")
+        kwargs[key] = _coerce(value, hints[key], dotted)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` strings (values parsed as YAML scalars/lists) to a nested mapping."""
+    data = dict(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override {item!r} has an empty key")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {key}: cannot parse value {raw!r}: {e}") from None
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
+    """Read a recipe YAML (or the defaults) and apply dotted overrides; strict about keys and types."""
+    data = load_yaml(path) if path else {}
+    data = apply_overrides(data, overrides or [])
+    return from_dict(Recipe, data)
+
+
+def dump_yaml(cfg: Any) -> str:
+    return yaml.safe_dump(to_dict(cfg) if dataclasses.is_dataclass(cfg) else cfg, sort_keys=False, allow_unicode=True)

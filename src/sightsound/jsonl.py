@@ -1,0 +1,185 @@
+"""Crash-safe JSONL artefacts: append-only writers that resume, and atomic small files.
+
+Every stage writes through :class:`JsonlWriter`: it appends one JSON object a line, flushes and
+fsyncs per batch, and on open it scans what is already there so a rerun skips finished ids. A
+torn last line (the process was killed mid-write) is detected, reported and cut off, never kept
+and never silently parsed around. Small summaries (stats, manifests) go through
+:func:`atomic_write_json` (write to a temp file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class ArtefactError(ValueError):
+    """A JSONL artefact that is corrupt in a way that is not a torn last line."""
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_jsonl(path: str | Path, with_lineno: bool = False, allow_torn_tail: bool = False) -> Iterator[Any]:
+    """Yield objects from a JSONL file.
+
+    A line that does not parse raises :class:`ArtefactError` naming the file and line, except a
+    final line without a newline when ``allow_torn_tail`` is set (that one is skipped with a warning).
+    """
+    path = Path(path)
+    with path.open("rb") as f:
+        data = f.read()
+    lines = data.split(b"\n")
+    last_complete = data.endswith(b"\n")
+    for i, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        is_tail = i == len(lines) and not last_complete
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if is_tail and allow_torn_tail:
+                log.warning("%s: dropping torn last line %d (%d bytes)", path, i, len(raw))
+                continue
+            raise ArtefactError(f"{path}:{i}: not valid JSON ({e})") from None
+        if is_tail and allow_torn_tail:
+            # Parsed, but without its newline the writer may not have finished the batch fsync.
+            # It is complete JSON, so keep it; the writer will add the newline on reopen.
+            pass
+        yield (i, obj) if with_lineno else obj
+
+
+def repair_torn_tail(path: str | Path) -> int:
+    """Cut a torn (newline-less, unparsable) last line off ``path``; return the bytes removed."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    with path.open("rb+") as f:
+        data = f.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        cut = data.rfind(b"\n") + 1  # 0 when the only line is torn
+        tail = data[cut:]
+        try:
+            json.loads(tail.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            f.truncate(cut)
+            f.flush()
+            os.fsync(f.fileno())
+            log.warning("%s: removed a torn last line (%d bytes) left by an interrupted run", path, len(tail))
+            return len(tail)
+        # A complete object that only lacks its newline: finish the line.
+        f.write(b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+        return 0
+
+
+class JsonlWriter:
+    """Append-only, resumable JSONL writer keyed by a record key.
+
+    >>> with JsonlWriter("out.jsonl", key=lambda r: r["id"]) as w:   # doctest: +SKIP
+    ...     todo = [r for r in records if r["id"] not in w.done]
+    ...     w.write_many(results)
+
+    ``done`` holds the keys already on disk. Writing a key twice raises (an idempotent stage never
+    needs to), so a bug cannot silently duplicate training examples.
+    """
+
+    def __init__(self, path: str | Path, key: Callable[[dict], Any] = lambda r: r["id"], fsync: bool = True):
+        self.path = Path(path)
+        self.key = key
+        self.fsync = fsync
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        repair_torn_tail(self.path)
+        self.done: set[Any] = set()
+        self.existing: list[dict] = []
+        if self.path.exists():
+            for row in read_jsonl(self.path):
+                k = key(row)
+                if k in self.done:
+                    raise ArtefactError(f"{self.path}: key {k!r} appears twice")
+                self.done.add(k)
+                self.existing.append(row)
+        self._f = self.path.open("ab")
+
+    def write_many(self, rows: Iterable[dict]) -> None:
+        buf = []
+        for row in rows:
+            k = self.key(row)
+            if k in self.done:
+                raise ArtefactError(f"{self.path}: refusing to write key {k!r} a second time")
+            self.done.add(k)
+            buf.append(_dumps(row).encode("utf-8") + b"\n")
+        if not buf:
+            return
+        # One write call per batch keeps a kill between records from interleaving partial lines.
+        self._f.write(b"".join(buf))
+        self._f.flush()
+        if self.fsync:
+            os.fsync(self._f.fileno())
+
+    def write(self, row: dict) -> None:
+        self.write_many([row])
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+    def __enter__(self) -> "JsonlWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> None:
+    """Write a whole JSONL file at once, atomically (for derived sets such as SFT data)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for row in rows:
+                f.write(_dumps(row).encode("utf-8") + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj: Any, indent: int = 2) -> None:
+    atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=indent, default=str) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ArtefactError(f"{path}: not valid JSON ({e})") from None

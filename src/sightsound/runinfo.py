@@ -1,0 +1,86 @@
+"""Run-directory bookkeeping: the resolved config, package versions and a manifest of artefacts.
+
+Results must name the package versions they were made with (peer projects saw MMAU move by points
+across transformers versions), so every stage records :func:`package_versions`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sightsound.config import dump_yaml, to_dict
+from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json
+
+PACKAGES = ("sightsound", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "numpy", "av", "soundfile", "soxr", "openai", "vllm")
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def config_hash(cfg: Any) -> str:
+    data = to_dict(cfg) if hasattr(cfg, "__dataclass_fields__") else cfg
+    blob = json.dumps(data, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def write_resolved_config(cfg: Any, out_dir: str | Path, name: str = "resolved_config.yaml") -> Path:
+    """Write the fully resolved config beside a command's outputs (never holds secrets: keys are env names)."""
+    path = Path(out_dir) / name
+    atomic_write_text(path, dump_yaml(cfg))
+    return path
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """Content hash of a file (or, for a directory, of its files' names, sizes and mtimes)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    if p.is_dir():
+        for f in sorted(p.rglob("*")):
+            if f.is_file():
+                st = f.stat()
+                h.update(f"{f.relative_to(p)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    elif p.exists():
+        with p.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    else:
+        h.update(b"<missing>")
+    return h.hexdigest()[:16]
+
+
+class Manifest:
+    """``manifest.json`` in a run directory: one entry per artefact with stage, inputs and timing."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.data: dict[str, Any] = read_json(self.path) if self.path.exists() else {"artefacts": {}}
+
+    def record(self, stage: str, outputs: list[str], inputs: list[str], fingerprint: str,
+               started: float, ended: float, extra: dict[str, Any] | None = None) -> None:
+        self.data["artefacts"][stage] = {
+            "outputs": outputs,
+            "inputs": inputs,
+            "fingerprint": fingerprint,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)),
+            "ended": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ended)),
+            "seconds": round(ended - started, 3),
+            "packages": package_versions(),
+            **(extra or {}),
+        }
+        atomic_write_json(self.path, self.data)
+
+    def get(self, stage: str) -> dict[str, Any] | None:
+        return self.data["artefacts"].get(stage)

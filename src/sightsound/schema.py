@@ -1,0 +1,108 @@
+"""The one record type every dataset maps to, and its JSONL form.
+
+A record is one question about one clip::
+
+    {"id": "...", "question": "...", "choices": ["...", ...], "answer": 1 | null,
+     "audio": "path.wav", "video": "path.mp4" | null, "frames": ["f0.png", ...] | null,
+     "question_type": "...", "source": "avqa|mmau|mmar|music-avqa|synthetic", "meta": {...}}
+
+``answer`` is a 0-based index into ``choices`` (null where the benchmark's answer is open or
+unknown; MUSIC-AVQA's open answer then lives in ``meta["answer_text"]``). Paths are stored as
+written; relative paths are resolved against the JSONL file's directory by :func:`resolve_media`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class RecordError(ValueError):
+    """A record that does not fit the schema; the message names the record."""
+
+
+@dataclass
+class Sample:
+    id: str
+    question: str
+    choices: list[str]
+    answer: int | None = None
+    audio: str | None = None
+    video: str | None = None
+    frames: list[str] | None = None
+    question_type: str = ""
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        where = f"record {self.id!r}"
+        if not isinstance(self.id, str) or not self.id:
+            raise RecordError(f"{where}: 'id' must be a non-empty string")
+        if not isinstance(self.question, str):
+            raise RecordError(f"{where}: 'question' must be a string")
+        if not isinstance(self.choices, list) or not all(isinstance(c, str) for c in self.choices):
+            raise RecordError(f"{where}: 'choices' must be a list of strings")
+        if self.answer is not None:
+            if isinstance(self.answer, bool) or not isinstance(self.answer, int):
+                raise RecordError(f"{where}: 'answer' must be an int index or null, got {self.answer!r}")
+            if not 0 <= self.answer < len(self.choices):
+                raise RecordError(f"{where}: answer {self.answer} is outside its {len(self.choices)} choices")
+        if self.frames is not None and not isinstance(self.frames, list):
+            raise RecordError(f"{where}: 'frames' must be a list of paths or null")
+
+    @property
+    def answer_text(self) -> str | None:
+        if self.answer is not None:
+            return self.choices[self.answer]
+        return self.meta.get("answer_text")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Sample":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        rid = data.get("id", "?")
+        if unknown:
+            raise RecordError(f"record {rid!r}: unknown fields {sorted(unknown)}")
+        missing = {"id", "question", "choices"} - set(data)
+        if missing:
+            raise RecordError(f"record {rid!r}: missing fields {sorted(missing)}")
+        return cls(**data)
+
+
+def resolve_media(path: str | None, base: str | Path | None) -> str | None:
+    """Resolve a record's relative media path against the directory of the file it came from."""
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_absolute() and base is not None:
+        p = Path(base) / p
+    return str(p)
+
+
+def load_samples(path: str | Path, resolve: bool = True) -> list[Sample]:
+    """Read a records JSONL; with ``resolve``, media paths become absolute (relative to the file)."""
+    from sightsound.jsonl import read_jsonl
+
+    path = Path(path)
+    out = []
+    for lineno, row in read_jsonl(path, with_lineno=True):
+        try:
+            s = Sample.from_dict(row)
+        except (RecordError, TypeError) as e:
+            raise RecordError(f"{path}:{lineno}: {e}") from None
+        if resolve:
+            base = path.parent.resolve()
+            s.audio = resolve_media(s.audio, base)
+            s.video = resolve_media(s.video, base)
+            if s.frames:
+                s.frames = [resolve_media(f, base) for f in s.frames]
+        out.append(s)
+    return out

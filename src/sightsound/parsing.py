@@ -1,0 +1,133 @@
+"""Parsing model responses: ``<think>``, ``<answer>`` and the chosen option.
+
+One parser serves the teacher's consistency filter, the GRPO accuracy reward and evaluation, so
+"which option did the model pick" means the same thing everywhere. It never guesses: a response
+whose answer names no option, or names more than one, is a parse failure with a status saying why.
+
+Accepted answer forms (inside ``<answer>…</answer>``), for choices ``["chicken", "cat", ...]``:
+``B``, ``(B)``, ``B.``, ``B. cat``, ``The correct answer is: B. cat``, ``cat``, ``The correct
+answer is: cat``, ``It is a cat.`` (exactly one option's text appears as whole words).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import asdict, dataclass
+
+from sightsound.prompts import LETTERS
+
+_THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
+_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_FORMAT = re.compile(r"^\s*<think>(?:(?!</?think>|</?answer>).)+</think>\s*<answer>(?:(?!</?think>|</?answer>).)+</answer>\s*$",
+                     re.DOTALL)
+_PREFIX = re.compile(r"^\s*(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*",
+                     re.IGNORECASE)
+# A letter needs a delimiter ("(B)", "B.", "B:", "B)") or must stand alone, so prose such as
+# "A dog barks" is not read as option A.
+_LETTER = re.compile(r"^(?:\(([A-Za-z])\)\s*(.*)|([A-Za-z])(?:[.:)\]]\s*(.*))?)$", re.DOTALL)
+_PUNCT = str.maketrans({c: " " for c in string.punctuation})
+
+# Statuses
+OK = "ok"
+NO_ANSWER = "no_answer"  # no <answer>…</answer> block
+EMPTY = "empty_answer"
+AMBIGUOUS = "ambiguous"  # several options named, or a letter contradicting the text after it
+NO_MATCH = "no_match"  # the answer names no option
+
+
+@dataclass
+class Parsed:
+    think: str | None
+    answer: str | None
+    choice: int | None
+    status: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def normalize(text: str) -> str:
+    """Lower case, punctuation and underscores to spaces, whitespace collapsed."""
+    return " ".join(text.lower().replace("_", " ").translate(_PUNCT).split())
+
+
+def extract_think(text: str) -> str | None:
+    m = _THINK.search(text or "")
+    return m.group(1).strip() if m else None
+
+
+def extract_answer(text: str) -> str | None:
+    """The content of the last ``<answer>`` block (a model that corrects itself means the last one)."""
+    found = _ANSWER.findall(text or "")
+    return found[-1].strip() if found else None
+
+
+def format_ok(text: str) -> bool:
+    """Exactly the paper's format: one ``<think>…</think>`` then one ``<answer>…</answer>``, both non-empty."""
+    if not isinstance(text, str) or not _FORMAT.match(text):
+        return False
+    return bool(extract_think(text)) and bool(extract_answer(text))
+
+
+def _mentions(norm_answer: str, choices_norm: list[str]) -> list[int]:
+    """Indices of options whose normalized text occurs as whole words in the answer.
+
+    An option that is a sub-phrase of another mentioned option ("dog" inside "hot dog") is not
+    counted separately, so the longer, more specific option wins.
+    """
+    padded = f" {norm_answer} "
+    hits = [i for i, c in enumerate(choices_norm) if c and f" {c} " in padded]
+    return [i for i in hits if not any(j != i and choices_norm[i] != choices_norm[j]
+                                       and f" {choices_norm[i]} " in f" {choices_norm[j]} " for j in hits)]
+
+
+def choice_from_answer(answer: str, choices: list[str]) -> tuple[int | None, str]:
+    """Map an answer string to an option index, or ``(None, status)``."""
+    answer = (answer or "").strip()
+    if not answer:
+        return None, EMPTY
+    body = _PREFIX.sub("", answer, count=1).strip() or answer
+    choices_norm = [normalize(c) for c in choices]
+    norm = normalize(body)
+    # Exact option text first: "A" could be an option's text, and text beats letter then.
+    exact = [i for i, c in enumerate(choices_norm) if c and c == norm]
+    if len(set(choices_norm[i] for i in exact)) == 1 and exact:
+        return exact[0], OK
+    m = _LETTER.match(body)
+    if m:
+        letter, rest = (m.group(1) or m.group(3)), normalize(m.group(2) or m.group(4) or "")
+        if letter.upper() in LETTERS[: len(choices)]:
+            letter_idx = LETTERS.index(letter.upper())
+            # "B" alone or "B. cat": the letter; "B. dog" where dog is another option: ambiguous.
+            others = [i for i in _mentions(rest, choices_norm) if choices_norm[i] != choices_norm[letter_idx]]
+            if others:
+                return None, AMBIGUOUS
+            return letter_idx, OK
+    hits = _mentions(norm, choices_norm)
+    distinct = sorted(set(choices_norm[i] for i in hits))
+    if len(distinct) == 1:
+        return hits[0], OK
+    if len(distinct) > 1:
+        return None, AMBIGUOUS
+    return None, NO_MATCH
+
+
+def parse_response(text: str, choices: list[str]) -> Parsed:
+    """Parse a full response; never raises on any string."""
+    text = text if isinstance(text, str) else ""
+    think = extract_think(text)
+    answer = extract_answer(text)
+    if answer is None:
+        return Parsed(think, None, None, NO_ANSWER)
+    choice, status = choice_from_answer(answer, choices)
+    return Parsed(think, answer, choice, status)
+
+
+def answer_line(choices: list[str], index: int) -> str:
+    """The paper's answer wording: ``The correct answer is: B. cat``."""
+    return f"The correct answer is: {LETTERS[index]}. {choices[index]}"

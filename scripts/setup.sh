@@ -9,7 +9,7 @@ want_browser=0
 for a in "$@"; do [[ $a == --browser ]] && want_browser=1; done
 
 apt_pkgs=(espeak-ng)
-[[ $want_browser == 1 ]] && apt_pkgs+=(chromium)
+[[ $want_browser == 1 ]] && apt_pkgs+=(chromium chromium-driver)
 if command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

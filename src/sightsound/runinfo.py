@@ -62,25 +62,42 @@ def file_fingerprint(path: str | Path) -> str:
 
 
 class Manifest:
-    """``manifest.json`` in a run directory: one entry per artefact with stage, inputs and timing."""
+    """``manifest.json`` in a run directory: per stage, its outputs, inputs, fingerprint, status and timing.
+
+    A stage is first recorded as ``running`` with its fingerprint, then ``complete`` when it returns;
+    so a rerun can tell "interrupted with this same config" (resume) from "done" (skip) from "done
+    with another config" (stale: redo).
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.data: dict[str, Any] = read_json(self.path) if self.path.exists() else {"artefacts": {}}
 
-    def record(self, stage: str, outputs: list[str], inputs: list[str], fingerprint: str,
-               started: float, ended: float, extra: dict[str, Any] | None = None) -> None:
-        self.data["artefacts"][stage] = {
-            "outputs": outputs,
-            "inputs": inputs,
-            "fingerprint": fingerprint,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)),
-            "ended": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ended)),
-            "seconds": round(ended - started, 3),
-            "packages": package_versions(),
-            **(extra or {}),
-        }
+    def _save(self) -> None:
         atomic_write_json(self.path, self.data)
+
+    def start(self, stage: str, fingerprint: str, inputs: list[str], outputs: list[str]) -> None:
+        self.data["artefacts"][stage] = {
+            "status": "running",
+            "fingerprint": fingerprint,
+            "inputs": inputs,
+            "outputs": outputs,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
+            "_t0": time.time(),
+        }
+        self._save()
+
+    def complete(self, stage: str, extra: dict[str, Any] | None = None) -> None:
+        entry = self.data["artefacts"][stage]
+        t0 = entry.pop("_t0", time.time())
+        entry.update(
+            status="complete",
+            ended=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
+            seconds=round(time.time() - t0, 3),
+            packages=package_versions(),
+            **(extra or {}),
+        )
+        self._save()
 
     def get(self, stage: str) -> dict[str, Any] | None:
         return self.data["artefacts"].get(stage)

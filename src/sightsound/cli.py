@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("sightsound.evaluate.run", "evaluate a student on a benchmark (greedy, batched)"),
     "score": ("sightsound.evaluate.score", "score a predictions file with the benchmark's official rule"),
     "compare": ("sightsound.evaluate.compare", "compare results files: markdown table and bar charts"),
+    "serve": ("sightsound.serve", "serve a role's local model over an OpenAI-compatible HTTP API"),
     "run": ("sightsound.pipeline", "the whole pipeline from one recipe, resumable stage by stage"),
     "experiment": ("sightsound.mini.experiment", "the paper's comparison on SightSound-mini over several seeds"),
     "demo": ("sightsound.demo", "the CPU demo: every stage on synthetic data with tiny models"),

@@ -1,0 +1,468 @@
+"""The ``openai`` backend: any OpenAI-compatible chat-completions endpoint.
+
+One backend for a vLLM server (``vllm serve Qwen/Qwen2.5-VL-32B-Instruct``, Qwen2-Audio), OpenAI's
+gpt-4o / gpt-4o-audio-preview, or the local server in :mod:`sightsound.serve`. It goes through the
+official ``openai`` client (``AsyncOpenAI``) and adds what a long distillation run needs:
+
+* media in the user turn before the text: frames as ``image_url`` parts holding base64 PNG/JPEG
+  data URLs, audio as an ``input_audio`` part holding a base64 16-bit wav;
+* ``n`` samples through the ``n`` parameter, or n separate calls (seed, seed+1, ...) where the
+  endpoint rejects ``n > 1`` (``ModelSpec.n_mode``);
+* bounded concurrency (``ModelSpec.max_concurrency`` calls in flight);
+* our own retries (the client's are switched off, so the count in the config is the count that
+  happens): exponential backoff with jitter on 429 (Retry-After honoured), 408/409/5xx, timeouts,
+  connection errors and malformed bodies, up to ``ModelSpec.max_retries`` retries;
+* a request that still fails becomes ``GenerationResult(error="<kind>: <reason> (after k
+  attempts)")``; nothing is raised out of a batch;
+* the API key is read from the environment variable named by ``ModelSpec.api_key_env`` when a
+  batch starts, and is scrubbed from every error and log line; :meth:`OpenAIBackend.describe`
+  records the variable's *name* only.
+
+Usage::
+
+    from sightsound.config import ModelSpec
+    from sightsound.backends import GenerationRequest, SamplingParams, make_backend
+
+    spec = ModelSpec(name_or_path="gpt-4o-audio-preview", backend="openai",
+                     api_key_env="OPENAI_API_KEY")            # or base_url="http://127.0.0.1:8000/v1"
+    backend = make_backend(spec)                               # -> OpenAIBackend
+    [res] = backend.generate([GenerationRequest(id="r1", text="What sounds?", audio=wav16k,
+                                                sampling=SamplingParams(n=1, temperature=0))])
+    res.error or res.generations[0].text
+
+Serving the paper's models with vLLM for this backend: frames arrive as several images, and
+``vllm serve`` allows one image per prompt unless told otherwise, e.g.
+``vllm serve Qwen/Qwen2.5-VL-32B-Instruct --limit-mm-per-prompt '{"image": 16}'`` (at least
+``teach.max_frames``); Qwen2-Audio takes its one ``input_audio`` part as is.
+
+``generate`` is synchronous (it runs its own event loop, in a worker thread if the caller is
+already inside one); ``agenerate`` is the coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import email.utils
+import io
+import json
+import logging
+import os
+import random
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from sightsound.backends.base import Generation, GenerationRequest, GenerationResult, SamplingParams
+from sightsound.config import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+    from sightsound.config import ModelSpec
+
+log = logging.getLogger(__name__)
+
+# A server asking us to wait longer than this is treated as asking for this long: a batch should
+# not sleep for an hour on one header.
+MAX_RETRY_AFTER_S = 600.0
+# Local servers (vLLM without --api-key, sightsound.serve) accept any key; the client insists on one.
+PLACEHOLDER_KEY = "EMPTY"
+_REASON_MAX_CHARS = 400
+
+
+# ----------------------------------------------------------------------------------------- media
+def image_data_url(image: Image.Image, fmt: str = "png") -> str:
+    """A PIL image as a ``data:image/...;base64,`` URL (PNG is lossless; JPEG is ~10x smaller)."""
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        image.convert("RGB").save(buf, format="JPEG", quality=90)
+        mime = "image/jpeg"
+    elif fmt == "png":
+        image.save(buf, format="PNG")
+        mime = "image/png"
+    else:
+        raise ValueError(f"image format must be 'png' or 'jpeg', got {fmt!r}")
+    return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+
+
+def wav_base64(audio: np.ndarray, sample_rate: int) -> str:
+    """Mono float audio as base64 of a 16-bit PCM wav (what ``input_audio`` with format wav expects)."""
+    import soundfile as sf
+
+    wave = np.asarray(audio, dtype=np.float32)
+    if wave.ndim != 1:
+        raise ValueError(f"audio must be mono (1-D), got shape {wave.shape}")
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(wave, -1.0, 1.0), int(sample_rate), format="WAV", subtype="PCM_16")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def build_messages(request: GenerationRequest, image_format: str = "png") -> list[dict[str, Any]]:
+    """The chat messages for one request: optional system turn, then one user turn, media first."""
+    content: list[dict[str, Any]] = []
+    for image in request.images or []:
+        content.append({"type": "image_url", "image_url": {"url": image_data_url(image, image_format)}})
+    if request.audio is not None:
+        content.append({"type": "input_audio",
+                        "input_audio": {"data": wav_base64(request.audio, request.sample_rate), "format": "wav"}})
+    content.append({"type": "text", "text": request.text})
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    messages.append({"role": "user", "content": content})
+    return messages
+
+
+def sampling_kwargs(sampling: SamplingParams, n: int, seed: int | None) -> dict[str, Any]:
+    """Chat-completions sampling arguments (``max_completion_tokens``: the current name of max_tokens)."""
+    kwargs: dict[str, Any] = {
+        "n": n,
+        "temperature": float(sampling.temperature),
+        "top_p": float(sampling.top_p),
+        "max_completion_tokens": int(sampling.max_new_tokens),
+    }
+    if seed is not None:
+        kwargs["seed"] = int(seed)
+    return kwargs
+
+
+# ---------------------------------------------------------------------------------------- secrets
+def scrub(text: str, secrets: list[str | None]) -> str:
+    """``text`` with every secret replaced by ``***`` (exception text can echo headers or URLs)."""
+    for secret in secrets:
+        if secret and secret != PLACEHOLDER_KEY and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def public_url(url: str | None) -> str | None:
+    """A base URL without user-info or query string (either may carry a key, e.g. Azure's ``api-key=``)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+# --------------------------------------------------------------------------------------- failures
+class MalformedResponse(Exception):
+    """A 2xx response whose body is not a usable chat completion."""
+
+
+@dataclass
+class Failure:
+    kind: str  # rate_limit | server_error | timeout | connection | malformed_response | client_error | error
+    detail: str
+    retryable: bool
+    retry_after: float | None = None
+    n_rejected: bool = False  # a 400/422 that names the ``n`` parameter
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), else None."""
+    if headers is None:
+        return None
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _mentions_n(exc: Any) -> bool:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("param") == "n":
+            return True
+    text = str(getattr(exc, "message", "") or exc)
+    return bool(re.search(r"(\bn\b|'n'|`n`|\"n\"|number of (choices|completions))", text, re.IGNORECASE))
+
+
+def classify(exc: BaseException, n: int) -> Failure:
+    """Map an exception from one attempt to a :class:`Failure` (what happened, and is it worth retrying)."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return Failure("timeout", "request timed out", True)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        return Failure("connection", f"{exc}{f' ({type(cause).__name__})' if cause else ''}", True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message = re.sub(r"^Error code: \d+ - ", "", str(getattr(exc, "message", None) or exc))
+        detail = f"HTTP {status}: {message}"
+        retry_after = parse_retry_after(getattr(exc.response, "headers", None))
+        if status == 429:
+            return Failure("rate_limit", detail, True, retry_after)
+        if status >= 500 or status in (408, 409):
+            return Failure("server_error", detail, True, retry_after)
+        if status in (400, 422) and n > 1 and _mentions_n(exc):
+            return Failure("client_error", detail, False, n_rejected=True)
+        return Failure("client_error", detail, False)
+    if isinstance(exc, json.JSONDecodeError):
+        return Failure("malformed_response", f"body is not valid JSON ({exc})", True)
+    if isinstance(exc, (MalformedResponse, openai.APIResponseValidationError)):
+        return Failure("malformed_response", str(exc), True)
+    try:
+        import pydantic
+
+        if isinstance(exc, pydantic.ValidationError):
+            return Failure("malformed_response", str(exc), True)
+    except ImportError:  # pragma: no cover - pydantic ships with openai
+        pass
+    return Failure("error", f"{type(exc).__name__}: {exc}", False)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None,
+                  rng: random.Random) -> float:
+    """Wait before retry ``attempt`` (0-based): capped exponential with "equal jitter", never less
+    than the server's Retry-After (itself capped at :data:`MAX_RETRY_AFTER_S`).
+
+    Jitter spreads out the retries of many concurrent requests that failed together (a 429 burst),
+    so they do not hit the server again in lockstep.
+    """
+    ceiling = min(cap, base * (2.0 ** attempt))
+    delay = ceiling / 2.0 + rng.uniform(0.0, ceiling / 2.0)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER_S))
+    return delay
+
+
+# ------------------------------------------------------------------------------------- responses
+def _split_total(total: int, texts: list[str]) -> list[int]:
+    """Share a usage total across choices by text length, summing exactly to ``total``.
+
+    Chat-completions reports one ``completion_tokens`` for all n choices; per-choice counts exist
+    only as logprobs (or the ``num_tokens`` extension of :mod:`sightsound.serve`). This estimate
+    is used only for n > 1 without either. Every choice gets at least one token (its stop token).
+    """
+    n = len(texts)
+    floor = 1 if total >= n else 0
+    rest = total - floor * n
+    weights = [max(len(t), 1) for t in texts]
+    raw = [rest * w / sum(weights) for w in weights]
+    counts = [int(r) for r in raw]
+    for i in sorted(range(n), key=lambda i: raw[i] - counts[i], reverse=True)[: rest - sum(counts)]:
+        counts[i] += 1
+    return [c + floor for c in counts]
+
+
+def _choice_tokens(choice: Any) -> int | None:
+    """Exact token count of one choice: its logprobs, or a ``num_tokens`` field (sightsound.serve)."""
+    lp = getattr(choice, "logprobs", None)
+    if lp is not None and getattr(lp, "content", None) is not None:
+        return len(lp.content)
+    extra = getattr(choice, "model_extra", None) or {}
+    value = extra.get("num_tokens")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def parse_completion(resp: Any, n: int) -> list[Generation]:
+    """Generations from a chat-completion object; anything unusable raises :class:`MalformedResponse`."""
+    choices = getattr(resp, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        shown = resp if isinstance(resp, str) else type(resp).__name__
+        raise MalformedResponse(f"no choices in response body ({str(shown)[:120]!r})")
+    if len(choices) != n:
+        raise MalformedResponse(f"asked for n={n} choices, got {len(choices)}")
+    try:
+        ordered = sorted(choices, key=lambda c: c.index)
+        texts, reasons, exact = [], [], []
+        for c in ordered:
+            msg = c.message
+            text = msg.content
+            if text is None and getattr(msg, "refusal", None) is None:
+                raise MalformedResponse(f"choice {c.index} has no message content")
+            texts.append(text or "")
+            reasons.append("refusal" if text is None else str(c.finish_reason or "unknown"))
+            exact.append(_choice_tokens(c))
+    except (AttributeError, TypeError) as e:
+        raise MalformedResponse(f"choice without the expected fields ({e})") from None
+    total = getattr(getattr(resp, "usage", None), "completion_tokens", None)
+    if all(c is not None for c in exact):
+        counts = exact
+    elif isinstance(total, int) and n == 1:
+        counts = [total]
+    elif isinstance(total, int):
+        counts = _split_total(total, texts)
+    else:
+        counts = [0] * n  # the endpoint reported no usage
+    return [Generation(text=t, num_tokens=int(k), finish_reason=r) for t, k, r in zip(texts, counts, reasons)]
+
+
+class _RequestFailed(Exception):
+    def __init__(self, failure: Failure, attempts: int):
+        self.failure = failure
+        self.attempts = attempts
+        super().__init__(f"{failure.kind}: {failure.detail}")
+
+
+# --------------------------------------------------------------------------------------- backend
+class OpenAIBackend:
+    """Chat-completions backend over ``openai.AsyncOpenAI`` (see the module docstring)."""
+
+    name = "openai"
+
+    def __init__(self, spec: ModelSpec, *, progress: bool = True, seed: int | None = None):
+        if not spec.name_or_path:
+            raise ConfigError("openai backend: models.<role>.name_or_path must name the served model")
+        if spec.max_concurrency < 1:
+            raise ConfigError(f"openai backend: max_concurrency must be >= 1, got {spec.max_concurrency}")
+        if spec.max_retries < 0:
+            raise ConfigError(f"openai backend: max_retries must be >= 0, got {spec.max_retries}")
+        if spec.base_url is None and not os.environ.get(spec.api_key_env):
+            # OpenAI itself needs a key; a local server (base_url set) may not.
+            raise ConfigError(f"openai backend: environment variable {spec.api_key_env} is not set "
+                              f"(needed for {spec.name_or_path} at api.openai.com)")
+        self.spec = spec
+        self.progress = progress
+        self._rng = random.Random(seed)  # backoff jitter only; never affects outputs
+        # Whether one call may ask for n > 1; "auto" turns it off on the first rejection.
+        self._native_n = spec.n_mode != "separate"
+
+    # ---- public API
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "model": self.spec.name_or_path,
+            "architecture": self.spec.architecture,
+            "base_url": public_url(self.spec.base_url),
+            "api_key_env": self.spec.api_key_env,  # the variable's name, never its value
+            "n_mode": self.spec.n_mode,
+        }
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """Synchronous wrapper around :meth:`agenerate`."""
+        if not requests:
+            return []
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.agenerate(requests))
+        # Called from inside an event loop (a notebook, an async stage): run ours in a thread.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, self.agenerate(requests)).result()
+
+    async def agenerate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """Results for ``requests``, in order; one failed request never fails the others."""
+        import openai
+        from tqdm.auto import tqdm
+
+        key = os.environ.get(self.spec.api_key_env) or None
+        if key is None:
+            log.debug("%s is not set; sending a placeholder key to %s", self.spec.api_key_env,
+                      public_url(self.spec.base_url))
+        # Two bounds: requests in progress (each holds its encoded media, so a 10k-request batch
+        # must not encode everything up front) and HTTP calls in flight (n separate calls per
+        # request in "separate" mode).
+        req_slots = asyncio.Semaphore(self.spec.max_concurrency)
+        sem = asyncio.Semaphore(self.spec.max_concurrency)
+        client = openai.AsyncOpenAI(
+            api_key=key or PLACEHOLDER_KEY,
+            base_url=self.spec.base_url,
+            timeout=self.spec.timeout_s,
+            max_retries=0,  # ours are the retries that count (see _call)
+        )
+        bar = tqdm(total=len(requests), desc=f"openai:{self.spec.name_or_path}", unit="req",
+                   disable=not self.progress or len(requests) < 2, leave=False)
+
+        async def one(req: GenerationRequest) -> GenerationResult:
+            try:
+                async with req_slots:
+                    return await self._request(client, sem, req, key)
+            except Exception as e:  # noqa: BLE001 - a bug for one request must still not sink the batch
+                # No log.exception: a traceback's text is not scrubbed, the reason is.
+                reason = self._reason(Failure("error", f"{type(e).__name__}: {e}", False), 1, key)
+                log.error("request %s: unexpected error: %s", req.id, reason)
+                return GenerationResult(request_id=req.id, error=reason)
+            finally:
+                bar.update(1)
+
+        try:
+            return list(await asyncio.gather(*(one(r) for r in requests)))
+        finally:
+            bar.close()
+            await client.close()
+
+    # ---- internals
+    def _reason(self, failure: Failure, attempts: int, key: str | None) -> str:
+        detail = scrub(failure.detail, [key])
+        if len(detail) > _REASON_MAX_CHARS:
+            detail = detail[:_REASON_MAX_CHARS] + "..."
+        return f"{failure.kind}: {detail} (after {attempts} attempt{'s' if attempts != 1 else ''})"
+
+    async def _request(self, client: Any, sem: asyncio.Semaphore, req: GenerationRequest,
+                       key: str | None) -> GenerationResult:
+        n = int(req.sampling.n)
+        if n < 1:
+            return GenerationResult(request_id=req.id, error=f"bad_request: n must be >= 1, got {n}")
+        try:
+            # PNG/wav encoding is CPU work: keep the event loop free for the calls in flight.
+            messages = await asyncio.to_thread(build_messages, req, self.spec.image_format)
+        except (ValueError, OSError) as e:
+            return GenerationResult(request_id=req.id, error=f"bad_request: cannot encode media ({e})")
+        try:
+            if n == 1 or self._native_n:
+                try:
+                    gens = await self._call(client, sem, req.id, messages, req.sampling, n, req.sampling.seed, key)
+                    return GenerationResult(request_id=req.id, generations=gens)
+                except _RequestFailed as e:
+                    if not (e.failure.n_rejected and self.spec.n_mode == "auto"):
+                        raise
+                    if self._native_n:
+                        log.warning("%s rejected n=%d (%s); asking for samples one call each from now on",
+                                    self.spec.name_or_path, n, scrub(e.failure.detail, [key])[:200])
+                    self._native_n = False
+            # n separate calls; seeds differ per sample or every sample would be the same text.
+            seeds = [None if req.sampling.seed is None else req.sampling.seed + k for k in range(n)]
+            parts = await asyncio.gather(*(
+                self._call(client, sem, req.id, messages, req.sampling, 1, s, key) for s in seeds))
+            return GenerationResult(request_id=req.id, generations=[g for p in parts for g in p])
+        except _RequestFailed as e:
+            reason = self._reason(e.failure, e.attempts, key)
+            log.warning("request %s failed: %s", req.id, reason)
+            return GenerationResult(request_id=req.id, error=reason)
+
+    async def _call(self, client: Any, sem: asyncio.Semaphore, req_id: str, messages: list[dict[str, Any]],
+                    sampling: SamplingParams, n: int, seed: int | None, key: str | None) -> list[Generation]:
+        """One chat completion with retries; raises :class:`_RequestFailed` once retries are spent."""
+        kwargs = sampling_kwargs(sampling, n, seed)
+        attempt = 0
+        while True:
+            try:
+                async with sem:  # held for the HTTP call only, not while backing off
+                    resp = await client.chat.completions.create(
+                        model=self.spec.name_or_path, messages=messages, **kwargs)
+                return parse_completion(resp, n)
+            except Exception as e:  # noqa: BLE001 - classify() decides what is retryable
+                failure = classify(e, n)
+            if not failure.retryable or attempt >= self.spec.max_retries:
+                raise _RequestFailed(failure, attempt + 1)
+            delay = backoff_delay(attempt, self.spec.backoff_base_s, self.spec.backoff_max_s,
+                                  failure.retry_after, self._rng)
+            log.info("request %s: attempt %d/%d: %s; retrying in %.2fs", req_id, attempt + 1,
+                     self.spec.max_retries + 1, scrub(f"{failure.kind}: {failure.detail}", [key])[:200], delay)
+            await asyncio.sleep(delay)
+            attempt += 1

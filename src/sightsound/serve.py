@@ -1,0 +1,572 @@
+"""A small OpenAI-compatible chat-completions server over any :class:`~sightsound.backends.base.Backend`.
+
+It lets the ``openai`` backend (and anything else that speaks the protocol) talk to a local model,
+e.g. a tiny Qwen2-Audio behind :class:`~sightsound.backends.hf.HFBackend`, over real HTTP on
+127.0.0.1: tests, benchmarks and the CPU demo use it where production would use ``vllm serve``.
+
+What it speaks (the subset the pipeline uses, in vLLM's dialect):
+
+* ``POST /v1/chat/completions`` with an optional system turn and one user turn whose content is a
+  string or a list of ``text``, ``image_url`` (base64 ``data:image/...`` URLs only; decoded to PIL)
+  and ``input_audio`` parts (base64 wav/flac; decoded to float32 mono and resampled to 16 kHz);
+  ``n``, ``temperature``, ``top_p``, ``max_completion_tokens``/``max_tokens``, ``seed``.
+* ``GET /v1/models`` and ``GET /health``.
+
+Requests that arrive together are handed to ``backend.generate`` as one batch by a single worker
+thread (the backend is never called concurrently, so it need not be thread-safe).
+
+For tests there is fault injection (:class:`FaultPlan`: 429 with Retry-After, 500/503, a hang,
+a malformed body, a dropped connection), a fixed artificial latency (``latency_s``, slept outside
+the model lock, like network and queueing time of a remote server) and an optional ``max_n`` that
+rejects ``n`` above it the way some hosted audio models do.
+
+Usage::
+
+    from sightsound.serve import serve_backend
+    with serve_backend(backend, model_name="tiny-student") as server:
+        spec = ModelSpec(name_or_path="tiny-student", backend="openai", base_url=server.base_url)
+        OpenAIBackend(spec).generate(requests)
+
+or from the shell: ``sightsound serve --role student models.student.name_or_path=DIR --port 8000``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+from sightsound.backends.base import Backend, GenerationRequest, GenerationResult, SamplingParams
+
+log = logging.getLogger(__name__)
+
+FAULT_KINDS = ("429", "500", "503", "hang", "malformed", "empty", "drop", "echo_auth")
+TARGET_SAMPLE_RATE = 16000
+DEFAULT_MAX_TOKENS = 512
+
+
+class BadRequest(ValueError):
+    """A request body the server cannot turn into a :class:`GenerationRequest` (answered with 400)."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+
+# ------------------------------------------------------------------------------------------ faults
+@dataclass
+class FaultPlan:
+    """Faults to inject, consumed one per incoming chat request.
+
+    ``by_text`` maps a substring of the user text to that request family's own queue of faults
+    (deterministic under concurrency: a test marks the request it wants to break); other requests
+    consume ``sequence`` in arrival order. A request whose queue is empty is served normally.
+    Kinds: ``429`` (with ``Retry-After: retry_after_s``), ``500``, ``503``, ``hang`` (no answer
+    for ``hang_s`` or until the server stops, then the connection closes), ``malformed`` (200 with
+    a truncated JSON body), ``empty`` (200 with ``{}``), ``drop`` (connection closed, no response),
+    ``echo_auth`` (400 whose message repeats the Authorization header: a misbehaving proxy, used to
+    prove that clients scrub the key from error text).
+    """
+
+    sequence: list[str] = field(default_factory=list)
+    by_text: dict[str, list[str]] = field(default_factory=dict)
+    retry_after_s: float = 0.05
+    hang_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for kind in [*self.sequence, *(k for q in self.by_text.values() for k in q)]:
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        self.sequence = list(self.sequence)
+        self.by_text = {k: list(v) for k, v in self.by_text.items()}
+        self._lock = threading.Lock()
+
+    def next_fault(self, text: str) -> str | None:
+        with self._lock:
+            for marker, faults in self.by_text.items():
+                if marker in text:
+                    return faults.pop(0) if faults else None
+            return self.sequence.pop(0) if self.sequence else None
+
+
+@dataclass
+class RequestLog:
+    """What the server saw for one chat request (for tests and benchmarks; holds no headers)."""
+
+    text: str
+    n: int
+    num_images: int
+    has_audio: bool
+    fault: str | None
+    seed: int | None = None
+    arrived: float = 0.0  # time.monotonic() on arrival
+    status: int | None = None  # HTTP status sent; 0 = connection closed without one; None = in progress
+    seconds: float | None = None
+
+
+# ---------------------------------------------------------------------------------------- decoding
+def decode_image_url(url: str) -> Any:
+    from PIL import Image
+
+    if not url.startswith("data:image/"):
+        raise BadRequest("only base64 data:image/... URLs are supported (this server fetches nothing)")
+    try:
+        header, payload = url.split(",", 1)
+        if not header.endswith(";base64"):
+            raise BadRequest("image data URL must be base64-encoded")
+        image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+        image.load()
+    except BadRequest:
+        raise
+    except (ValueError, binascii.Error, OSError) as e:
+        raise BadRequest(f"cannot decode image data URL: {e}") from None
+    return image.convert("RGB")
+
+
+def decode_input_audio(part: dict[str, Any]) -> np.ndarray:
+    """``input_audio`` {data: base64, format} -> float32 mono at 16 kHz."""
+    import soundfile as sf
+
+    fmt = part.get("format", "wav")
+    if fmt not in ("wav", "flac"):
+        raise BadRequest(f"input_audio format {fmt!r} not supported (wav or flac)")
+    try:
+        wave, sr = sf.read(io.BytesIO(base64.b64decode(part.get("data", ""), validate=True)),
+                           dtype="float32", always_2d=True)
+    except (ValueError, binascii.Error, RuntimeError, sf.LibsndfileError) as e:
+        raise BadRequest(f"cannot decode input_audio: {e}") from None
+    wave = wave.mean(axis=1)
+    if sr != TARGET_SAMPLE_RATE:
+        import soxr
+
+        wave = soxr.resample(wave, sr, TARGET_SAMPLE_RATE)
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _number(body: dict[str, Any], key: str, default: Any, kind: type) -> Any:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise BadRequest(f"{key} must be {'an integer' if kind is int else 'a number'}", param=key)
+    return kind(value)
+
+
+def parse_chat_request(body: Any, request_id: str) -> GenerationRequest:
+    """A chat-completions body -> :class:`GenerationRequest`; anything unsupported raises :class:`BadRequest`."""
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages must be a non-empty list", param="messages")
+    system, user = None, None
+    for m in messages:
+        role = m.get("role") if isinstance(m, dict) else None
+        if role in ("system", "developer") and user is None:
+            system = _text_only(m.get("content"))
+        elif role == "user" and user is None:
+            user = m.get("content")
+        else:
+            raise BadRequest("only an optional system message followed by one user message is supported",
+                             param="messages")
+    if user is None:
+        raise BadRequest("no user message", param="messages")
+    texts, images, audio = [], [], None
+    for part in [{"type": "text", "text": user}] if isinstance(user, str) else user:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            texts.append(str(part.get("text", "")))
+        elif kind == "image_url":
+            url = part.get("image_url")
+            images.append(decode_image_url(url.get("url", "") if isinstance(url, dict) else str(url)))
+        elif kind == "input_audio":
+            if audio is not None:
+                raise BadRequest("at most one input_audio part per request")
+            audio = decode_input_audio(part.get("input_audio") or {})
+        else:
+            raise BadRequest(f"unsupported content part type {kind!r}")
+    n = _number(body, "n", 1, int)
+    if n < 1:
+        raise BadRequest("n must be >= 1", param="n")
+    max_tokens = _number(body, "max_completion_tokens", None, int)
+    if max_tokens is None:
+        max_tokens = _number(body, "max_tokens", DEFAULT_MAX_TOKENS, int)
+    sampling = SamplingParams(
+        n=n,
+        temperature=_number(body, "temperature", 1.0, float),
+        top_p=_number(body, "top_p", 1.0, float),
+        max_new_tokens=max_tokens,
+        seed=_number(body, "seed", None, int),
+    )
+    return GenerationRequest(id=request_id, text="\n".join(texts), images=images or None, audio=audio,
+                             sample_rate=TARGET_SAMPLE_RATE, system=system, sampling=sampling)
+
+
+def _text_only(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+        return "\n".join(str(p.get("text", "")) for p in content)
+    raise BadRequest("system message must be text", param="messages")
+
+
+def completion_body(result: GenerationResult, model: str, request_id: str) -> dict[str, Any]:
+    # ``num_tokens`` per choice is our extension (the protocol has only the usage total); clients
+    # that do not know it ignore it, :class:`~sightsound.backends.openai_backend.OpenAIBackend` reads it.
+    choices = [{"index": i, "message": {"role": "assistant", "content": g.text},
+                "finish_reason": g.finish_reason, "logprobs": None, "num_tokens": g.num_tokens}
+               for i, g in enumerate(result.generations)]
+    completion_tokens = sum(g.num_tokens for g in result.generations)
+    return {"id": f"chatcmpl-{request_id}", "object": "chat.completion", "created": int(time.time()),
+            "model": model, "choices": choices,
+            "usage": {"prompt_tokens": 0, "completion_tokens": completion_tokens,
+                      "total_tokens": completion_tokens}}
+
+
+def error_body(message: str, kind: str, code: int, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+# ---------------------------------------------------------------------------------------- batching
+class _BatchWorker:
+    """One thread that owns the backend: drains whatever requests are queued into one generate() call."""
+
+    def __init__(self, backend: Backend, max_batch: int):
+        self.backend = backend
+        self.max_batch = max_batch
+        self.queue: queue.Queue[tuple[GenerationRequest, Future] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="sightsound-serve-worker", daemon=True)
+        self.thread.start()
+
+    def submit(self, request: GenerationRequest) -> Future:
+        fut: Future = Future()
+        self.queue.put((request, fut))
+        return fut
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self.queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            try:
+                results = self.backend.generate([req for req, _ in batch])
+                for (_, fut), res in zip(batch, results, strict=True):
+                    fut.set_result(res)
+            except Exception as e:  # the backend broke: every waiting request gets a 500
+                log.exception("backend failed on a batch of %d", len(batch))
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e)
+
+
+# ------------------------------------------------------------------------------------------ server
+class ChatServer:
+    """The HTTP server; start/stop it yourself or use :func:`serve_backend`."""
+
+    def __init__(self, backend: Backend, *, model_name: str | None = None, host: str = "127.0.0.1",
+                 port: int = 0, faults: FaultPlan | None = None, latency_s: float = 0.0,
+                 api_key: str | None = None, max_n: int | None = None, max_batch: int = 16):
+        self.backend = backend
+        self.model_name = model_name
+        self.host, self.port = host, port
+        self.faults = faults or FaultPlan()
+        self.latency_s = latency_s
+        self._api_key = api_key  # checked, never logged or stored elsewhere
+        self.max_n = max_n
+        self.max_batch = max_batch
+        self.log: list[RequestLog] = []
+        self._log_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._worker: _BatchWorker | None = None
+        self._counter = 0
+        self.in_flight = 0  # chat requests being answered now
+        self.max_in_flight = 0  # the most at once (benchmarks and tests check client concurrency)
+
+    @property
+    def base_url(self) -> str:
+        """What an OpenAI client takes as ``base_url``."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> ChatServer:
+        handler = type("Handler", (_Handler,), {"app": self})
+        httpd = ThreadingHTTPServer((self.host, self.port), handler)
+        httpd.daemon_threads = True  # a hung handler must not keep the process alive
+        httpd.request_queue_size = 128
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._worker = _BatchWorker(self.backend, self.max_batch)
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="sightsound-serve", daemon=True)
+        self._thread.start()
+        log.info("serving %s on %s", self.model_name or "<any model>", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes hanging handlers and latency sleeps
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._worker is not None:
+            self._worker.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> ChatServer:  # noqa: PYI034
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _next_id(self) -> str:
+        with self._log_lock:
+            self._counter += 1
+            return f"{self._counter:06d}-{uuid.uuid4().hex[:8]}"
+
+    def _record(self, entry: RequestLog) -> None:
+        with self._log_lock:
+            self.log.append(entry)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: ChatServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real server; every answer sets Content-Length
+    server_version = "sightsound-serve"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)  # request line only, never headers
+
+    # ---- replies
+    def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout)
+            self.close_connection = True
+
+    def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(obj).encode(), headers)
+
+    def _error(self, status: int, message: str, kind: str, param: str | None = None,
+               headers: dict[str, str] | None = None) -> None:
+        self._json(status, error_body(message, kind, status, param), headers)
+
+    # ---- routes
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") in ("/v1/models", "/models"):
+            name = self.app.model_name or "default"
+            self._json(200, {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "sightsound"}]})
+        elif self.path.rstrip("/") == "/health":
+            self._json(200, {"status": "ok"})
+        else:
+            self._error(404, f"no route {self.path}", "not_found")
+
+    def do_POST(self) -> None:
+        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+            self._error(404, f"no route {self.path}", "not_found")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        app = self.app
+        if app._api_key is not None and self.headers.get("Authorization") != f"Bearer {app._api_key}":
+            self._error(401, "invalid API key", "authentication_error")  # never echo what was sent
+            return
+        try:
+            body = json.loads(raw or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            self._error(400, f"body is not JSON: {e}", "invalid_request_error")
+            return
+        started = time.monotonic()
+        text = _user_text(body)
+        fault = app.faults.next_fault(text)
+        n = body.get("n", 1) if isinstance(body, dict) else 1
+        # Logged on arrival (status filled in at the end), so a hanging request is visible too.
+        seed = body.get("seed") if isinstance(body, dict) else None
+        entry = RequestLog(text=text, n=n if isinstance(n, int) else -1,
+                           num_images=_count_parts(body, "image_url"),
+                           has_audio=_count_parts(body, "input_audio") > 0, fault=fault,
+                           seed=seed if isinstance(seed, int) else None, arrived=started)
+        app._record(entry)
+        with app._log_lock:
+            app.in_flight += 1
+            app.max_in_flight = max(app.max_in_flight, app.in_flight)
+        try:
+            entry.status = self._serve(body, fault)
+        finally:
+            with app._log_lock:
+                app.in_flight -= 1
+        entry.seconds = time.monotonic() - started
+
+    def _serve(self, body: Any, fault: str | None) -> int:
+        app = self.app
+        if fault is not None:
+            return self._inject(fault)
+        model = body.get("model") if isinstance(body, dict) else None
+        if app.model_name is not None and model != app.model_name:
+            self._error(404, f"The model `{model}` does not exist (serving `{app.model_name}`).",
+                        "NotFoundError", param="model")
+            return 404
+        try:
+            request = parse_chat_request(body, app._next_id())
+        except BadRequest as e:
+            self._error(400, str(e), "invalid_request_error", param=e.param)
+            return 400
+        if app.max_n is not None and request.sampling.n > app.max_n:
+            self._error(400, f"n={request.sampling.n} is not supported by this model (max {app.max_n})",
+                        "invalid_request_error", param="n")
+            return 400
+        if app.latency_s > 0 and app._stopping.wait(app.latency_s):
+            self._error(503, "server shutting down", "server_error")
+            return 503
+        try:
+            result = app._worker.submit(request).result()
+        except Exception as e:  # noqa: BLE001 - answered as a 500
+            self._error(500, f"backend failed: {type(e).__name__}: {e}", "server_error")
+            return 500
+        if not result.ok:
+            self._error(500, f"generation failed: {result.error}", "server_error")
+            return 500
+        self._json(200, completion_body(result, model or "default", request.id))
+        return 200
+
+    def _inject(self, fault: str) -> int:
+        plan = self.app.faults
+        if fault == "429":
+            self._error(429, "Rate limit reached (injected)", "rate_limit_error",
+                        headers={"Retry-After": f"{plan.retry_after_s:g}"})
+            return 429
+        if fault in ("500", "503"):
+            self._error(int(fault), "injected server error", "server_error")
+            return int(fault)
+        if fault == "malformed":
+            self._send(200, b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"ind')
+            return 200
+        if fault == "empty":
+            self._json(200, {})
+            return 200
+        if fault == "echo_auth":
+            self._error(400, f"bad request; you sent Authorization: {self.headers.get('Authorization')}",
+                        "invalid_request_error")
+            return 400
+        if fault == "hang":
+            self.app._stopping.wait(plan.hang_s)
+        # "hang" (after waiting) and "drop": close without a response.
+        self.close_connection = True
+        return 0
+
+
+def _user_text(body: Any) -> str:
+    try:
+        for m in body.get("messages") or []:
+            if m.get("role") == "user":
+                c = m.get("content")
+                return c if isinstance(c, str) else "\n".join(p.get("text", "") for p in c if p.get("type") == "text")
+    except (AttributeError, TypeError):
+        pass
+    return ""
+
+
+def _count_parts(body: Any, kind: str) -> int:
+    try:
+        return sum(1 for m in body["messages"] if isinstance(m.get("content"), list)
+                   for p in m["content"] if isinstance(p, dict) and p.get("type") == kind)
+    except (KeyError, TypeError, AttributeError):
+        return 0
+
+
+@contextmanager
+def serve_backend(backend: Backend, **kwargs: Any) -> Iterator[ChatServer]:
+    """Serve ``backend`` on 127.0.0.1 (a free port unless ``port=`` is given) for the ``with`` block."""
+    server = ChatServer(backend, **kwargs)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: Any) -> None:
+    from sightsound.cli import add_recipe_arguments
+
+    parser.add_argument("--role", choices=["teacher", "verifier", "student"], default="verifier",
+                        help="which models.<role> of the recipe to serve (default: verifier)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--served-model-name", default=None,
+                        help="the name clients must send as `model` (default: the role's name_or_path)")
+    parser.add_argument("--latency-s", type=float, default=0.0, help="artificial latency per request")
+    parser.add_argument("--api-key-env", default=None,
+                        help="require the key held by this environment variable (default: no key)")
+    add_recipe_arguments(parser)
+
+
+def run(args: Any) -> int:
+    import os
+
+    from sightsound.backends.base import make_backend
+    from sightsound.cli import load_recipe_from_args
+    from sightsound.config import ConfigError
+
+    recipe = load_recipe_from_args(args)
+    spec = getattr(recipe.models, args.role)
+    if spec.backend == "openai":
+        raise ConfigError(f"models.{args.role}.backend is 'openai': serve a local model (hf or vllm), not an endpoint")
+    api_key = None
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            raise ConfigError(f"--api-key-env {args.api_key_env}: the variable is not set")
+    backend = make_backend(spec)
+    server = ChatServer(backend, model_name=args.served_model_name or spec.name_or_path, host=args.host,
+                        port=args.port, latency_s=args.latency_s, api_key=api_key)
+    import signal
+    import threading
+
+    stop = threading.Event()
+    # SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
+    print(f"serving {server.model_name} at {server.base_url} (Ctrl-C stops)", flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    print("server stopped", flush=True)
+    return 0

@@ -43,8 +43,17 @@ class ModelSpec:
     max_concurrency: int = 8
     timeout_s: float = 120.0
     max_retries: int = 5
+    backoff_base_s: float = 1.0  # first retry waits ~this long, doubling per attempt (with jitter)
+    backoff_max_s: float = 60.0  # cap on one backoff wait (a longer Retry-After is still honoured)
+    # How n samples are asked for: "native" = one call with n; "separate" = n calls (seed+k each);
+    # "auto" = native, switching to separate once the endpoint rejects n > 1 (some audio models do).
+    n_mode: Literal["auto", "native", "separate"] = "auto"
+    image_format: Literal["png", "jpeg"] = "png"  # how frames travel as data URLs
     # --- hf backend ---
     batch_size: int = 8  # requests per generate() call (each expands to n sequences)
+    # Frames as one video (needs torchvision: GPU machines) or as images; "auto": video where it works.
+    frames_as: Literal["auto", "images", "video"] = "auto"
+    video_fps: float = 2.0  # the rate the frames were sampled at (Qwen2.5-VL's temporal positions)
     # --- vllm backend ---
     tensor_parallel_size: int = 1
     gpu_memory_utilization: float = 0.9
@@ -105,9 +114,15 @@ class TeachConfig:
     fps: float = 2.0  # [ours] frames sampled from the silent video
     max_frames: int = 16  # [ours]
     max_pixels: int = 360 * 420  # [ours] per frame
+    # One seed for every request: backends that seed per request (vLLM, OpenAI-compatible servers)
+    # then give a record the same samples whatever batch it lands in; the hf backend batches only
+    # requests with equal sampling parameters, so a per-record seed would stop it batching records.
     seed: int = 0
     batch_size: int = 4  # records per backend call (each asks for n samples)
     prompt: str = "teacher"  # template name in sightsound/prompts/
+    # [ours] where the teacher's frames come from: "auto" = the record's extracted frames when it has
+    # them (lossless PNGs, thinned to max_frames), else its video sampled at fps; or force one.
+    frames_from: Literal["auto", "video", "frames"] = "auto"
 
 
 # -------------------------------------------------------------------------------------------- stage 2
@@ -118,6 +133,8 @@ class VerifyConfig:
     samples: Literal["all", "first"] = "all"  # [ours] which consistent samples are fact-checked
     votes: int = 1  # [paper: 1] majority of k verifier samples
     temperature: float = 0.0  # greedy for one vote; sampling is used when votes > 1
+    vote_temperature: float = 1.0  # [ours] sampling temperature of the k replies when votes > 1
+    top_p: float = 1.0  # [ours]
     max_new_tokens: int = 8
     seed: int = 0
     batch_size: int = 8
@@ -158,6 +175,12 @@ class SFTConfig:
     merge: bool = False  # also write a merged plain model directory
     gradient_checkpointing: bool = False
     bf16: bool | None = None  # None: on GPU only
+    # "as_is": train on the assistant turn of the set; "label_only": the paper's label-only baseline on
+    # the same records, the assistant turn replaced by "<answer> The correct answer is: B. cat </answer>".
+    target: Literal["as_is", "label_only"] = "as_is"
+    resume: str = "auto"  # "auto": latest checkpoint in output_dir if any; "never"; or a checkpoint dir
+    validate_audio: bool = True  # decode every clip before step 1 (a bad file stops the run, listing offenders)
+    report_to: list[str] = field(default_factory=list)  # e.g. ["tensorboard"]; metrics.jsonl is always written
 
 
 @dataclass
@@ -176,27 +199,52 @@ class GRPOConfig:
     num_generations: int = 8  # [ours, R1-AQA] group size
     temperature: float = 1.0  # [ours, R1-AQA]
     beta: float = 0.04  # [ours] KL coefficient to the frozen reference (the paper uses a KL reference)
-    learning_rate: float = 1e-6  # [ours, R1-AQA]
+    learning_rate: float = 1e-5  # [ours] R1-AQA's 1e-6 was full fine-tuning; a LoRA delta takes ~10x that
     max_steps: int = 1000  # [ours, R1-AQA]
     per_device_train_batch_size: int = 8  # completions per device batch (multiple of num_generations)
     gradient_accumulation_steps: int = 1
     num_iterations: int = 1
-    max_prompt_length: int | None = None
+    max_prompt_length: int | None = None  # longer prompts are refused (never truncated: audio tokens would break)
     max_completion_length: int = 512
     save_steps: int = 100
     save_total_limit: int = 2
     logging_steps: int = 1
     seed: int = 0
     bf16: bool | None = None
+    top_p: float = 1.0  # [ours]
+    epsilon: float = 0.2  # [ours, TRL default] PPO-style clip range
+    loss_type: str = "dapo"  # [ours, TRL 1.16 default] grpo | dr_grpo | dapo | bnpo ...
+    scale_rewards: Literal["group", "batch", "none"] = "group"  # [ours] std normalisation of advantages
+    lr_scheduler_type: str = "constant"  # [ours]
+    warmup_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    gradient_checkpointing: bool = False
+    steps_per_generation: int | None = None  # None: gradient_accumulation_steps (TRL's default)
+    log_completions: bool = False  # print a sample of completions at each logging step
+    merge: bool = False  # also write a merged plain model directory
+    resume: str = "auto"  # "auto": latest checkpoint in output_dir if any; "never"; or a checkpoint dir
+    validate_audio: bool = True  # decode every clip before step 1 (a bad file stops the run, listing offenders)
+    report_to: list[str] = field(default_factory=list)  # e.g. ["tensorboard"]; metrics.jsonl is always written
 
 
 # ------------------------------------------------------------------------------------------ evaluate
 @dataclass
 class EvalConfig:
+    """Evaluation of a student (``sightsound eval``): greedy, batched, the benchmark's own scoring rule."""
+
     benchmarks: list[str] = field(default_factory=lambda: ["avqa", "mmau", "music-avqa"])
-    mmau_task: str | None = "sound"  # [paper] MMAU test-mini, Sound
-    mmau_version: str = "test-mini (original release)"
-    music_avqa_types: list[str] = field(default_factory=lambda: ["Audio"])
+    mmau_task: str | None = "sound"  # [paper] MMAU test-mini, Sound (null: all three tasks)
+    mmau_version: str = "test-mini (original release)"  # recorded in results: versions score differently
+    mmar_modality: str | None = None  # MMAR "modality" filter (null: all 1,000 items)
+    music_avqa_types: list[str] = field(default_factory=lambda: ["Audio"])  # [paper] audio-answerable types
+    # Annotation file and media folder per benchmark name (the command line's --annotations and
+    # --media-root win over these).
+    annotations: dict[str, str] = field(default_factory=dict)
+    media_roots: dict[str, str] = field(default_factory=dict)
+    # [ours] What becomes the official `model_prediction`: "choice_text" = the option the parser
+    # reads from <answer> (letter or text), else the <answer> text itself; "answer" = always the
+    # <answer> text verbatim (then the token rule also judges the letter and "The correct answer is").
+    prediction: Literal["choice_text", "answer"] = "choice_text"
     batch_size: int = 8
     max_new_tokens: int = 512
     limit: int | None = None

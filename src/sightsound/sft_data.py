@@ -1,0 +1,237 @@
+"""The student's training sets, built from the fact-checked teacher samples.
+
+``sightsound build-sft --verified VERIFIED.jsonl --data DATA.jsonl --out SFT.jsonl`` writes one
+chat example per sample the verifier kept (``id`` = the sample's key ``<record id>#<index>``,
+``record_id`` = the record's id, plus the pinned fields)::
+
+    user:      [audio] + student_prompt(question, choices)        (the paper's "<audio> (AVQA Question)")
+    assistant: <think> {teacher's think} </think> <answer> The correct answer is: B. cat </answer>
+
+Variants (same record selection, so systems differ only in what they learn from):
+
+* ``--label-only``: the label-only baseline. The very same lines, in the same order, whose
+  assistant turn is only ``<answer> The correct answer is: B. cat </answer>``. Mirroring the CoT
+  set line for line (a record with three kept samples appears three times in both) means the two
+  systems see the same records with the same weights; only the reasoning differs.
+* ``--grpo-out GRPO.jsonl``: the GRPO prompt set, one line per record, with the *distilled label*
+  (the teacher's unanimous, fact-checked choice) as ``solution``.
+* ``--traces TRACES.jsonl`` instead of ``--verified``: the *unverified* CoT set (every consistent
+  sample of every kept trace, no fact-check), for the "SFT on unverified CoT" ablation.
+
+A sample is refused, with a reason, when its record is not in the data or is invalid, has no audio
+or its audio file is missing, when its choice (the distilled label) is not an index of the
+record's choices, or when it has no reasoning. Refusals are counted in ``<out>.summary.json`` and
+listed with their ids. Outputs are written atomically: a reader never sees half a set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sightsound.jsonl import ArtefactError, atomic_write_json, read_jsonl, write_jsonl_atomic
+from sightsound.parsing import answer_line
+from sightsound.prompts import student_prompt
+from sightsound.schema import RecordError, Sample, resolve_media
+
+log = logging.getLogger(__name__)
+
+NOT_IN_DATA = "not_in_data"
+INVALID_RECORD = "invalid_record"
+NO_AUDIO = "no_audio"
+AUDIO_MISSING = "audio_file_missing"
+LABEL_OUTSIDE_CHOICES = "label_outside_choices"
+EMPTY_THINK = "empty_think"
+CONFLICTING_LABELS = "conflicting_labels"
+
+
+# -------------------------------------------------------------------------------------- message form
+def user_message(audio: str, question: str, choices: list[str]) -> dict[str, Any]:
+    """The student's user turn: the audio, then the question with its options."""
+    return {"role": "user", "content": [{"type": "audio", "path": audio},
+                                        {"type": "text", "text": student_prompt(question, choices)}]}
+
+
+def target_text(think: str | None, choices: list[str], choice: int, label_only: bool = False) -> str:
+    """The assistant turn: ``<think> … </think> <answer> … </answer>``, or the answer alone."""
+    answer = f"<answer> {answer_line(choices, choice)} </answer>"
+    if label_only:
+        return answer
+    return f"<think> {(think or '').strip()} </think> {answer}"
+
+
+def assistant_message(text: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+
+# ------------------------------------------------------------------------------------------- sources
+def kept_verified_samples(path: str | Path) -> list[dict]:
+    """(key, id, think, choice) of the samples the verifier kept, in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"verified file not found: {path}")
+    out = []
+    for lineno, row in read_jsonl(path, with_lineno=True):
+        if not isinstance(row, dict) or not {"key", "id", "kept"} <= set(row):
+            raise ArtefactError(f"{path}:{lineno}: not a verified line (needs 'key', 'id', 'kept')")
+        if row["kept"]:
+            if "think" not in row or "choice" not in row:
+                raise ArtefactError(f"{path}:{lineno}: kept line {row['key']!r} lacks 'think'/'choice' "
+                                    f"(written by an older verify?)")
+            out.append({"key": row["key"], "id": row["id"], "think": row["think"], "choice": row["choice"]})
+    return out
+
+
+def unverified_samples(path: str | Path) -> list[dict]:
+    """Every consistent sample of every kept trace, without the fact-check (the ablation's source)."""
+    from sightsound.verify import consistent_samples, load_traces, sample_key
+
+    out = []
+    for t in load_traces(path):
+        if not t.get("kept"):
+            continue
+        for s in consistent_samples(t, "all"):
+            out.append({"key": sample_key(t["id"], s.get("index")), "id": t["id"], "think": s.get("think"),
+                        "choice": s.get("choice")})
+    return out
+
+
+def index_records(data_path: str | Path) -> dict[str, dict | str]:
+    """id -> validated record dict (audio made absolute), or the reason the record is invalid."""
+    data_path = Path(data_path)
+    if not data_path.is_file():
+        raise FileNotFoundError(f"data file not found: {data_path}")
+    base = data_path.parent.resolve()
+    out: dict[str, dict | str] = {}
+    for lineno, row in read_jsonl(data_path, with_lineno=True):
+        rid = row.get("id") if isinstance(row, dict) else None
+        try:
+            s = Sample.from_dict(row)
+        except (RecordError, TypeError) as e:
+            if isinstance(rid, str):
+                out[rid] = f"{data_path}:{lineno}: {e}"
+                continue
+            raise RecordError(f"{data_path}:{lineno}: {e}") from None
+        rec = s.to_dict()
+        rec["audio"] = resolve_media(s.audio, base) if s.audio else None
+        out[s.id] = rec
+    return out
+
+
+# ------------------------------------------------------------------------------------------ building
+def _refusal(sample: dict, records: dict[str, dict | str]) -> tuple[str, str] | None:
+    """(reason, detail) when the sample cannot become a training example, else None."""
+    rec = records.get(sample["id"])
+    if rec is None:
+        return NOT_IN_DATA, "record id not in the data file"
+    if isinstance(rec, str):
+        return INVALID_RECORD, rec
+    if not rec.get("audio"):
+        return NO_AUDIO, "record has no audio"
+    if not Path(rec["audio"]).is_file():
+        return AUDIO_MISSING, f"audio file not found: {rec['audio']}"
+    choice = sample.get("choice")
+    if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(rec["choices"]):
+        return LABEL_OUTSIDE_CHOICES, f"label {choice!r} is not an index of {len(rec['choices'])} choices"
+    if not (sample.get("think") or "").strip():
+        return EMPTY_THINK, "no reasoning to distil"
+    return None
+
+
+def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: bool = False
+               ) -> tuple[list[dict], list[dict], list[dict]]:
+    """(SFT rows, GRPO rows, refusals) from source samples; pure apart from checking audio files exist."""
+    sft, refused = [], []
+    grpo: dict[str, dict] = {}
+    for sample in samples:
+        why = _refusal(sample, records)
+        if why:
+            refused.append({"id": sample["id"], "key": sample["key"], "reason": why[0], "detail": why[1]})
+            continue
+        rec = records[sample["id"]]
+        choice = sample["choice"]
+        user = user_message(rec["audio"], rec["question"], rec["choices"])
+        sft.append({
+            # One line per kept sample, and a record may have several: the line's id is the sample's
+            # key ("<record id>#<index>"), unique as every artefact's id is; record_id names the record.
+            "id": sample["key"],
+            "record_id": rec["id"],
+            "messages": [user, assistant_message(target_text(sample["think"], rec["choices"], choice, label_only))],
+            "audio": rec["audio"], "question": rec["question"], "choices": rec["choices"],
+            "solution": choice, "source_key": sample["key"],
+        })
+        prev = grpo.get(rec["id"])
+        if prev is None:
+            grpo[rec["id"]] = {"id": rec["id"], "prompt": [user], "audio": rec["audio"], "question": rec["question"],
+                               "choices": rec["choices"], "solution": choice}
+        elif prev["solution"] != choice:
+            # Samples of one record that passed the unanimity filter cannot disagree; if they do, the
+            # distilled label is unknown, so the record leaves the GRPO set rather than being guessed.
+            refused.append({"id": rec["id"], "key": sample["key"], "reason": CONFLICTING_LABELS,
+                            "detail": f"distilled labels {prev['solution']} and {choice} disagree"})
+            prev["conflict"] = True
+    grpo_rows = [g for g in grpo.values() if not g.pop("conflict", False)]
+    return sft, grpo_rows, refused
+
+
+def summary_path(out_path: str | Path) -> Path:
+    out_path = Path(out_path)
+    return out_path.with_name(out_path.stem + ".summary.json")
+
+
+def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | Path | None = None,
+              traces_path: str | Path | None = None, label_only: bool = False,
+              grpo_out: str | Path | None = None) -> dict[str, Any]:
+    """Write the SFT set (and optionally the GRPO prompt set); return the summary.
+
+    The source is exactly one of ``verified_path`` (kept, fact-checked samples: the paper's set)
+    and ``traces_path`` (all consistent samples, unverified: the ablation).
+    """
+    if (verified_path is None) == (traces_path is None):
+        raise ValueError("give exactly one source: verified_path (fact-checked) or traces_path (unverified)")
+    samples = kept_verified_samples(verified_path) if verified_path else unverified_samples(traces_path)
+    records = index_records(data_path)
+    sft, grpo, refused = build_sets(samples, records, label_only=label_only)
+    write_jsonl_atomic(out_path, sft)
+    if grpo_out:
+        write_jsonl_atomic(grpo_out, grpo)
+    summary = {
+        "source": "verified" if verified_path else "unverified_traces",
+        "source_path": str(verified_path or traces_path),
+        "variant": "label_only" if label_only else "cot",
+        "samples_in": len(samples),
+        "examples": len(sft),
+        "records": len({r["record_id"] for r in sft}),
+        "grpo_prompts": len(grpo) if grpo_out else None,
+        "refused": dict(sorted(Counter(r["reason"] for r in refused).items())),
+        "refused_samples": refused,
+    }
+    atomic_write_json(summary_path(out_path), summary)
+    for r in refused[:20]:
+        log.warning("build-sft: refused %s (%s): %s", r["key"], r["reason"], r["detail"])
+    return summary
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--verified", help="verify output: only samples the fact-checker kept (the paper's set)")
+    src.add_argument("--traces", help="teach output: every consistent sample, unverified (ablation set)")
+    parser.add_argument("--data", required=True, help="records JSONL the traces were made from (audio, question, choices)")
+    parser.add_argument("--out", required=True, help="SFT chat-messages JSONL (written atomically)")
+    parser.add_argument("--label-only", action="store_true",
+                        help="label-only baseline: same lines, assistant turn = the answer only")
+    parser.add_argument("--grpo-out", help="also write the GRPO prompt set with the distilled label as solution")
+
+
+def run(args: argparse.Namespace) -> int:
+    s = build_sft(args.data, args.out, verified_path=args.verified, traces_path=args.traces,
+                  label_only=args.label_only, grpo_out=args.grpo_out)
+    refused = ", ".join(f"{k} {v}" for k, v in s["refused"].items()) or "none"
+    grpo = f", {s['grpo_prompts']} GRPO prompts -> {args.grpo_out}" if args.grpo_out else ""
+    print(f"build-sft ({s['variant']}, {s['source']}): {s['examples']} examples from {s['records']} records "
+          f"-> {args.out}{grpo}; refused: {refused}")
+    return 0

@@ -5,8 +5,9 @@ One parser serves the teacher's consistency filter, the GRPO accuracy reward and
 whose answer names no option, or names more than one, is a parse failure with a status saying why.
 
 Accepted answer forms (inside ``<answer>…</answer>``), for choices ``["chicken", "cat", ...]``:
-``B``, ``(B)``, ``B.``, ``B. cat``, ``The correct answer is: B. cat``, ``cat``, ``The correct
-answer is: cat``, ``It is a cat.`` (exactly one option's text appears as whole words).
+``B``, ``(B)``, ``[B]``, ``B.``, ``B)``, ``B. cat``, ``**B**``, ``The correct answer is: B. cat``,
+``cat``, ``The correct answer is: cat``, ``It is a cat.`` (exactly one option's text appears as
+whole words). Several letters (``B, C``, ``A or D``) are ambiguous, not the first of them.
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _FORMAT = re.compile(r"^\s*<think>(?:(?!</?think>|</?answer>).)+</think>\s*<answer>(?:(?!</?think>|</?answer>).)+</answer>\s*$",
                      re.DOTALL)
-_PREFIX = re.compile(r"^\s*(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)\s*(?:is)?\s*[:\-]?\s*",
+# ``\b`` after the keyword: "Answers vary" or "Optional" must not lose their first word.
+_PREFIX = re.compile(r"^\s*(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)\b\s*(?:is\b)?\s*[:\-]?\s*",
                      re.IGNORECASE)
+# Markdown emphasis, code ticks and quotes around a whole answer ("**B**", "`B`", '"cat"') carry no meaning.
+_WRAP = "*_`\"'\u201c\u201d\u2018\u2019 \t\r\n"
+# Several letters and nothing else ("B, C", "A or D", "(A)/(B)"): the model named more than one option.
+_MULTI_LETTER = re.compile(r"^[(\[]?([A-Za-z])[)\]]?\.?(?:\s*(?:,|/|&|\band\b|\bor\b)\s*[(\[]?([A-Za-z])[)\]]?\.?)+$",
+                           re.IGNORECASE)
 # A letter needs a delimiter ("(B)", "B.", "B:", "B)") or must stand alone, so prose such as
 # "A dog barks" is not read as option A.
-_LETTER = re.compile(r"^(?:\(([A-Za-z])\)\s*(.*)|([A-Za-z])(?:[.:)\]]\s*(.*))?)$", re.DOTALL)
+_LETTER = re.compile(r"^(?:[(\[]([A-Za-z])[)\]]\s*(.*)|([A-Za-z])(?:[.:)\]]\s*(.*))?)$", re.DOTALL)
 _PUNCT = str.maketrans({c: " " for c in string.punctuation})
 
 # Statuses
@@ -91,13 +98,17 @@ def choice_from_answer(answer: str, choices: list[str]) -> tuple[int | None, str
     answer = (answer or "").strip()
     if not answer:
         return None, EMPTY
-    body = _PREFIX.sub("", answer, count=1).strip() or answer
+    answer = answer.strip(_WRAP) or answer
+    body = _PREFIX.sub("", answer, count=1).strip(_WRAP) or answer
     choices_norm = [normalize(c) for c in choices]
     norm = normalize(body)
     # Exact option text first: "A" could be an option's text, and text beats letter then.
     exact = [i for i, c in enumerate(choices_norm) if c and c == norm]
-    if len(set(choices_norm[i] for i in exact)) == 1 and exact:
+    if len({choices_norm[i] for i in exact}) == 1 and exact:
         return exact[0], OK
+    multi = _MULTI_LETTER.match(body)
+    if multi and len({ch.upper() for ch in re.findall(r"\b[A-Za-z]\b", body)} & set(LETTERS[: len(choices)])) > 1:
+        return None, AMBIGUOUS
     m = _LETTER.match(body)
     if m:
         letter, rest = (m.group(1) or m.group(3)), normalize(m.group(2) or m.group(4) or "")
@@ -109,7 +120,7 @@ def choice_from_answer(answer: str, choices: list[str]) -> tuple[int | None, str
                 return None, AMBIGUOUS
             return letter_idx, OK
     hits = _mentions(norm, choices_norm)
-    distinct = sorted(set(choices_norm[i] for i in hits))
+    distinct = sorted({choices_norm[i] for i in hits})
     if len(distinct) == 1:
         return hits[0], OK
     if len(distinct) > 1:

@@ -1,0 +1,380 @@
+"""Step 1 of SightSound-R1: audio-focused chains of thought from the vision teacher.
+
+For every record the teacher (Qwen2.5-VL) sees frames of the **silent** video, never audio, with the
+paper's exact prompt, and answers ``n`` times (test-time scaling, one backend request with ``n``
+samples). Each answer is parsed (:mod:`sightsound.parsing`) and the record goes through the
+consistency filter (:mod:`sightsound.consistency`): kept only when all n choices agree [paper], and
+by default only when they agree on the label [ours].
+
+    sightsound teach --config RECIPE --data DATA.jsonl --out TRACES.jsonl [--shard i/N] [key=value ...]
+
+Writes ``TRACES.jsonl`` (one trace per record, the pinned format in the project notes, plus the
+record's audio path, question and choices so later stages need nothing else),
+``TRACES.stats.json`` (recomputed from the traces alone, see :func:`compute_stats`) and
+``TRACES.config.yaml`` (the resolved recipe). Killed at any point and rerun with the same command,
+it continues where it stopped: ids already written are skipped, a torn last line is cut off.
+
+An unreadable video, or a request the backend could not answer after its own retries, is written
+as an error trace (``reason: "error"`` with the cause) and the run goes on; such lines are final
+for a resumed run unless ``--retry-errors`` drops them first so those records are tried again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sightsound.backends.base import GenerationRequest, GenerationResult, SamplingParams, make_backend
+from sightsound.config import ConfigError, Recipe, TeachConfig, load_yaml, to_dict
+from sightsound.consistency import ERROR, consistency_filter, majority
+from sightsound.errors import MediaError
+from sightsound.jsonl import (
+    ArtefactError,
+    JsonlWriter,
+    atomic_write_json,
+    read_jsonl,
+    repair_torn_tail,
+    write_jsonl_atomic,
+)
+from sightsound.parsing import OK, parse_response
+from sightsound.prompts import teacher_prompt
+from sightsound.runinfo import write_resolved_config
+from sightsound.schema import RecordError, Sample, load_samples
+from sightsound.sharding import parse_shard, select_shard
+
+log = logging.getLogger(__name__)
+
+# TeachConfig fields that may change between a run and its resumption: they do not change a trace.
+_RESUMABLE_CHANGES = {"batch_size"}
+
+
+# ------------------------------------------------------------------------------------------- paths
+def stats_path(out_path: str | Path) -> Path:
+    out = Path(out_path)
+    return out.with_name(out.stem + ".stats.json")
+
+
+def config_path(out_path: str | Path) -> Path:
+    out = Path(out_path)
+    return out.with_name(out.stem + ".config.yaml")
+
+
+# ---------------------------------------------------------------------------------------- requests
+def teacher_frames(sample: Sample, cfg: TeachConfig) -> list:
+    """The frames the teacher sees: extracted frames or the video, never the soundtrack."""
+    from sightsound.media import load_frames  # PyAV/PIL: paid only by stages that read media
+
+    use_frames = cfg.frames_from == "frames" or (cfg.frames_from == "auto" and sample.frames)
+    if use_frames:
+        if not sample.frames:
+            raise MediaError(sample.video or sample.id, "teach.frames_from=frames but the record has no frames")
+        return load_frames(sample.frames, fps=cfg.fps, max_frames=cfg.max_frames, max_pixels=cfg.max_pixels)
+    if not sample.video:
+        raise MediaError(sample.id, "record has no video (and no frames) to show the teacher")
+    # load_frames decodes the video stream only: the teacher never receives the audio track.
+    return load_frames(sample.video, fps=cfg.fps, max_frames=cfg.max_frames, max_pixels=cfg.max_pixels)
+
+
+def build_request(sample: Sample, cfg: TeachConfig) -> GenerationRequest:
+    """The teacher's request for one record: frames + the paper's prompt, ``n`` samples. May raise MediaError."""
+    return GenerationRequest(
+        id=sample.id,
+        text=teacher_prompt(sample.question, sample.choices, template=cfg.prompt),
+        images=teacher_frames(sample, cfg),
+        audio=None,  # the teacher reasons from sight alone; this is the premise of the method
+        sampling=SamplingParams(n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
+                                max_new_tokens=cfg.max_new_tokens, seed=cfg.seed),
+    )
+
+
+# ------------------------------------------------------------------------------------------ traces
+def _record_fields(sample: Sample) -> dict[str, Any]:
+    """What later stages need from the record, so a trace file is self-contained."""
+    return {"audio": sample.audio, "question": sample.question, "choices": sample.choices,
+            "question_type": sample.question_type, "source": sample.source, "meta": sample.meta}
+
+
+def error_trace(sample: Sample, error: str, cfg: TeachConfig, teacher: dict[str, Any]) -> dict[str, Any]:
+    return {"id": sample.id, "kept": False, "reason": ERROR, "samples": [], "agreed_choice": None,
+            "agreement": 0, "majority_choice": None, "n": cfg.n, "label": sample.answer, "label_match": None,
+            "num_frames": 0, "teacher": teacher, "error": error, **_record_fields(sample)}
+
+
+def make_trace(sample: Sample, result: GenerationResult, cfg: TeachConfig, teacher: dict[str, Any],
+               num_frames: int) -> dict[str, Any]:
+    """Parse the n samples of one record and apply the consistency filter."""
+    if not result.ok:
+        return error_trace(sample, f"backend: {result.error}", cfg, teacher)
+    if len(result.generations) != cfg.n:
+        # Unanimity is over n samples; judging fewer would loosen the paper's filter silently.
+        return error_trace(sample, f"backend returned {len(result.generations)} samples, expected n={cfg.n}",
+                           cfg, teacher)
+    samples = []
+    for k, gen in enumerate(result.generations):
+        parsed = parse_response(gen.text, sample.choices)
+        samples.append({"index": k, "text": gen.text, "think": parsed.think, "answer": parsed.answer,
+                        "choice": parsed.choice, "status": parsed.status, "num_tokens": gen.num_tokens,
+                        "finish_reason": gen.finish_reason})
+    verdict = consistency_filter([s["choice"] for s in samples], sample.answer, cfg.require_label_match)
+    return {"id": sample.id, "kept": verdict.kept, "reason": verdict.reason, "samples": samples,
+            "agreed_choice": verdict.agreed_choice, "agreement": verdict.agreement,
+            "majority_choice": verdict.majority_choice, "n": cfg.n, "label": sample.answer,
+            "label_match": verdict.label_match, "num_frames": num_frames, "teacher": teacher, "error": None,
+            **_record_fields(sample)}
+
+
+# ------------------------------------------------------------------------------------------- stats
+def _frac(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def _group_stats(traces: list[dict]) -> dict[str, Any]:
+    """Teacher accuracy, yield and how often it answers what vision alone implies, for one group."""
+    ok = [t for t in traces if t["reason"] != ERROR]
+    labeled = [t for t in ok if t["label"] is not None]
+    maj = {id(t): majority([s["choice"] for s in t["samples"]])[0] for t in ok}
+    vis = [t for t in ok if (t.get("meta") or {}).get("vision_answer") is not None]
+    return {
+        "records": len(traces),
+        "errors": len(traces) - len(ok),
+        "teacher_accuracy": _frac(sum(maj[id(t)] == t["label"] for t in labeled), len(labeled)),
+        "kept_fraction": _frac(sum(bool(t["kept"]) for t in traces), len(traces)),
+        "unanimous_fraction": _frac(sum(_unanimous(t) is not None for t in ok), len(traces)),
+        "majority_is_vision_answer": _frac(sum(maj[id(t)] == t["meta"]["vision_answer"] for t in vis), len(vis)),
+    }
+
+
+def _unanimous(trace: dict) -> int | None:
+    choices = [s["choice"] for s in trace["samples"]]
+    if choices and all(c is not None for c in choices) and len(set(choices)) == 1:
+        return choices[0]
+    return None
+
+
+def compute_stats(traces: Iterable[dict]) -> dict[str, Any]:
+    """Summary of a trace file, from the traces alone (so a merged or resumed file gets the same numbers).
+
+    Fractions are over all records (errors included) unless named otherwise; teacher accuracy is the
+    majority choice (a tie counts as wrong) against the label, over labeled records without error.
+    ``unanimous_fraction`` is the yield of the paper's filter (no label match);
+    ``unanimous_label_match_fraction`` adds the label check; ``kept_fraction`` is what this run kept
+    (depends on ``teach.require_label_match``). On synthetic data, per evidence type and family too.
+    """
+    traces = list(traces)
+    ok = [t for t in traces if t["reason"] != ERROR]
+    samples = [s for t in ok for s in t["samples"]]
+    status = Counter(s["status"] for s in samples)
+    unanimous = [(t, c) for t in ok if (c := _unanimous(t)) is not None]
+    agreement = Counter(majority([s["choice"] for s in t["samples"]])[1] for t in ok)
+    max_n = max([t["n"] for t in ok], default=0)
+    stats: dict[str, Any] = {
+        "records": len(traces),
+        "errors": len(traces) - len(ok),
+        "samples": len(samples),
+        "n": sorted({t["n"] for t in traces}),
+        "parse_failures": sum(v for k, v in status.items() if k != OK),
+        "parse_status": dict(sorted(status.items())),
+        "finish_reasons": dict(sorted(Counter(s["finish_reason"] for s in samples).items())),
+        "kept": sum(bool(t["kept"]) for t in traces),
+        "kept_fraction": _frac(sum(bool(t["kept"]) for t in traces), len(traces)),
+        "unanimous_fraction": _frac(len(unanimous), len(traces)),
+        "unanimous_label_match_fraction": _frac(sum(c == t["label"] for t, c in unanimous), len(traces)),
+        "reasons": dict(sorted(Counter(t["reason"] or "kept" for t in traces).items())),
+        # Records by the size of their largest group of equal parsed choices (0..n).
+        "agreement_histogram": {str(k): agreement.get(k, 0) for k in range(max_n + 1)},
+        **{k: v for k, v in _group_stats(traces).items() if k in ("teacher_accuracy", "majority_is_vision_answer")},
+    }
+    for field in ("evidence", "family"):
+        groups: dict[str, list[dict]] = defaultdict(list)
+        for t in traces:
+            value = (t.get("meta") or {}).get(field)
+            if value is not None:
+                groups[str(value)].append(t)
+        if groups:
+            stats[f"by_{field}"] = {k: _group_stats(v) for k, v in sorted(groups.items())}
+    return stats
+
+
+def write_stats(traces_path: str | Path) -> dict[str, Any]:
+    """Recompute ``TRACES.stats.json`` from ``TRACES.jsonl`` (atomically) and return it."""
+    stats = compute_stats(read_jsonl(traces_path))
+    atomic_write_json(stats_path(traces_path), stats)
+    return stats
+
+
+# ------------------------------------------------------------------------------------------ resume
+def _check_resume(out: Path, recipe: Recipe) -> None:
+    """Refuse to append to traces made with different teacher settings (a mixed file is not one run)."""
+    cfg_file = config_path(out)
+    if not (out.exists() and out.stat().st_size and cfg_file.exists()):
+        return
+    before = load_yaml(cfg_file)
+    now = to_dict(recipe)
+    old_teach = before.get("teach") or {}
+    # Keys the old file lacks come from an older version of this code: nothing to compare them with.
+    diffs = [f"teach.{k}: {old_teach[k]!r} -> {v!r}" for k, v in now["teach"].items()
+             if k not in _RESUMABLE_CHANGES and k in old_teach and old_teach[k] != v]
+    old_model = before.get("models", {}).get("teacher", {}).get("name_or_path")
+    if old_model != recipe.models.teacher.name_or_path:
+        diffs.append(f"models.teacher.name_or_path: {old_model!r} -> {recipe.models.teacher.name_or_path!r}")
+    if diffs:
+        raise ConfigError(f"{out} was started with other teacher settings ({'; '.join(diffs)}); "
+                          "resume with the same settings or write to a new --out")
+
+
+def drop_error_traces(out: Path) -> int:
+    """Remove error lines so a rerun retries those records (``--retry-errors``); returns how many."""
+    if not out.exists():
+        return 0
+    repair_torn_tail(out)
+    rows = list(read_jsonl(out))
+    keep = [r for r in rows if r.get("reason") != ERROR]
+    if len(keep) != len(rows):
+        write_jsonl_atomic(out, keep)
+    return len(rows) - len(keep)
+
+
+# -------------------------------------------------------------------------------------------- main
+def _check_records(samples: list[Sample], cfg: TeachConfig, data_path: Path) -> None:
+    seen: set[str] = set()
+    for s in samples:
+        if s.id in seen:
+            raise RecordError(f"{data_path}: record id {s.id!r} appears twice")
+        seen.add(s.id)
+        if not s.choices:
+            raise RecordError(f"{data_path}: record {s.id!r} has no choices; the teacher answers multiple choice only")
+        if cfg.require_label_match and s.answer is None:
+            raise ConfigError(f"{data_path}: record {s.id!r} has no label but teach.require_label_match is on "
+                              "(set teach.require_label_match=false to distil unlabeled data)")
+
+
+def _check_config(cfg: TeachConfig) -> None:
+    if cfg.n < 1:
+        raise ConfigError(f"teach.n must be >= 1, got {cfg.n}")
+    if cfg.batch_size < 1:
+        raise ConfigError(f"teach.batch_size must be >= 1, got {cfg.batch_size}")
+    if cfg.n > 1 and cfg.temperature == 0:
+        log.warning("teach.n=%d with temperature 0: greedy samples are identical, so the consistency "
+                    "filter tests nothing", cfg.n)
+
+
+def _batches(items: list[Sample], size: int) -> Iterator[list[Sample]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _prepare(batch: list[Sample], cfg: TeachConfig) -> list[tuple[Sample, GenerationRequest | None, str | None]]:
+    """Load the frames of a batch; an unreadable video becomes an error for that record only."""
+    out = []
+    for s in batch:
+        try:
+            out.append((s, build_request(s, cfg), None))
+        except MediaError as e:
+            out.append((s, None, f"media: {e}"))
+    return out
+
+
+def teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: str | tuple[int, int] | None = None,
+          backend: Any = None, progress: bool = True, retry_errors: bool = False) -> dict[str, Any]:
+    """Run Step 1 over ``data_path`` (or one shard of it) into ``out_path``; returns the stats.
+
+    ``backend`` defaults to ``make_backend(recipe.models.teacher)``, built only if work remains.
+    The returned dict is the stats file's content plus ``run`` (what this invocation did).
+    """
+    cfg = recipe.teach
+    _check_config(cfg)
+    data_path, out = Path(data_path), Path(out_path)
+    shard = parse_shard(shard) if isinstance(shard, str) else shard
+    samples = select_shard(load_samples(data_path), shard)
+    _check_records(samples, cfg, data_path)
+    _check_resume(out, recipe)
+    if retry_errors and (dropped := drop_error_traces(out)):
+        log.info("%s: dropped %d error traces to retry them", out, dropped)
+    write_resolved_config(recipe, out.parent, name=config_path(out).name)
+
+    started = time.perf_counter()
+    written = 0
+    with JsonlWriter(out, key=lambda r: r["id"]) as writer:
+        wanted = {s.id for s in samples}
+        foreign = [k for k in writer.done if k not in wanted]
+        if foreign:
+            # Stats describe the whole file: traces of other data (or another shard) would skew them.
+            raise ArtefactError(f"{out}: holds {len(foreign)} ids that are not in {data_path}"
+                                f"{f' shard {shard[0]}/{shard[1]}' if shard else ''} (e.g. {foreign[0]!r}); "
+                                "use a new --out")
+        todo = [s for s in samples if s.id not in writer.done]
+        kept = sum(bool(r["kept"]) for r in writer.existing)
+        done = len(writer.existing)
+        if todo:
+            log.info("teach: %d records to do, %d already in %s", len(todo), len(samples) - len(todo), out)
+            # The backend's own per-call bar would fight with ours over the same terminal line.
+            backend = backend if backend is not None else make_backend(recipe.models.teacher, progress=False)
+            teacher = backend.describe()
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(todo), desc="teach", unit="rec", disable=not progress, dynamic_ncols=True)
+            # Frames of the next batch load on a thread while the teacher generates the current one.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                batches = list(_batches(todo, cfg.batch_size))
+                pending: Future = pool.submit(_prepare, batches[0], cfg)
+                for b in range(len(batches)):
+                    prepared = pending.result()
+                    if b + 1 < len(batches):
+                        pending = pool.submit(_prepare, batches[b + 1], cfg)
+                    requests = [req for _, req, _ in prepared if req is not None]
+                    results = iter(backend.generate(requests) if requests else [])
+                    rows = []
+                    for sample, req, err in prepared:
+                        if req is None:
+                            rows.append(error_trace(sample, err, cfg, teacher))
+                            continue
+                        result = next(results)
+                        if result.request_id != sample.id:
+                            raise RuntimeError(f"backend answered {result.request_id!r} for {sample.id!r}")
+                        rows.append(make_trace(sample, result, cfg, teacher, num_frames=len(req.images or [])))
+                    writer.write_many(rows)  # one write + fsync per batch: a kill loses at most this batch
+                    written += len(rows)
+                    done += len(rows)
+                    kept += sum(r["kept"] for r in rows)
+                    bar.update(len(rows))
+                    bar.set_postfix(kept=f"{kept / done:.2f}", errors=sum(r["reason"] == ERROR for r in rows))
+            bar.close()
+    elapsed = time.perf_counter() - started
+    stats = write_stats(out)
+    stats["run"] = {"written": written, "already_done": len(samples) - written, "seconds": round(elapsed, 3),
+                    "records_per_s": round(written / elapsed, 4) if written and elapsed > 0 else None,
+                    "shard": list(shard) if shard else None}
+    return stats
+
+
+# --------------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from sightsound.cli import add_recipe_arguments
+
+    parser.add_argument("--data", required=True, help="records JSONL (sightsound synth or a dataset loader)")
+    parser.add_argument("--out", required=True, help="traces JSONL; stats and config are written beside it")
+    parser.add_argument("--shard", metavar="i/N", help="only shard i of N (0-based; stable hash of the id)")
+    parser.add_argument("--retry-errors", action="store_true",
+                        help="drop error traces from --out first, so those records are tried again")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_recipe_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sightsound.cli import load_recipe_from_args
+
+    recipe = load_recipe_from_args(args)
+    stats = teach(recipe, args.data, args.out, shard=args.shard, progress=not args.no_progress,
+                  retry_errors=args.retry_errors)
+    acc = stats["teacher_accuracy"]
+    print(f"teach: {stats['records']} records, kept {stats['kept']} ({(stats['kept_fraction'] or 0):.1%}), "
+          f"unanimous {(stats['unanimous_fraction'] or 0):.1%}, parse failures {stats['parse_failures']}/"
+          f"{stats['samples']}, errors {stats['errors']}, teacher accuracy "
+          f"{'n/a' if acc is None else f'{acc:.1%}'} -> {args.out}")
+    return 0

@@ -250,6 +250,20 @@ class EvalConfig:
     limit: int | None = None
 
 
+# ------------------------------------------------------------------------------------------ pipeline
+@dataclass
+class PipelineConfig:
+    """How ``sightsound run`` strings the stages together (all [ours])."""
+
+    test_num: int = 100  # held-out synthetic test records (eval benchmark "synthetic")
+    test_seed_offset: int = 100_000  # test seed = synth.seed + this: disjoint from the distillation split
+    eval_distill_records: bool = True  # also evaluate pretrained and final students on the distilled records (report)
+    silent_audio_control: bool = True  # run the silent-audio control for the pretrained and final systems
+    shuffle_choices_seed: int | None = 1  # run the shuffled-options control with this seed (null: off)
+    html_report: bool = True
+    progress: bool = True
+
+
 # ----------------------------------------------------------------------------------------------- recipe
 @dataclass
 class Recipe:
@@ -266,6 +280,7 @@ class Recipe:
     sft: SFTConfig = field(default_factory=SFTConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     # Systems the pipeline trains and evaluates (paper's comparison). Names: pretrained,
     # label_sft, label_grpo, cot_sft_unverified, cot_sft, sightsound_r1.
     systems: list[str] = field(default_factory=lambda: ["pretrained", "label_sft", "label_grpo", "cot_sft", "sightsound_r1"])

@@ -1,0 +1,401 @@
+"""``sightsound run RECIPE.yaml``: the whole SightSound-R1 pipeline into one run directory.
+
+data -> teach -> verify -> build-sft -> train (each system) -> eval (each system x benchmark) ->
+results, report. Every stage is fingerprinted (:mod:`sightsound.stages`): a rerun skips what is
+done, resumes what was interrupted and redoes what changed.
+
+Run-directory layout (stable; scripts and ``sightsound report`` rely on it)::
+
+    RUN/recipe.yaml                    the resolved recipe
+    RUN/manifest.json                  per stage: inputs, outputs, fingerprint, status, timing, packages
+    RUN/logs/run.log
+    RUN/data/train/data.jsonl          records distilled on (+ media for synthetic data)
+    RUN/data/test/data.jsonl           held-out synthetic test records (when eval includes "synthetic")
+    RUN/teach/traces.jsonl             Step 1 (+ .stats.json)
+    RUN/verify/verified.jsonl          Step 2 (+ .stats.json)
+    RUN/sft_data/{cot,label,cot_unverified,grpo}.jsonl
+    RUN/train/<system>/                adapters, checkpoints, metrics.jsonl
+    RUN/eval/<system>/<benchmark>.json (+ .predictions.json; distill.* = the distillation records)
+    RUN/results.json                   systems x benchmarks accuracies, stage yields, versions
+    RUN/report.md, RUN/plots/*.png, RUN/report.html
+
+Systems (the paper's comparison): ``pretrained``; ``label_sft`` (SFT on the distilled labels, no
+reasoning); ``label_grpo`` (GRPO from the pretrained student, R1-AQA style); ``cot_sft_unverified``
+(SFT on consistent but unverified CoT: the ablation of Step 2); ``cot_sft`` (SFT on verified CoT);
+``sightsound_r1`` (verified-CoT SFT, then GRPO).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from sightsound.cli import add_recipe_arguments
+from sightsound.config import ConfigError, Recipe, load_recipe, to_dict
+from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json, read_jsonl, write_jsonl_atomic
+from sightsound.runinfo import config_hash, package_versions, write_resolved_config
+from sightsound.stages import Stage, StageRunner
+
+log = logging.getLogger(__name__)
+
+SYSTEMS = ("pretrained", "label_sft", "label_grpo", "cot_sft_unverified", "cot_sft", "sightsound_r1")
+# system -> (trainer, training set, starts from)
+TRAINING = {
+    "label_sft": ("sft", "label", None),
+    "cot_sft_unverified": ("sft", "cot_unverified", None),
+    "cot_sft": ("sft", "cot", None),
+    "label_grpo": ("grpo", "grpo", None),
+    "sightsound_r1": ("grpo", "grpo", "cot_sft"),
+}
+
+
+@dataclasses.dataclass
+class Layout:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data" / "train" / "data.jsonl"
+
+    @property
+    def test_data(self) -> Path:
+        return self.root / "data" / "test" / "data.jsonl"
+
+    @property
+    def traces(self) -> Path:
+        return self.root / "teach" / "traces.jsonl"
+
+    @property
+    def verified(self) -> Path:
+        return self.root / "verify" / "verified.jsonl"
+
+    def sft_set(self, name: str) -> Path:
+        return self.root / "sft_data" / f"{name}.jsonl"
+
+    def train(self, system: str) -> Path:
+        return self.root / "train" / system
+
+    def eval(self, system: str, bench: str) -> Path:
+        return self.root / "eval" / system / f"{bench}.json"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results.json"
+
+
+def _check_systems(recipe: Recipe) -> list[str]:
+    unknown = [s for s in recipe.systems if s not in SYSTEMS]
+    if unknown:
+        raise ConfigError(f"systems: unknown {unknown} (known: {', '.join(SYSTEMS)})")
+    systems = list(dict.fromkeys(recipe.systems))
+    if "sightsound_r1" in systems and "cot_sft" not in systems:
+        systems.insert(systems.index("sightsound_r1"), "cot_sft")  # R1 starts from the CoT-SFT adapter
+    return systems
+
+
+# ------------------------------------------------------------------------------------------- stages
+def _data_stage(recipe: Recipe, L: Layout) -> Stage:
+    src = recipe.data
+
+    def fn() -> dict:
+        if src.source == "synthetic":
+            from sightsound.synth import generate
+
+            generate(L.data.parent, recipe.synth, progress=recipe.pipeline.progress)
+        else:
+            from sightsound.data import load_benchmark
+            from sightsound.schema import load_samples
+
+            if not src.annotations:
+                raise ConfigError(f"data.annotations is required for data.source={src.source!r}")
+            if src.source == "avqa":
+                samples = list(load_benchmark("avqa", src.annotations, src.media_root))
+            else:
+                samples = load_samples(src.annotations)
+            samples = samples[: src.limit] if src.limit else samples
+            missing = [s.id for s in samples if not s.audio or not (s.video or s.frames)]
+            if missing:
+                log.warning("%d records lack audio or video and will fail in teach/verify: %s", len(missing),
+                            missing[:5])
+            write_jsonl_atomic(L.data, [s.to_dict() for s in samples])
+        return {"records": sum(1 for _ in read_jsonl(L.data))}
+
+    cfg = {"data": to_dict(src), "synth": to_dict(recipe.synth) if src.source == "synthetic" else None}
+    inputs = [Path(src.annotations)] if src.annotations else []
+    return Stage("data", fn, [L.data], inputs, cfg)
+
+
+def _test_data_stage(recipe: Recipe, L: Layout) -> Stage:
+    test_cfg = dataclasses.replace(recipe.synth, num=recipe.pipeline.test_num,
+                                   seed=recipe.synth.seed + recipe.pipeline.test_seed_offset)
+
+    def fn() -> dict:
+        from sightsound.synth import generate
+
+        generate(L.test_data.parent, test_cfg, progress=recipe.pipeline.progress)
+        return {"records": sum(1 for _ in read_jsonl(L.test_data))}
+
+    return Stage("test_data", fn, [L.test_data], [], {"synth": to_dict(test_cfg)})
+
+
+def _teach_stage(recipe: Recipe, L: Layout) -> Stage:
+    def fn() -> dict:
+        from sightsound.teacher import teach
+
+        return _yields(teach(recipe, L.data, L.traces, progress=recipe.pipeline.progress))
+
+    cfg = {"teach": to_dict(recipe.teach), "teacher": to_dict(recipe.models.teacher)}
+    return Stage("teach", fn, [L.traces], [L.data], cfg)
+
+
+def _verify_stage(recipe: Recipe, L: Layout) -> Stage:
+    def fn() -> dict:
+        from sightsound.verify import verify
+
+        return _yields(verify(recipe, L.traces, L.verified, data_path=L.data, progress=recipe.pipeline.progress))
+
+    cfg = {"verify": to_dict(recipe.verify), "verifier": to_dict(recipe.models.verifier)}
+    return Stage("verify", fn, [L.verified], [L.traces, L.data], cfg)
+
+
+def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
+    want_unverified = "cot_sft_unverified" in systems
+    outputs = [L.sft_set("cot"), L.sft_set("label"), L.sft_set("grpo")]
+    if want_unverified:
+        outputs.append(L.sft_set("cot_unverified"))
+
+    def fn() -> dict:
+        from sightsound.sft_data import build_sft
+
+        out = {
+            "cot": build_sft(L.data, L.sft_set("cot"), verified_path=L.verified, grpo_out=L.sft_set("grpo")),
+            "label": build_sft(L.data, L.sft_set("label"), verified_path=L.verified, label_only=True),
+        }
+        if want_unverified:
+            out["cot_unverified"] = build_sft(L.data, L.sft_set("cot_unverified"), traces_path=L.traces)
+        return {f"{k}_examples": v["examples"] for k, v in out.items()} | {
+            "grpo_prompts": out["cot"]["grpo_prompts"], "records": out["cot"]["records"]}
+
+    return Stage("sft_data", fn, outputs, [L.data, L.traces, L.verified], {"unverified": want_unverified})
+
+
+def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
+    trainer, set_name, start = TRAINING[system]
+    train_file = L.sft_set(set_name)
+    out = L.train(system)
+    inputs = [train_file] + ([L.train(start) / "adapter"] if start else [])
+    if trainer == "sft":
+        section = dataclasses.replace(recipe.sft, train_file=str(train_file), output_dir=str(out))
+        sub = dataclasses.replace(recipe, sft=section)
+    else:
+        section = dataclasses.replace(recipe.grpo, train_file=str(train_file), output_dir=str(out),
+                                      init_adapter=str(L.train(start) / "adapter") if start else None)
+        sub = dataclasses.replace(recipe, grpo=section)
+
+    def fn() -> dict:
+        if sum(1 for _ in read_jsonl(train_file)) == 0:
+            log.warning("%s: %s is empty (nothing survived the filters); %s is not trained", system, train_file, system)
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(out / "skipped.json", {"reason": f"no training examples in {train_file}"})
+            return {"skipped": "no training examples"}
+        if trainer == "sft":
+            from sightsound.train.sft import train_sft
+
+            res = train_sft(sub)
+        else:
+            from sightsound.train.grpo import train_grpo
+
+            res = train_grpo(sub)
+        return {"global_step": res.global_step, "adapter": str(res.adapter_dir) if res.adapter_dir else None}
+
+    cfg = {trainer: to_dict(section), "student": to_dict(recipe.models.student)}
+    return Stage(f"train/{system}", fn, [out], inputs, cfg)
+
+
+def _adapter_for(L: Layout, system: str) -> Path | None | bool:
+    """The system's adapter dir; None for the pretrained student; False when it was not trained."""
+    if system == "pretrained":
+        return None
+    adapter = L.train(system) / "adapter"
+    return adapter if (adapter / "adapter_config.json").is_file() else False
+
+
+def _eval_stage(recipe: Recipe, L: Layout, system: str, bench: str, controls: bool) -> Stage:
+    out = L.eval(system, bench)
+    annotations = {"synthetic": L.test_data, "distill": L.data}.get(bench)
+    name = "synthetic" if bench == "distill" else bench
+    inputs = ([annotations] if annotations else []) + ([L.train(system)] if system != "pretrained" else [])
+
+    def fn() -> dict:
+        from sightsound.evaluate.run import evaluate
+
+        adapter = _adapter_for(L, system)
+        if adapter is False:
+            log.warning("eval %s/%s: %s has no adapter (not trained); skipped", system, bench, system)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(out, {"benchmark": bench, "system": system, "skipped": "system not trained",
+                                    "accuracy": None, "n": 0})
+            return {"skipped": "system not trained"}
+        pc = recipe.pipeline
+        res = evaluate(recipe, benchmark=name, out=out, adapter=str(adapter) if adapter else None,
+                       annotations=str(annotations) if annotations else None, system=system,
+                       silent_audio=controls and pc.silent_audio_control,
+                       shuffle_choices=pc.shuffle_choices_seed if controls else None)
+        if bench == "distill":  # the report joins student answers to records by this name
+            preds = out.with_name(out.stem + ".predictions.json")
+            if not preds.exists():
+                log.warning("eval %s/distill: no predictions file at %s", system, preds)
+        return {"accuracy": res.get("accuracy"), "n": res.get("n")}
+
+    cfg = {"eval": to_dict(recipe.eval), "student": to_dict(recipe.models.student), "controls": controls,
+           "pipeline": {"silent": recipe.pipeline.silent_audio_control, "shuffle": recipe.pipeline.shuffle_choices_seed}}
+    return Stage(f"eval/{system}/{bench}", fn, [out], inputs, cfg)
+
+
+def _yields(stats: dict) -> dict:
+    """The scalar part of a stage's stats (the manifest and results keep numbers, not breakdowns)."""
+    return {k: v for k, v in (stats or {}).items() if isinstance(v, (int, float, str, type(None)))}
+
+
+# ------------------------------------------------------------------------------------------ results
+def collect_results(recipe: Recipe, L: Layout, systems: list[str], benches: list[str], stage_stats: dict) -> dict:
+    table: dict[str, dict[str, Any]] = {}
+    for system in systems:
+        for bench in benches:
+            p = L.eval(system, bench)
+            if not p.exists():
+                continue
+            r = read_json(p)
+            table.setdefault(system, {})[bench] = {
+                "accuracy": r.get("accuracy"), "n": r.get("n"), "skipped": r.get("skipped"),
+                "controls": {k: v.get("accuracy") for k, v in (r.get("controls") or {}).items()},
+                "breakdowns": {k: {g: (v or {}).get("accuracy") for g, v in groups.items()}
+                               for k, groups in (r.get("breakdowns") or {}).items()
+                               if k in ("evidence", "family", "question_type")},
+            }
+    return {
+        "recipe": recipe.name,
+        "config_hash": config_hash(recipe),
+        "systems": table,
+        "stages": stage_stats,
+        "answer_parser": "sightsound.parsing.parse_response",
+        "packages": package_versions(),
+    }
+
+
+def write_markdown(results: dict, L: Layout) -> Path:
+    """``report.md``: the systems x benchmarks table, stage yields and the comparison plots."""
+    from sightsound.evaluate.compare import compare
+
+    lines = [f"# SightSound run `{results['recipe']}`", ""]
+    systems = results["systems"]
+    benches = sorted({b for s in systems.values() for b in s})
+    if systems:
+        lines += ["## Student accuracy (%)", "", "| system | " + " | ".join(benches) + " |",
+                  "|---|" + "---|" * len(benches)]
+        for name, per in systems.items():
+            cells = []
+            for b in benches:
+                r = per.get(b) or {}
+                acc = r.get("accuracy")
+                cell = "—" if acc is None else f"{100 * acc:.1f}"
+                ctrl = r.get("controls") or {}
+                if ctrl:
+                    cell += " (" + ", ".join(f"{k} {100 * v:.1f}" for k, v in ctrl.items() if v is not None) + ")"
+                cells.append(cell)
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Stage yields", "", "| stage | figure | value |", "|---|---|---|"]
+    for stage, stats in results["stages"].items():
+        for k, v in (stats or {}).items():
+            if isinstance(v, float):
+                v = f"{v:.3f}"
+            lines.append(f"| {stage} | {k} | {v} |")
+    # "distill" re-scores the distillation records themselves (for the report), not a benchmark: no plot.
+    paths = [L.eval(s, b) for s, per in systems.items() for b in per
+             if b != "distill" and L.eval(s, b).exists() and per[b].get("accuracy") is not None]
+    plots = L.root / "plots"
+    if paths:
+        cmp = compare(paths, plots, names=[p.parent.name for p in paths])
+        lines += ["", "## Plots", ""] + [f"![{Path(c).stem}](plots/{Path(c).name})" for c in cmp["charts"]]
+    pk = results["packages"]
+    lines += ["", f"Packages: {', '.join(f'{k} {v}' for k, v in pk.items() if v)}.",
+              "Answer parser: `sightsound.parsing.parse_response`."]
+    path = L.root / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+# -------------------------------------------------------------------------------------------- main
+def _attach_log(run_dir: Path) -> logging.Handler:
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    h = logging.FileHandler(run_dir / "logs" / "run.log", encoding="utf-8")
+    h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(h)
+    return h
+
+
+def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
+    """Run (or resume) every stage the recipe asks for; returns ``results.json``'s content."""
+    L = Layout(Path(run_dir or recipe.output_dir))
+    L.root.mkdir(parents=True, exist_ok=True)
+    systems = _check_systems(recipe)
+    benches = list(dict.fromkeys(recipe.eval.benchmarks))
+    handler = _attach_log(L.root)
+    t0 = time.time()
+    try:
+        write_resolved_config(recipe, L.root, name="recipe.yaml")
+        runner = StageRunner(L.root)
+        stats: dict[str, Any] = {}
+        stats["data"] = runner.run(_data_stage(recipe, L))
+        if "synthetic" in benches:
+            stats["test_data"] = runner.run(_test_data_stage(recipe, L))
+        stats["teach"] = runner.run(_teach_stage(recipe, L))
+        stats["verify"] = runner.run(_verify_stage(recipe, L))
+        stats["sft_data"] = runner.run(_sft_data_stage(recipe, L, systems))
+        for system in systems:
+            if system in TRAINING:
+                stats[f"train/{system}"] = runner.run(_train_stage(recipe, L, system))
+        eval_benches = benches + (["distill"] if recipe.pipeline.eval_distill_records else [])
+        final = systems[-1]
+        for system in systems:
+            for bench in eval_benches:
+                if bench == "distill" and system not in ("pretrained", final):
+                    continue  # the report shows answers before and after training
+                controls = bench != "distill" and system in ("pretrained", final)
+                runner.run(_eval_stage(recipe, L, system, bench, controls))
+        results = collect_results(recipe, L, systems, eval_benches, stats)
+        results["seconds"] = round(time.time() - t0, 1)
+        results["stages_skipped"] = runner.skipped
+        atomic_write_json(L.results, results)
+        write_markdown(results, L)
+        if recipe.pipeline.html_report:
+            from sightsound.report import build_report
+
+            build_report(L.root)
+        return results
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", nargs="?", help="recipe YAML (configs/demo.yaml, configs/paper.yaml, ...)")
+    parser.add_argument("--out", help="run directory (default: the recipe's output_dir)")
+    add_recipe_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = args.recipe or args.config
+    if not path:
+        raise ConfigError("give a recipe: sightsound run configs/demo.yaml [key=value ...]")
+    recipe = load_recipe(path, args.overrides)
+    results = run_pipeline(recipe, args.out)
+    out = Path(args.out or recipe.output_dir)
+    print((out / "report.md").read_text(encoding="utf-8"))
+    print(f"run directory: {out}  ({results['seconds']} s; skipped up-to-date stages: {results['stages_skipped']})")
+    return 0

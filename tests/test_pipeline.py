@@ -1,0 +1,111 @@
+"""``sightsound run``: one run directory, stages skipped by fingerprint, an interrupted run resumed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sightsound.config import load_recipe
+from sightsound.jsonl import read_json, read_jsonl
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _overrides(models: Path, out: Path) -> list[str]:
+    return [
+        f"output_dir={out}",
+        f"models.teacher.name_or_path={models / 'teacher'}",
+        f"models.verifier.name_or_path={models / 'student'}",
+        f"models.student.name_or_path={models / 'student'}",
+        "synth.num=12", "pipeline.test_num=8", "teach.batch_size=1", "teach.max_new_tokens=24",
+        "eval.max_new_tokens=16", "pipeline.progress=false", "pipeline.shuffle_choices_seed=null",
+        "systems=[pretrained,cot_sft,sightsound_r1]",
+    ]
+
+
+def _run(models: Path, out: Path, **popen) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "sightsound", "run", str(REPO / "configs" / "demo.yaml"), *_overrides(models, out)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def _finish(proc: subprocess.Popen) -> str:
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_and_finished_stages_are_skipped(tmp_path, tiny_models_dir):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    _finish(_run(tiny_models_dir, ref))
+
+    proc = _run(tiny_models_dir, run)
+    traces = run / "teach" / "traces.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if traces.exists() and len(traces.read_bytes().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted during teach"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    manifest = read_json(run / "manifest.json")["artefacts"]
+    assert manifest["teach"]["status"] == "running" and manifest["data"]["status"] == "complete"
+    data_started = manifest["data"]["started"]
+
+    _finish(_run(tiny_models_dir, run))
+    res = read_json(run / "results.json")
+    assert "data" in res["stages_skipped"] and "teach" not in res["stages_skipped"]
+    assert read_json(run / "manifest.json")["artefacts"]["data"]["started"] == data_started
+
+    # Same artefacts as the uninterrupted run: same records, one trace per id, same verdicts and sets.
+    ids = lambda p: [r["id"] for r in read_jsonl(p)]
+    assert sorted(ids(run / "teach" / "traces.jsonl")) == sorted(ids(ref / "teach" / "traces.jsonl"))
+    assert len(set(ids(run / "teach" / "traces.jsonl"))) == 12
+    assert (run / "data" / "train" / "data.jsonl").read_bytes() == (ref / "data" / "train" / "data.jsonl").read_bytes()
+    for rel in ("verify/verified.jsonl", "sft_data/cot.jsonl", "sft_data/grpo.jsonl"):
+        assert (run / rel).read_bytes() == (ref / rel).read_bytes(), rel
+    assert res["systems"].keys() == read_json(ref / "results.json")["systems"].keys()
+
+    # A third run finds everything up to date.
+    _finish(_run(tiny_models_dir, run))
+    res = read_json(run / "results.json")
+    manifest = read_json(run / "manifest.json")["artefacts"]
+    assert set(res["stages_skipped"]) == set(manifest), "every stage should be skipped on an unchanged rerun"
+    for name in ("recipe.yaml", "report.md", "report.html", "results.json", "logs/run.log"):
+        assert (run / name).exists(), name
+
+
+def test_changed_stage_config_redoes_only_what_depends_on_it(tmp_path, tiny_models_dir):
+    from sightsound.pipeline import run_pipeline
+
+    out = tmp_path / "run"
+    base = _overrides(tiny_models_dir, out) + ["synth.num=4", "pipeline.test_num=4", "eval.benchmarks=[synthetic]",
+                                               "systems=[pretrained]", "pipeline.eval_distill_records=false",
+                                               "pipeline.silent_audio_control=false", "pipeline.html_report=false"]
+    run_pipeline(load_recipe(REPO / "configs" / "demo.yaml", base))
+    res = run_pipeline(load_recipe(REPO / "configs" / "demo.yaml", base + ["verify.max_new_tokens=5"]))
+    assert {"data", "test_data", "teach"} <= set(res["stages_skipped"])
+    assert "verify" not in res["stages_skipped"]
+    assert json.loads((out / "results.json").read_text())["systems"]["pretrained"]["synthetic"]["n"] == 4
+
+
+RECIPES = [p for p in sorted((REPO / "configs").glob("*.yaml")) + sorted((REPO / "configs" / "train").glob("*.yaml"))
+           if p.name != "models.yaml"]  # models.yaml is the checkpoint registry (tested in test_models.py)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_recipes_parse_with_known_keys_and_existing_files(recipe):
+    r = load_recipe(recipe)  # strict: unknown keys or wrong types raise
+    text = recipe.read_text()
+    for token in text.split():
+        token = token.strip("'\",")
+        if token.startswith("configs/") and not token.endswith("/"):
+            assert (REPO / token).exists(), f"{recipe.name} refers to missing {token}"
+    assert r.teach.n >= 1

@@ -1,0 +1,207 @@
+"""Compare systems across benchmarks: a markdown table and PNG bar charts.
+
+    sightsound compare runs/*/eval/*.json --out reports/compare [--names pretrained label_sft ...]
+
+Reads ``eval`` results files (control results files are found through the main file's
+``controls`` and shown beside its score; a control file passed directly is shown as its own
+column). Writes ``DIR/compare.md`` (overall accuracy per system and benchmark with the controls,
+then one table per benchmark and breakdown field), ``DIR/compare.json`` (the same numbers),
+``DIR/overall.png`` and ``DIR/<benchmark>_<field>.png``. Systems are ordered as in the paper:
+pretrained, label-only SFT, label-only GRPO, CoT SFT, SightSound-R1, then any others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ORDER = ["pretrained", "label_sft", "label_grpo", "cot_sft_unverified", "cot_sft", "sightsound_r1"]
+SYSTEM_LABELS = {
+    "pretrained": "Pretrained", "label_sft": "Label-only SFT", "label_grpo": "Label-only GRPO",
+    "cot_sft_unverified": "CoT SFT (unverified)", "cot_sft": "CoT SFT", "sightsound_r1": "SightSound-R1",
+}
+# Breakdown fields worth a chart (num_choices and dataset are in the tables only).
+CHART_FIELDS = ("task", "category", "sub-category", "difficulty", "modality", "question_type", "family",
+                "evidence", "vision_implies", "question_relation")
+MAX_CHART_VALUES = 40
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _system_key(name: str) -> tuple[int, str]:
+    return (SYSTEM_ORDER.index(name), name) if name in SYSTEM_ORDER else (len(SYSTEM_ORDER), name)
+
+
+def load_results(paths: list[str | Path], names: list[str] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{system: {benchmark_column: results}}``; refuses two files for the same system and column."""
+    from sightsound.jsonl import ArtefactError, read_json
+
+    if names and len(names) != len(paths):
+        raise ArtefactError(f"--names gives {len(names)} names for {len(paths)} results files")
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    where: dict[tuple[str, str], str] = {}
+    for i, p in enumerate(paths):
+        res = read_json(p)
+        if not isinstance(res, dict) or "benchmark" not in res or "accuracy" not in res:
+            raise ArtefactError(f"{p}: not a results file of 'sightsound eval' or 'score' (no benchmark/accuracy)")
+        system = names[i] if names else (res.get("system") or Path(p).parent.name)
+        column = res["benchmark"] + (f" [{res['control']}]" if res.get("control") else "")
+        if (system, column) in where:
+            raise ArtefactError(f"two results for system {system!r} on {column}: {where[(system, column)]} and {p} "
+                                f"(name them with --names)")
+        where[(system, column)] = str(p)
+        table.setdefault(system, {})[column] = {**res, "_path": str(p)}
+    return table
+
+
+def _columns(table) -> list[str]:
+    cols = sorted({c for per in table.values() for c in per})
+    return sorted(cols, key=lambda c: (c.split(" [")[0], " [" in c, c))
+
+
+def markdown(table) -> str:
+    systems = sorted(table, key=_system_key)
+    cols = _columns(table)
+    lines = ["# System comparison", "", "Accuracy in % (n = items scored). Controls, beside the main score with their",
+             "change in points: silent audio (what the text alone answers) and shuffled options (position bias).", ""]
+    head = ["system"]
+    for c in cols:
+        ns = {per[c]["n"] for per in table.values() if c in per}
+        head.append(f"{c} (n={'/'.join(str(n) for n in sorted(ns))})")
+        for ctrl in sorted({k for per in table.values() if c in per for k in (per[c].get("controls") or {})}):
+            head.append(f"{c} [{ctrl}]")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in systems:
+        row = [SYSTEM_LABELS.get(s, s)]
+        for c in cols:
+            res = table[s].get(c)
+            row.append(_pct(res["accuracy"]) if res else "–")
+            ctrls = sorted({k for per in table.values() if c in per for k in (per[c].get("controls") or {})})
+            for ctrl in ctrls:
+                cres = (res or {}).get("controls", {}).get(ctrl) if res else None
+                row.append(f"{_pct(cres['accuracy'])} ({100 * cres['delta']:+.1f})" if cres and cres.get("delta")
+                           is not None else (_pct(cres["accuracy"]) if cres else "–"))
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
+    issues = [(s, c, r) for s in systems for c, r in table[s].items()
+              if r.get("missing_predictions") or r.get("unparsable")]
+    if issues:
+        lines += ["Missing predictions (counted wrong) and unparsable answers:", ""]
+        lines += [f"- {SYSTEM_LABELS.get(s, s)} on {c}: missing {r.get('missing_predictions', 0)}, "
+                  f"unparsable {r.get('unparsable', 0)} of {r['n']}" for s, c, r in issues]
+        lines.append("")
+    for c in cols:
+        fields = sorted({f for per in table.values() if c in per for f in per[c].get("breakdowns", {})})
+        for f in fields:
+            values = sorted({v for per in table.values() if c in per for v in per[c]["breakdowns"].get(f, {})})
+            if len(values) < 2:
+                continue
+            lines += [f"## {c}: by {f}", "", "| " + f + " | n | " + " | ".join(SYSTEM_LABELS.get(s, s) for s in systems)
+                      + " |", "|" + "---|" * (len(systems) + 2)]
+            for v in values:
+                cells = [table[s].get(c, {}).get("breakdowns", {}).get(f, {}).get(v) for s in systems]
+                n = next((x["n"] for x in cells if x), 0)
+                lines.append(f"| {v} | {n} | " + " | ".join(_pct(x["accuracy"]) if x else "–" for x in cells) + " |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _bar_chart(path: Path, groups: list[str], series: dict[str, list[float | None]], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and CI
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    k = max(len(series), 1)
+    width = 0.8 / k
+    x = np.arange(len(groups))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(groups) * k + 2), 4.5))
+    for i, (label, vals) in enumerate(series.items()):
+        ys = [np.nan if v is None else 100 * v for v in vals]
+        ax.bar(x + (i - (k - 1) / 2) * width, ys, width, label=label)
+    ax.set_xticks(x)
+    ax.set_xticklabels(groups, rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center",
+                       fontsize=8)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)
+
+
+def charts(table, out_dir: Path) -> list[Path]:
+    systems = sorted(table, key=_system_key)
+    labels = [SYSTEM_LABELS.get(s, s) for s in systems]
+    written = []
+    cols = _columns(table)
+    # Overall: each benchmark (and each of its controls) a group, one bar per system.
+    groups, series = [], {lab: [] for lab in labels}
+    for c in cols:
+        ctrls = sorted({k for per in table.values() if c in per for k in (per[c].get("controls") or {})})
+        for g in [None, *ctrls]:
+            groups.append(c if g is None else f"{c}\n[{g}]")
+            for s, lab in zip(systems, labels):
+                res = table[s].get(c)
+                val = None if not res else (res["accuracy"] if g is None else
+                                            (res.get("controls", {}).get(g) or {}).get("accuracy"))
+                series[lab].append(val)
+    path = out_dir / "overall.png"
+    _bar_chart(path, groups, series, "Accuracy per benchmark")
+    written.append(path)
+    for c in cols:
+        if " [" in c:
+            continue
+        for f in CHART_FIELDS:
+            values = sorted({v for per in table.values() if c in per for v in per[c].get("breakdowns", {}).get(f, {})})
+            if not 2 <= len(values) <= MAX_CHART_VALUES:
+                continue
+            series = {lab: [(table[s].get(c, {}).get("breakdowns", {}).get(f, {}).get(v) or {}).get("accuracy")
+                            for v in values] for s, lab in zip(systems, labels)}
+            path = out_dir / f"{_safe(c)}_{_safe(f)}.png"
+            _bar_chart(path, values, series, f"{c}: accuracy by {f}")
+            written.append(path)
+    return written
+
+
+def compare(paths: list[str | Path], out_dir: str | Path, names: list[str] | None = None) -> dict[str, Any]:
+    """Python API of ``sightsound compare``; returns ``{"markdown", "charts", "table"}`` paths and numbers."""
+    from sightsound.jsonl import atomic_write_json, atomic_write_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = load_results(paths, names)
+    md = markdown(table)
+    atomic_write_text(out_dir / "compare.md", md)
+    pngs = charts(table, out_dir)
+    summary = {s: {c: {"accuracy": r["accuracy"], "n": r["n"], "controls": r.get("controls") or {},
+                       "results": r["_path"]} for c, r in per.items()} for s, per in table.items()}
+    atomic_write_json(out_dir / "compare.json", summary)
+    return {"markdown": str(out_dir / "compare.md"), "charts": [str(p) for p in pngs], "table": summary}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", help="results JSON files written by 'sightsound eval' (or 'score')")
+    parser.add_argument("--out", required=True, help="output folder for compare.md, compare.json and PNG charts")
+    parser.add_argument("--names", nargs="+", help="system names, one per results file (default: the 'system' "
+                                                   "recorded by eval, else the file's folder name)")
+
+
+def run(args: argparse.Namespace) -> int:
+    out = compare(args.results, args.out, args.names)
+    print(Path(out["markdown"]).read_text(encoding="utf-8").split("\n\n## ")[0])
+    print(f"wrote {out['markdown']} and {len(out['charts'])} chart(s) in {args.out}")
+    return 0

@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
                         datefmt="%H:%M:%S")
     if not argv or argv[0] not in COMMANDS:
         top = _top_parser()
+        if not argv or argv[0] in ("-h", "--help"):
+            top.print_help()
+            return 0
         ns, _ = top.parse_known_args(argv)
         if ns.version:
             from sightsound import __version__
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         if ns.command and ns.command not in COMMANDS:
             top.error(f"unknown command {ns.command!r}")
         top.print_help()
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+        return 2
     name, rest = argv[0], argv[1:]
     module_name, helptext = COMMANDS[name]
     module = importlib.import_module(module_name)

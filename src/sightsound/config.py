@@ -256,7 +256,8 @@ class PipelineConfig:
     """How ``sightsound run`` strings the stages together (all [ours])."""
 
     test_num: int = 100  # held-out synthetic test records (eval benchmark "synthetic")
-    test_seed_offset: int = 100_000  # test seed = synth.seed + this: disjoint from the distillation split
+    test_seed: int | None = None  # base seed of the test split; null: synth.seed + test_seed_offset
+    test_seed_offset: int = 100_000  # keeps the default test split disjoint from the distillation split
     eval_distill_records: bool = True  # also evaluate pretrained and final students on the distilled records (report)
     silent_audio_control: bool = True  # run the silent-audio control for the pretrained and final systems
     shuffle_choices_seed: int | None = 1  # run the shuffled-options control with this seed (null: off)

@@ -130,8 +130,11 @@ def _data_stage(recipe: Recipe, L: Layout) -> Stage:
 
 
 def _test_data_stage(recipe: Recipe, L: Layout) -> Stage:
-    test_cfg = dataclasses.replace(recipe.synth, num=recipe.pipeline.test_num,
-                                   seed=recipe.synth.seed + recipe.pipeline.test_seed_offset)
+    pc = recipe.pipeline
+    seed = pc.test_seed if pc.test_seed is not None else recipe.synth.seed + pc.test_seed_offset
+    if seed == recipe.synth.seed:
+        raise ConfigError(f"pipeline.test_seed {seed} equals synth.seed: the test split would repeat the training records")
+    test_cfg = dataclasses.replace(recipe.synth, num=pc.test_num, seed=seed)
 
     def fn() -> dict:
         from sightsound.synth import generate

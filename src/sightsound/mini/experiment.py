@@ -1,0 +1,232 @@
+"""``sightsound experiment``: the paper's comparison on SightSound-mini, over several training seeds.
+
+Systems (as in the paper, plus the Step-2 ablation): the pretrained student; label-only SFT;
+label-only GRPO; SFT on unverified CoT; SFT on verified CoT; SightSound-R1 (verified-CoT SFT, then
+GRPO). All are evaluated on the held-out synthetic ``test`` split; the distillation runs on the
+``distill`` split; the mini models were pretrained on neither (:mod:`sightsound.mini.splits`).
+
+Tiny models trained from scratch vary a lot from seed to seed (MINI_WORLD.md: up to 40 points), so
+single runs prove nothing: the experiment repeats *training* over ``--seeds`` seeds and reports mean
+± standard deviation and a paired comparison per seed. The teacher's traces, the verifier's
+verdicts and the training sets are made once (seed 0's run directory) and shared by every seed, so
+the seeds differ only where the comparison needs them to: in the students' training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from sightsound.config import Recipe, load_recipe
+from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json
+
+BENCH = "synthetic"
+SHARED = ("recipe.yaml", "manifest.json", "data", "teach", "verify", "sft_data", "eval/pretrained")
+
+
+def experiment_recipe(recipe: Recipe, models: dict[str, str] | None = None) -> Recipe:
+    """The demo recipe pointed at SightSound-mini's models and its distill/test splits."""
+    from sightsound.mini.checkpoints import mini_model_dir
+    from sightsound.mini.splits import split
+
+    models = models or {role: str(mini_model_dir(role)) for role in ("teacher", "verifier", "student")}
+    m = recipe.models
+    new_models = dataclasses.replace(
+        m,
+        teacher=dataclasses.replace(m.teacher, name_or_path=models["teacher"]),
+        verifier=dataclasses.replace(m.verifier, name_or_path=models["verifier"]),
+        student=dataclasses.replace(m.student, name_or_path=models["student"]),
+    )
+    return dataclasses.replace(
+        recipe,
+        models=new_models,
+        synth=dataclasses.replace(recipe.synth, seed=split("distill").seed),
+        pipeline=dataclasses.replace(recipe.pipeline, test_seed=split("test").seed),
+        eval=dataclasses.replace(recipe.eval, benchmarks=[BENCH]),
+    )
+
+
+def _seeded(recipe: Recipe, seed: int) -> Recipe:
+    later = seed > 0  # seed 0 keeps the controls, the distill-record answers and the HTML report
+    return dataclasses.replace(
+        recipe,
+        seed=seed,
+        sft=dataclasses.replace(recipe.sft, seed=seed),
+        grpo=dataclasses.replace(recipe.grpo, seed=seed),
+        pipeline=dataclasses.replace(
+            recipe.pipeline,
+            eval_distill_records=recipe.pipeline.eval_distill_records and not later,
+            html_report=recipe.pipeline.html_report and not later,
+            silent_audio_control=recipe.pipeline.silent_audio_control and not later,
+            shuffle_choices_seed=None if later else recipe.pipeline.shuffle_choices_seed,
+        ),
+    )
+
+
+def _share_from(first: Path, run: Path) -> None:
+    """Hard-link seed 0's data, traces, verdicts, sets and pretrained scores into a later seed's run.
+
+    The stage runner then finds those stages up to date (same fingerprints) and skips them.
+    """
+    for rel in SHARED:
+        src, dst = first / rel, run / rel
+        if dst.exists() or not src.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, copy_function=os.link)
+        else:
+            shutil.copy2(src, dst)
+
+
+# ---------------------------------------------------------------------------------------- summary
+def _mean_std(xs: list[float]) -> dict[str, float | None]:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "n": len(xs)}
+
+
+def summarize(per_seed: dict[int, dict], first_run: Path) -> dict[str, Any]:
+    systems = list(dict.fromkeys(s for res in per_seed.values() for s in res["systems"]))
+    acc = {s: {k: ((res["systems"].get(s) or {}).get(BENCH) or {}).get("accuracy") for k, res in per_seed.items()}
+           for s in systems}
+    table = {s: _mean_std(list(acc[s].values())) | {"per_seed": acc[s]} for s in systems}
+    paired = {}
+    for ref in ("pretrained", "sightsound_r1"):
+        if ref not in acc:
+            continue
+        for s in systems:
+            if s == ref:
+                continue
+            diffs = [acc[s][k] - acc[ref][k] for k in per_seed if acc[s][k] is not None and acc[ref][k] is not None]
+            paired[f"{s} - {ref}"] = _mean_std(diffs) | {"wins": sum(d > 0 for d in diffs),
+                                                          "ties": sum(d == 0 for d in diffs), "seeds": len(diffs)}
+    breakdowns: dict[str, dict[str, dict[str, Any]]] = {}
+    for key in ("evidence", "family"):
+        for s in systems:
+            groups: dict[str, list[float]] = {}
+            for res in per_seed.values():
+                for g, v in (((res["systems"].get(s) or {}).get(BENCH) or {}).get("breakdowns", {}).get(key) or {}).items():
+                    if v is not None:
+                        groups.setdefault(g, []).append(v)
+            breakdowns.setdefault(key, {})[s] = {g: _mean_std(v)["mean"] for g, v in sorted(groups.items())}
+    teach = read_json(first_run / "teach" / "traces.stats.json")
+    verify = read_json(first_run / "verify" / "verified.stats.json")
+    hall = verify.get("hallucination") or {}
+    stages = {
+        "teacher_accuracy": teach.get("teacher_accuracy"),
+        "teacher_accuracy_by_evidence": {e: v.get("teacher_accuracy") for e, v in (teach.get("by_evidence") or {}).items()},
+        "records": teach.get("records"),
+        "kept_after_consistency": teach.get("kept_fraction"),
+        "unanimous_without_label_match": teach.get("unanimous_fraction"),
+        "verifier_checked": verify.get("checked"),
+        "verifier_keep_rate": verify.get("keep_rate"),
+        "records_kept_after_verification": verify.get("records_with_a_kept_sample"),
+        "verifier_precision": hall.get("precision"),
+        "verifier_recall": hall.get("recall"),
+        "hallucinated_samples": hall.get("hallucinated"),
+    }
+    return {"benchmark": f"{BENCH} (SightSound-mini test split)", "seeds": sorted(per_seed), "accuracy": table,
+            "paired": paired, "breakdowns": breakdowns, "stages": stages}
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}"
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    lines = [f"## Student accuracy on the held-out synthetic test split (%), {len(summary['seeds'])} training seeds", "",
+             "| system | mean ± std | per seed |", "|---|---|---|"]
+    for s, r in summary["accuracy"].items():
+        per = " ".join(_pct(v) for v in r["per_seed"].values())
+        lines.append(f"| {s} | {_pct(r['mean'])} ± {_pct(r['std'])} | {per} |")
+    lines += ["", "### Paired differences per seed (points)", "", "| comparison | mean ± std | wins / seeds |",
+              "|---|---|---|"]
+    for name, r in summary["paired"].items():
+        lines.append(f"| {name} | {_pct(r['mean'])} ± {_pct(r['std'])} | {r['wins']} / {r['seeds']} |")
+    ev = summary["breakdowns"].get("evidence") or {}
+    groups = sorted({g for v in ev.values() for g in v})
+    if groups:
+        lines += ["", "### By evidence type (mean over seeds, %)", "", "| system | " + " | ".join(groups) + " |",
+                  "|---|" + "---|" * len(groups)]
+        for s, v in ev.items():
+            lines.append(f"| {s} | " + " | ".join(_pct(v.get(g)) for g in groups) + " |")
+    st = summary["stages"]
+    lines += ["", "### Distillation stages (shared by all seeds)", "", "| figure | value |", "|---|---|"]
+    for k, v in st.items():
+        if isinstance(v, dict):
+            v = ", ".join(f"{g} {_pct(x)}%" for g, x in v.items())
+        elif isinstance(v, float):
+            v = f"{v:.3f}"
+        lines.append(f"| {k} | {v} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: dict[str, Any], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    systems = list(summary["accuracy"])
+    means = [100 * (summary["accuracy"][s]["mean"] or 0) for s in systems]
+    stds = [100 * (summary["accuracy"][s]["std"] or 0) for s in systems]
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    ax.bar(range(len(systems)), means, yerr=stds, capsize=4, color="#4a7fb5")
+    ax.set_xticks(range(len(systems)), systems, rotation=20, ha="right")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"SightSound-mini, {len(summary['seeds'])} seeds (mean ± std)")
+    fig.tight_layout()
+    path = out_dir / "experiment_accuracy.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
+
+
+# -------------------------------------------------------------------------------------------- main
+def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str, str] | None = None) -> dict:
+    from sightsound.pipeline import run_pipeline
+
+    out = Path(out)
+    base = experiment_recipe(recipe, models)
+    t0 = time.time()
+    per_seed: dict[int, dict] = {}
+    first = out / "seed_0"
+    for k in range(seeds):
+        run = out / f"seed_{k}"
+        if k > 0:
+            _share_from(first, run)
+        per_seed[k] = run_pipeline(dataclasses.replace(_seeded(base, k), output_dir=str(run)), run)
+    summary = summarize(per_seed, first)
+    summary["seconds"] = round(time.time() - t0, 1)
+    summary["packages"] = per_seed[0].get("packages")
+    atomic_write_json(out / "results.json", summary)
+    plots = plot(summary, out / "plots")
+    md = markdown(summary) + "\n" + "\n".join(f"![{p.stem}](plots/{p.name})" for p in plots) + "\n"
+    atomic_write_text(out / "results.md", md)
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="recipe (default configs/demo.yaml)")
+    parser.add_argument("--seeds", type=int, default=5, help="training seeds (default 5)")
+    parser.add_argument("--out", required=True, help="experiment directory (one run directory per seed inside)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sightsound.demo import DEMO_RECIPE
+
+    recipe = load_recipe(args.config or DEMO_RECIPE, args.overrides)
+    summary = run_experiment(recipe, args.seeds, args.out)
+    print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+    print(f"{summary['seconds']} s; results in {args.out}/results.json")
+    return 0

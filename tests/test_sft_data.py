@@ -197,3 +197,15 @@ def test_messages_render_through_the_student_template_with_audio_expanded(world,
         frames = int(batch["feature_attention_mask"].sum())
         assert n_placeholders == (((frames - 1) // 2 + 1) - 2) // 2 + 1 and n_placeholders > 1
         assert batch["input_features"].shape[0] == 1
+
+
+def test_answer_styles_parse_to_the_same_choice():
+    from sightsound.parsing import parse_response
+    from sightsound.sft_data import target_text
+
+    choices = ["dog", "cat", "car", "bird"]
+    paper = target_text("I hear meowing.", choices, 1)
+    text = target_text("I hear meowing.", choices, 1, answer_style="text")
+    assert paper.endswith("<answer> The correct answer is: B. cat </answer>")
+    assert text.endswith("<answer> The correct answer is: cat </answer>")
+    assert parse_response(paper, choices).choice == parse_response(text, choices).choice == 1

@@ -263,6 +263,9 @@ class PipelineConfig:
     shuffle_choices_seed: int | None = 1  # run the shuffled-options control with this seed (null: off)
     html_report: bool = True
     progress: bool = True
+    # The SFT target's answer wording: "letter_text" = "The correct answer is: B. cat" [paper];
+    # "text" = "The correct answer is: cat" [ours] for models too small to learn letters (SightSound-mini).
+    answer_style: Literal["letter_text", "text"] = "letter_text"
 
 
 # ----------------------------------------------------------------------------------------------- recipe

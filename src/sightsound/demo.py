@@ -37,13 +37,13 @@ QUICK = [
 def demo_models(out: Path, prefer_mini: bool = True) -> tuple[dict[str, str], str]:
     """Model directories per role and where they came from ("mini" or "tiny-random")."""
     if prefer_mini:
-        try:
-            from sightsound.mini.checkpoints import available, mini_model_dir
+        from sightsound.mini.checkpoints import mini_model_dir
 
-            if available():
-                return {role: str(mini_model_dir(role)) for role in ("teacher", "verifier", "student")}, "mini"
-        except ImportError:
-            pass
+        try:
+            return {role: str(mini_model_dir(role, train_if_missing=False))
+                    for role in ("teacher", "verifier", "student")}, "mini"
+        except FileNotFoundError as e:
+            log.warning("%s; using tiny random models instead (train them with 'sightsound pretrain')", e)
     from sightsound.models.tiny import build_tiny_models
 
     dirs = build_tiny_models(out / "models", seed=0, roles=("teacher", "student"))

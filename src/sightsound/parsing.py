@@ -139,6 +139,15 @@ def parse_response(text: str, choices: list[str]) -> Parsed:
     return Parsed(think, answer, choice, status)
 
 
-def answer_line(choices: list[str], index: int) -> str:
-    """The paper's answer wording: ``The correct answer is: B. cat``."""
+ANSWER_STYLES = ("letter_text", "text")
+
+
+def answer_line(choices: list[str], index: int, style: str = "letter_text") -> str:
+    """The answer wording: ``The correct answer is: B. cat`` (the paper's, ``letter_text``), or
+    ``The correct answer is: cat`` (``text``: for models too small to learn letters among shuffled
+    options, see SightSound-mini; the parser reads both the same way)."""
+    if style == "text":
+        return f"The correct answer is: {choices[index]}"
+    if style != "letter_text":
+        raise ValueError(f"unknown answer style {style!r} (expected one of {ANSWER_STYLES})")
     return f"The correct answer is: {LETTERS[index]}. {choices[index]}"

@@ -174,16 +174,21 @@ def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
     def fn() -> dict:
         from sightsound.sft_data import build_sft
 
+        style = recipe.pipeline.answer_style
         out = {
-            "cot": build_sft(L.data, L.sft_set("cot"), verified_path=L.verified, grpo_out=L.sft_set("grpo")),
-            "label": build_sft(L.data, L.sft_set("label"), verified_path=L.verified, label_only=True),
+            "cot": build_sft(L.data, L.sft_set("cot"), verified_path=L.verified, grpo_out=L.sft_set("grpo"),
+                             answer_style=style),
+            "label": build_sft(L.data, L.sft_set("label"), verified_path=L.verified, label_only=True,
+                               answer_style=style),
         }
         if want_unverified:
-            out["cot_unverified"] = build_sft(L.data, L.sft_set("cot_unverified"), traces_path=L.traces)
+            out["cot_unverified"] = build_sft(L.data, L.sft_set("cot_unverified"), traces_path=L.traces,
+                                              answer_style=style)
         return {f"{k}_examples": v["examples"] for k, v in out.items()} | {
             "grpo_prompts": out["cot"]["grpo_prompts"], "records": out["cot"]["records"]}
 
-    return Stage("sft_data", fn, outputs, [L.data, L.traces, L.verified], {"unverified": want_unverified})
+    return Stage("sft_data", fn, outputs, [L.data, L.traces, L.verified],
+                 {"unverified": want_unverified, "answer_style": recipe.pipeline.answer_style})
 
 
 def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
@@ -256,7 +261,10 @@ def _eval_stage(recipe: Recipe, L: Layout, system: str, bench: str, controls: bo
 
     cfg = {"eval": to_dict(recipe.eval), "student": to_dict(recipe.models.student), "controls": controls,
            "pipeline": {"silent": recipe.pipeline.silent_audio_control, "shuffle": recipe.pipeline.shuffle_choices_seed}}
-    return Stage(f"eval/{system}/{bench}", fn, [out], inputs, cfg)
+    # Everything eval writes beside the results (generations, predictions, controls) belongs to the stage,
+    # so a changed config removes it too instead of tripping eval's own resume check.
+    outputs = [out] + sorted(p for p in out.parent.glob(f"{bench}.*") if p != out)
+    return Stage(f"eval/{system}/{bench}", fn, outputs, inputs, cfg)
 
 
 def _yields(stats: dict) -> dict:

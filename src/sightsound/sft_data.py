@@ -55,9 +55,10 @@ def user_message(audio: str, question: str, choices: list[str]) -> dict[str, Any
                                         {"type": "text", "text": student_prompt(question, choices)}]}
 
 
-def target_text(think: str | None, choices: list[str], choice: int, label_only: bool = False) -> str:
+def target_text(think: str | None, choices: list[str], choice: int, label_only: bool = False,
+                answer_style: str = "letter_text") -> str:
     """The assistant turn: ``<think> … </think> <answer> … </answer>``, or the answer alone."""
-    answer = f"<answer> {answer_line(choices, choice)} </answer>"
+    answer = f"<answer> {answer_line(choices, choice, answer_style)} </answer>"
     if label_only:
         return answer
     return f"<think> {(think or '').strip()} </think> {answer}"
@@ -141,8 +142,8 @@ def _refusal(sample: dict, records: dict[str, dict | str]) -> tuple[str, str] | 
     return None
 
 
-def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: bool = False
-               ) -> tuple[list[dict], list[dict], list[dict]]:
+def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: bool = False,
+               answer_style: str = "letter_text") -> tuple[list[dict], list[dict], list[dict]]:
     """(SFT rows, GRPO rows, refusals) from source samples; pure apart from checking audio files exist."""
     sft, refused = [], []
     grpo: dict[str, dict] = {}
@@ -159,7 +160,8 @@ def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: 
             # key ("<record id>#<index>"), unique as every artefact's id is; record_id names the record.
             "id": sample["key"],
             "record_id": rec["id"],
-            "messages": [user, assistant_message(target_text(sample["think"], rec["choices"], choice, label_only))],
+            "messages": [user, assistant_message(target_text(sample["think"], rec["choices"], choice, label_only,
+                                                                 answer_style))],
             "audio": rec["audio"], "question": rec["question"], "choices": rec["choices"],
             "solution": choice, "source_key": sample["key"],
         })
@@ -184,7 +186,7 @@ def summary_path(out_path: str | Path) -> Path:
 
 def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | Path | None = None,
               traces_path: str | Path | None = None, label_only: bool = False,
-              grpo_out: str | Path | None = None) -> dict[str, Any]:
+              grpo_out: str | Path | None = None, answer_style: str = "letter_text") -> dict[str, Any]:
     """Write the SFT set (and optionally the GRPO prompt set); return the summary.
 
     The source is exactly one of ``verified_path`` (kept, fact-checked samples: the paper's set)
@@ -194,7 +196,7 @@ def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | 
         raise ValueError("give exactly one source: verified_path (fact-checked) or traces_path (unverified)")
     samples = kept_verified_samples(verified_path) if verified_path else unverified_samples(traces_path)
     records = index_records(data_path)
-    sft, grpo, refused = build_sets(samples, records, label_only=label_only)
+    sft, grpo, refused = build_sets(samples, records, label_only=label_only, answer_style=answer_style)
     write_jsonl_atomic(out_path, sft)
     if grpo_out:
         write_jsonl_atomic(grpo_out, grpo)
@@ -202,6 +204,7 @@ def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | 
         "source": "verified" if verified_path else "unverified_traces",
         "source_path": str(verified_path or traces_path),
         "variant": "label_only" if label_only else "cot",
+        "answer_style": answer_style,
         "samples_in": len(samples),
         "examples": len(sft),
         "records": len({r["record_id"] for r in sft}),
@@ -225,11 +228,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-only", action="store_true",
                         help="label-only baseline: same lines, assistant turn = the answer only")
     parser.add_argument("--grpo-out", help="also write the GRPO prompt set with the distilled label as solution")
+    parser.add_argument("--answer-style", choices=["letter_text", "text"], default="letter_text",
+                        help="'The correct answer is: B. cat' (the paper's, default) or '...: cat' (tiny models)")
 
 
 def run(args: argparse.Namespace) -> int:
     s = build_sft(args.data, args.out, verified_path=args.verified, traces_path=args.traces,
-                  label_only=args.label_only, grpo_out=args.grpo_out)
+                  label_only=args.label_only, grpo_out=args.grpo_out, answer_style=args.answer_style)
     refused = ", ".join(f"{k} {v}" for k, v in s["refused"].items()) or "none"
     grpo = f", {s['grpo_prompts']} GRPO prompts -> {args.grpo_out}" if args.grpo_out else ""
     print(f"build-sft ({s['variant']}, {s['source']}): {s['examples']} examples from {s['records']} records "

@@ -53,18 +53,16 @@ def experiment_recipe(recipe: Recipe, models: dict[str, str] | None = None) -> R
 
 
 def _seeded(recipe: Recipe, seed: int) -> Recipe:
-    later = seed > 0  # seed 0 keeps the controls, the distill-record answers and the HTML report
+    """Only the training seeds change (so the shared stages keep their fingerprints)."""
+    later = seed > 0  # seed 0 keeps the distill-record answers and the HTML report
     return dataclasses.replace(
         recipe,
-        seed=seed,
         sft=dataclasses.replace(recipe.sft, seed=seed),
         grpo=dataclasses.replace(recipe.grpo, seed=seed),
         pipeline=dataclasses.replace(
             recipe.pipeline,
             eval_distill_records=recipe.pipeline.eval_distill_records and not later,
             html_report=recipe.pipeline.html_report and not later,
-            silent_audio_control=recipe.pipeline.silent_audio_control and not later,
-            shuffle_choices_seed=None if later else recipe.pipeline.shuffle_choices_seed,
         ),
     )
 

@@ -1,0 +1,168 @@
+"""Held-out accuracy of a SightSound-mini role on its own pretraining task.
+
+``evaluate_role(role, model_dir, split)`` loads the saved checkpoint through the normal loading
+code and the ``hf`` backend (greedy), on a fixed small split (default ``pretrain_check``, whose
+seed no training set uses), and scores:
+
+- teacher: answer accuracy (option text parsed by :func:`sightsound.parsing.parse_response`)
+  against the label on questions where vision suffices (evidence ``visual`` or ``both``);
+  chance = mean of 1 / number of options. Also: accuracy by evidence type, agreement with the
+  vision answer, exact match of the reasoning.
+- verifier: accuracy of the parsed ``Yes``/``No`` (:func:`sightsound.verdicts.parse_verdict`) on a
+  balanced set of true and false accounts; chance = the majority label's share.
+- student: exact sound listing (the first sentence, "I hear a drum, then a dog.") against the
+  audio truth; chance = share of the most common listing (always answering it). Also: accuracy of
+  the answer-only replies to questions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from sightsound.mini import roles as R
+
+
+def _generate(model_dir: Path, examples, max_new_tokens: int, progress: bool) -> list[str]:
+    from sightsound.backends.base import GenerationRequest, SamplingParams
+    from sightsound.backends.hf import HFBackend
+    from sightsound.config import ModelSpec
+
+    # float32 on CPU everywhere: the recorded accuracy must reproduce on any machine.
+    spec = ModelSpec(name_or_path=str(model_dir), batch_size=16, dtype="float32", device_map="cpu")
+    backend = HFBackend(spec, progress=progress)
+    requests = [GenerationRequest(id=f"{i}", text=ex.text, images=ex.images, audio=ex.audio,
+                                  sampling=SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens, seed=0))
+                for i, ex in enumerate(examples)]
+    results = backend.generate(requests)
+    texts = []
+    for r in results:
+        if r.error:
+            raise RuntimeError(f"generation failed for example {r.request_id}: {r.error}")
+        texts.append(r.generations[0].text)
+    return texts
+
+
+def _rate(hits: list[bool]) -> float | None:
+    return sum(hits) / len(hits) if hits else None
+
+
+def first_sentence(text: str) -> str:
+    text = (text or "").strip()
+    cut = text.find(".")
+    return text[: cut + 1] if cut >= 0 else text
+
+
+def score_teacher(examples, texts) -> dict[str, Any]:
+    from sightsound.parsing import parse_response
+
+    by_ev: dict[str, list[bool]] = defaultdict(list)
+    suff, chance, vision_agree, cot_exact, parsed = [], [], [], [], []
+    for ex, text in zip(examples, texts):
+        info = ex.info
+        p = parse_response(text, info["choices"])
+        correct = p.choice == info["answer"]
+        by_ev[info["evidence"]].append(correct)
+        if info["evidence"] in ("visual", "both"):
+            suff.append(correct)
+            chance.append(1 / len(info["choices"]))
+        vision_agree.append(p.choice == info["vision_answer"])
+        cot_exact.append((p.think or "").strip() == info["cot"])
+        parsed.append(p.ok)
+    return {"metric": "answer accuracy where vision suffices (evidence visual|both)", "accuracy": _rate(suff),
+            "chance": sum(chance) / len(chance) if chance else None, "n": len(suff),
+            "accuracy_by_evidence": {k: _rate(v) for k, v in sorted(by_ev.items())},
+            "n_by_evidence": {k: len(v) for k, v in sorted(by_ev.items())},
+            "vision_answer_agreement": _rate(vision_agree), "cot_exact": _rate(cot_exact),
+            "parse_ok": _rate(parsed), "n_all": len(examples)}
+
+
+def score_verifier(examples, texts) -> dict[str, Any]:
+    from sightsound.verdicts import parse_verdict
+
+    hits, by_kind = [], defaultdict(list)
+    labels = Counter(ex.info["label"] for ex in examples)
+    unparsable = 0
+    for ex, text in zip(examples, texts):
+        verdict = parse_verdict(text)
+        unparsable += verdict not in ("yes", "no")
+        ok = verdict == ex.info["label"].lower()
+        hits.append(ok)
+        by_kind[ex.info["kind"]].append(ok)
+    return {"metric": "Yes/No accuracy", "accuracy": _rate(hits),
+            "chance": max(labels.values()) / len(examples) if examples else None, "n": len(examples),
+            "labels": dict(labels), "accuracy_by_kind": {k: _rate(v) for k, v in sorted(by_kind.items())},
+            "unparsable": unparsable}
+
+
+def score_student(examples, texts) -> dict[str, Any]:
+    from sightsound.parsing import parse_response
+
+    listing, qa = [], []
+    truths = Counter(ex.info["listing"] for ex in examples if ex.info["kind"] == "listing")
+    for ex, text in zip(examples, texts):
+        if ex.info["kind"] == "listing":
+            listing.append(first_sentence(text) == ex.info["listing"])
+        else:
+            qa.append(parse_response(text, ex.info["choices"]).choice == ex.info["answer"])
+    n = sum(truths.values())
+    return {"metric": "exact sound listing", "accuracy": _rate(listing),
+            "chance": max(truths.values()) / n if n else None, "n": len(listing),
+            "qa_accuracy": _rate(qa), "qa_n": len(qa)}
+
+
+SCORERS = {"teacher": score_teacher, "verifier": score_verifier, "student": score_student}
+
+
+def evaluate_role(role: str, model_dir: str | Path, split: str = "pretrain_check", num: int | None = None,
+                  seed: int = 0, progress: bool = False, return_texts: bool = False) -> dict[str, Any]:
+    """Score a saved role on the first ``num`` records of ``split`` (greedy; deterministic)."""
+    from sightsound.mini.world import split_records
+
+    spec = R.role_spec(role)
+    records, base = split_records(split, num, progress=progress)
+    examples = R.examples_for(role, records, seed, base=base, training=False)
+    texts = _generate(Path(model_dir), examples, spec.max_new_tokens, progress)
+    out = SCORERS[role](examples, texts)
+    out.update({"split": split, "records": len(records)})
+    if return_texts:
+        out["texts"] = texts
+    return out
+
+
+REFERENCE_RECORDS = 24  # small enough for the test suite, large enough to be above chance with margin
+
+
+def reference_check(role: str, model_dir: str | Path, records: int = REFERENCE_RECORDS) -> dict[str, Any]:
+    """The accuracy the tests re-measure on a shipped checkpoint (first ``records`` held-out records)."""
+    got = evaluate_role(role, model_dir, split="pretrain_check", num=records)
+    return {"split": "pretrain_check", "records": records, "n": got["n"], "accuracy": got["accuracy"],
+            "chance": got["chance"]}
+
+
+def record_evaluation(role: str, model_dir: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Re-measure a checkpoint here and write the numbers into its ``pretrain_info.json``.
+
+    Used when a checkpoint was trained on another machine: the recorded accuracies are then the
+    ones this machine's torch reproduces (the tests compare against ``reference_check``).
+    """
+    import json
+
+    import torch
+    import transformers
+
+    path = Path(model_dir) / "pretrain_info.json"
+    info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"role": role}
+    info["heldout"] = evaluate_role(role, model_dir, split="pretrain_check", progress=progress)
+    info["reference_check"] = reference_check(role, model_dir)
+    info["evaluated_with"] = {"torch": torch.__version__, "transformers": transformers.__version__}
+    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return info
+
+
+if __name__ == "__main__":  # python -m sightsound.mini.evaluate ROLE MODEL_DIR
+    import sys
+
+    out = record_evaluation(sys.argv[1], sys.argv[2])
+    print({k: out[k] for k in ("heldout", "reference_check")})

@@ -1,0 +1,177 @@
+"""The three SightSound-mini roles: architecture, size, and the examples each learns from.
+
+    role      architecture (tiny builder role)  input                      learns to say
+    teacher   Qwen2.5-VL   (teacher)            frames + teacher prompt    vision-imagined CoT + vision answer
+    verifier  Qwen2-Audio  (student)            audio + fact-check prompt  Yes / No
+    student   Qwen2-Audio  (student)            audio + perception prompt  the sounds heard, in order, loudest
+                                                audio + question (share)   answer only, no reasoning
+
+Sizes follow shared/MINI_WORLD.md (text hidden 256, 4 layers; small encoders): 3-5 M parameters,
+trainable from scratch in about 10 CPU-minutes. Frames are shown at 112x56 (8 visual tokens each),
+audio clips of 3 s become 75 audio tokens (mel ``chunk_length`` = clip length).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from sightsound.config import TeachConfig
+from sightsound.mini import targets as T
+from sightsound.mini.features import Example
+from sightsound.prompts import student_prompt, teacher_prompt, verifier_prompt
+
+ROLES = ("teacher", "verifier", "student")
+FRAME_W, FRAME_H = 112, 56
+CLIP_S = 3  # the synthetic world's clip length (SynthConfig.duration_s)
+STUDENT_QA_SHARE = 0.15  # share of the student's examples that are answer-only replies to questions
+
+_TEXT = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2,
+         "intermediate_size": 512, "max_position_embeddings": 1024}
+SIZES = {
+    "teacher": dict(_TEXT, vision_depth=2, vision_hidden_size=128, vision_num_heads=4, vision_intermediate_size=256,
+                    min_pixels=FRAME_W * FRAME_H, max_pixels=FRAME_W * FRAME_H),
+    "audio": dict(_TEXT, audio_d_model=256, audio_layers=2, audio_heads=4, audio_ffn_dim=512, chunk_length=CLIP_S),
+}
+
+
+# "test": the same architectures at hidden 64 / 2 layers, for fast tests of the training loop.
+_TEST = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+         "intermediate_size": 128, "max_position_embeddings": 1024}
+TEST_SIZES = {
+    "teacher": dict(_TEST, vision_depth=1, vision_hidden_size=32, vision_num_heads=2, vision_intermediate_size=64,
+                    min_pixels=FRAME_W * FRAME_H, max_pixels=FRAME_W * FRAME_H),
+    "audio": dict(_TEST, audio_d_model=32, audio_layers=1, audio_heads=2, audio_ffn_dim=64, chunk_length=CLIP_S),
+}
+SIZE_NAMES = ("mini", "test")
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    name: str
+    builder_role: str  # sightsound.models.tiny role
+    arch: str
+    sizes: dict
+    max_new_tokens: int  # enough for the role's longest target
+
+
+SPECS = {
+    "teacher": RoleSpec("teacher", "teacher", "qwen2_5_vl", SIZES["teacher"], 64),
+    "verifier": RoleSpec("verifier", "student", "qwen2_audio", SIZES["audio"], 4),
+    "student": RoleSpec("student", "student", "qwen2_audio", SIZES["audio"], 40),
+}
+
+
+def role_spec(role: str) -> RoleSpec:
+    if role not in SPECS:
+        raise ValueError(f"unknown SightSound-mini role {role!r} (expected one of {', '.join(ROLES)})")
+    return SPECS[role]
+
+
+def role_sizes(role: str, size: str = "mini") -> dict:
+    """Model sizes of a role: ``mini`` (the shipped models) or ``test`` (tiny, for tests)."""
+    spec = role_spec(role)
+    if size == "mini":
+        return spec.sizes
+    if size == "test":
+        return TEST_SIZES["teacher" if spec.arch == "qwen2_5_vl" else "audio"]
+    raise ValueError(f"unknown size {size!r} (expected one of {', '.join(SIZE_NAMES)})")
+
+
+def teach_config() -> TeachConfig:
+    """The frame sampling the teacher is trained with; ``teach`` should use the same (demo recipe)."""
+    return TeachConfig(fps=2.0, max_frames=6, max_pixels=FRAME_W * FRAME_H, frames_from="auto")
+
+
+# ------------------------------------------------------------------------------------------ media
+def load_media(role: str, record: dict, base: Path | None = None):
+    """(images, audio) of a record as the role's stage would load them."""
+    from sightsound.schema import Sample, resolve_media
+
+    sample = Sample.from_dict(record)
+    if base is not None:
+        sample.audio = resolve_media(sample.audio, base)
+        sample.video = resolve_media(sample.video, base)
+        sample.frames = [resolve_media(f, base) for f in sample.frames] if sample.frames else None
+    if role == "teacher":
+        from sightsound.teacher import teacher_frames
+
+        return teacher_frames(sample, teach_config()), None
+    from sightsound.media import load_audio
+
+    return None, load_audio(sample.audio)
+
+
+# ------------------------------------------------------------------------------------------ examples
+def teacher_examples(record: dict, rng: random.Random, training: bool = True) -> list[tuple[str, str, dict]]:
+    target = T.teacher_target(record)
+    if target is None:  # vision implies no option: nothing consistent to teach
+        return []
+    meta = record["meta"]
+    info = {"kind": "qa", "choices": record["choices"], "answer": record["answer"],
+            "vision_answer": meta["vision_answer"], "evidence": meta["evidence"], "family": meta["family"],
+            "cot": T.teacher_cot(meta["scene"])}
+    return [(teacher_prompt(record["question"], record["choices"]), target, info)]
+
+
+def verifier_examples(record: dict, rng: random.Random, training: bool = True,
+                      foreign: dict | None = None) -> list[tuple[str, str, dict]]:
+    """Fact-check examples; in training also the scene's sound listing, as an auxiliary task.
+
+    A Yes/No target carries one bit per example: too little signal to learn from scratch which
+    sounds a clip holds. The listing (the student's perception target) supplies that signal.
+    """
+    scene = record["meta"]["scene"]
+    out = [(verifier_prompt(cot), label, {"kind": kind, "label": label, "cot": cot})
+           for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign)]
+    if training:
+        out.append((T.PERCEPTION_PROMPT, T.perception_text(scene), {"kind": "listing_aux"}))
+    return out
+
+
+def student_examples(record: dict, rng: random.Random, training: bool = True) -> list[tuple[str, str, dict]]:
+    scene = record["meta"]["scene"]
+    out = [(T.PERCEPTION_PROMPT, T.perception_text(scene),
+            {"kind": "listing", "listing": T.listing_sentence(scene)})]
+    qa = T.answer_only(record)
+    if qa is not None and rng.random() < STUDENT_QA_SHARE / (1 - STUDENT_QA_SHARE):
+        out.append((student_prompt(record["question"], record["choices"]), qa,
+                    {"kind": "qa", "choices": record["choices"], "answer": record["answer"],
+                     "family": record["meta"]["family"]}))
+    return out
+
+
+_BUILDERS = {"teacher": teacher_examples, "verifier": verifier_examples, "student": student_examples}
+
+
+def examples_for(role: str, records: list[dict], seed: int, base: Path | None = None,
+                 with_media: bool = True, training: bool = True) -> list[Example]:
+    """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record.
+
+    ``training=False`` leaves out auxiliary examples that are not the role's own task.
+    """
+    rng = random.Random(f"{role}-{seed}")
+    out: list[Example] = []
+    for k, record in enumerate(records):
+        if role == "verifier":  # another scene's true account, labelled against this audio
+            other = records[(k + 1 + rng.randrange(max(1, len(records) - 1))) % len(records)] if len(records) > 1 else None
+            pairs = verifier_examples(record, rng, training, foreign=other["meta"]["scene"] if other else None)
+        else:
+            pairs = _BUILDERS[role](record, rng, training)
+        if not pairs:
+            continue
+        images, audio = load_media(role, record, base) if with_media else (None, None)
+        for text, target, info in pairs:
+            out.append(Example(text=text, target=target, media_key=record["id"], images=images, audio=audio,
+                               info={"id": record["id"], **info}))
+    return out
+
+
+def corpus(examples: list[Example]) -> list[str]:
+    """The world's own text for the tokenizer: every prompt and target the role will see."""
+    seen: dict[str, None] = {}
+    for ex in examples:
+        seen.setdefault(ex.text, None)
+        seen.setdefault(ex.target, None)
+    return list(seen)

@@ -1,0 +1,247 @@
+"""What each SightSound-mini role learns to say, written from a synthetic record's scene graph.
+
+Pure functions of the pinned scene graph (``meta["scene"]``), so every target is ground truth by
+construction:
+
+- **teacher** (sees the silent frames): :func:`vision_view` is what the frames show: the drawn
+  objects, their slots and the frames with an activity cue. :func:`teacher_cot` imagines the sounds
+  from it by the world's vision-only rule (the one ``meta["vision_answer"]`` follows): every drawn
+  object is heard as the class it is drawn as, in the order its cue first appears. So it is right
+  where sight suffices and wrong exactly where it cannot know: an off-screen source (never
+  mentioned), a drawn object that stays silent (presumed to sound), a drawn object whose sound
+  differs (named by its looks).
+- **verifier** (hears the audio): :func:`audio_cot` is the true account in the teacher's own words;
+  :func:`corrupt_cot` makes a false one of a named kind (swapped source, wrong count, wrong order,
+  inaudible source). Labels are Yes for the first and No for the second.
+- **student** (hears the audio): :func:`perception_text` lists the sounds heard, in order, and the
+  loudest one.
+
+Answers name the option's *text* (``The correct answer is: dog``): tiny models trained from scratch
+cannot learn to map answers to letters among shuffled options in minutes (shared/MINI_WORLD.md).
+"""
+
+from __future__ import annotations
+
+import random
+
+from sightsound.synth.scene import cue_frames, frame_times
+from sightsound.synth.vocab import CLASS_NAMES, CLASSES, SLOT_WORDS, SLOTS, number_word
+
+PERCEPTION_PROMPT = "What do you hear? List the sounds in order and say which one is loudest."
+CORRUPTIONS = ("swap", "count", "order", "inaudible")
+ORDER_TOLERANCE_S = 0.05  # onsets closer than this have no order (the hallucination truth's tolerance)
+ORDER_SWAP_MIN_S = 0.3  # an order corruption swaps only sounds this far apart (clearly audible)
+LOUDEST_MARGIN_DB = 3.0  # below this the loudest source is not named (not reliably audible)
+
+
+# ------------------------------------------------------------------------------------- wording
+def mention(name: str) -> str:
+    """'a dog' or 'rain' (ambience takes no article)."""
+    return name if CLASSES[name].category == "ambience" else f"a {name}"
+
+
+def sound_phrase(name: str, slot: str | None = None) -> str:
+    """'a dog on the left', 'rain' (short: every token costs a tiny model training time)."""
+    text = mention(name)
+    if slot in SLOTS:
+        text += " in the middle" if slot == "middle" else f" on the {SLOT_WORDS[slot]}"
+    return text
+
+
+def sounds_sentence(items: list[tuple[str, str | None]]) -> str:
+    """'I would hear two sounds: a dog on the left, then a piano on the right.'"""
+    if not items:
+        return "I see no sounding object, so I would hear nothing clear."
+    n = len(items)
+    noun = "sound" if n == 1 else "sounds"
+    body = ", then ".join(sound_phrase(name, slot) for name, slot in items)
+    return f"I would hear {number_word(n)} {noun}: {body}."
+
+
+def answer_block(text: str) -> str:
+    return f"<answer> The correct answer is: {text} </answer>"
+
+
+def cot_response(think: str, answer_text: str) -> str:
+    """The paper's format, answering with the option text."""
+    return f"<think> {think} </think> {answer_block(answer_text)}"
+
+
+# ------------------------------------------------------------------------------------- teacher
+def vision_view(scene: dict, fps: float = 2.0) -> list[dict]:
+    """The drawn objects as the frames show them: drawn class, slot, first cued frame (or None)."""
+    times = frame_times(scene["duration_s"], fps)
+    out = []
+    for s in scene["sources"]:
+        if not (s.get("visible") and s.get("drawn")):
+            continue
+        on = cue_frames(s, times)
+        out.append({"drawn": s["drawn"], "slot": s["slot"], "first_cue": on.index(True) if True in on else None,
+                    "cue_frames": sum(on)})
+    return out
+
+
+def imagined_sounds(scene: dict, fps: float = 2.0) -> list[tuple[str, str]]:
+    """(class, slot) the teacher imagines hearing, in the order it imagines them.
+
+    The vision-only rule of the synthetic world (:mod:`sightsound.synth.families`): every drawn
+    object is presumed to make its drawn class's sound; cues give the order (first cued frame;
+    objects never cued come last); ties go left to right.
+    """
+    view = vision_view(scene, fps)
+    never = len(frame_times(scene["duration_s"], fps))
+    view.sort(key=lambda v: (never if v["first_cue"] is None else v["first_cue"], SLOTS.index(v["slot"])))
+    return [(v["drawn"], v["slot"]) for v in view]
+
+
+def teacher_cot(scene: dict, fps: float = 2.0) -> str:
+    return sounds_sentence(imagined_sounds(scene, fps))
+
+
+def teacher_target(record: dict, fps: float = 2.0) -> str | None:
+    """The teacher's response for a record, or None when vision implies no option."""
+    meta = record.get("meta") or {}
+    va = meta.get("vision_answer")
+    if va is None:
+        return None
+    return cot_response(teacher_cot(meta["scene"], fps), record["choices"][va])
+
+
+# ------------------------------------------------------------------------------------- audio truth
+def heard_sounds(scene: dict) -> list[dict]:
+    """Audible sources in onset order (ties: left to right, then name)."""
+    order = {slot: i for i, slot in enumerate(SLOTS)}
+    audible = [s for s in scene["sources"] if s.get("audible") and s.get("events")]
+    return sorted(audible, key=lambda s: (s["onset_s"], order.get(s["slot"], len(SLOTS)), s["name"]))
+
+
+def audio_cot(scene: dict, with_slots: bool = True) -> str:
+    """The true account in the teacher's words (slots only for visible sources; audio cannot check them)."""
+    items = [(s["name"], s["slot"] if with_slots and s.get("visible") else None) for s in heard_sounds(scene)]
+    return sounds_sentence(items)
+
+
+def account_is_true(items: list[tuple[str, str | None]], scene: dict) -> bool:
+    """Whether an account (classes in the order given) matches what is heard.
+
+    Same sounds, as many of each, and no pair in an order their onsets contradict by more than
+    :data:`ORDER_TOLERANCE_S` (onsets closer than that are heard as together, either order is true).
+    """
+    heard = heard_sounds(scene)
+    if sorted(name for name, _ in items) != sorted(s["name"] for s in heard):
+        return False
+    onset = {}
+    for s in heard:
+        onset.setdefault(s["name"], s["onset_s"])
+    times = [onset[name] for name, _ in items]
+    return all(times[j] >= times[i] - ORDER_TOLERANCE_S for i in range(len(times)) for j in range(i + 1, len(times)))
+
+
+def corrupt_cot(scene: dict, kind: str, rng: random.Random, with_slots: bool = True) -> str | None:
+    """A false account of ``kind`` (see :data:`CORRUPTIONS`), or None where the scene cannot have one."""
+    heard = heard_sounds(scene)
+    items = [(s["name"], s["slot"] if with_slots and s.get("visible") else None) for s in heard]
+    present = {s["name"] for s in heard}
+    absent = [c for c in CLASS_NAMES if c not in present]
+    if kind == "swap":
+        if not items:
+            return None
+        i = rng.randrange(len(items))
+        items[i] = (rng.choice(absent), items[i][1])
+        return sounds_sentence(items)
+    if kind == "count":
+        if not items:
+            return None
+        wrong = rng.choice([n for n in (len(items) - 1, len(items) + 1) if n >= 1] or [len(items) + 1])
+        body = ", then ".join(sound_phrase(name, slot) for name, slot in items)
+        return f"I would hear {number_word(wrong)} {'sound' if wrong == 1 else 'sounds'}: {body}."
+    if kind == "order":
+        onsets = [s["onset_s"] for s in heard]
+        pairs = [(i, j) for i in range(len(items)) for j in range(i + 1, len(items))
+                 if onsets[j] - onsets[i] > ORDER_SWAP_MIN_S and items[i][0] != items[j][0]]
+        if not pairs:
+            return None
+        i, j = rng.choice(pairs)
+        items[i], items[j] = items[j], items[i]
+        return sounds_sentence(items)
+    if kind == "inaudible":
+        # Prefer what sight suggests but the audio lacks: a silent drawn object, else any absent class.
+        silent = [s for s in scene["sources"] if s.get("visible") and s.get("drawn") and s["drawn"] not in present]
+        if silent:
+            s = rng.choice(silent)
+            extra = (s["drawn"], s["slot"] if with_slots else None)
+        elif absent:
+            free = [slot for slot in SLOTS if slot not in {s["slot"] for s in scene["sources"]}] or list(SLOTS)
+            extra = (rng.choice(absent), rng.choice(free) if with_slots else None)
+        else:
+            return None
+        items.insert(rng.randrange(len(items) + 1), extra)
+        return sounds_sentence(items)
+    raise ValueError(f"unknown corruption {kind!r} (known: {', '.join(CORRUPTIONS)})")
+
+
+def verifier_examples(scene: dict, rng: random.Random, fps: float = 2.0,
+                      foreign: dict | None = None) -> list[tuple[str, str, str]]:
+    """(chain-of-thought, "Yes"|"No", kind) for one scene, balanced between Yes and No.
+
+    Besides the true account and its corruptions, the teacher's own vision-based account is
+    included with its true label, so the verifier sees the errors the teacher really makes. With
+    ``foreign`` (another scene), that scene's true account is included too, labelled against *this*
+    scene's audio: the same kind of text is then sometimes Yes and sometimes No, so the label
+    cannot be read off the text and the verifier has to listen.
+    """
+    truth = audio_cot(scene, with_slots=rng.random() < 0.7)
+    out = [(truth, "Yes", "truth")]
+    true_texts = audio_cot(scene, with_slots=True), audio_cot(scene, with_slots=False)
+    vision = teacher_cot(scene, fps)
+    vision_true = account_is_true(imagined_sounds(scene, fps), scene)
+    out.append((vision, "Yes" if vision_true else "No", "teacher_true" if vision_true else "teacher_false"))
+    if foreign is not None:
+        with_slots = rng.random() < 0.7
+        items = [(s["name"], s["slot"] if with_slots and s.get("visible") else None) for s in heard_sounds(foreign)]
+        ok = account_is_true(items, scene)
+        out.append((sounds_sentence(items), "Yes" if ok else "No", "foreign_true" if ok else "foreign_false"))
+    kinds = list(CORRUPTIONS)
+    rng.shuffle(kinds)
+    for kind in kinds:
+        if sum(1 for _, y, _ in out if y == "No") >= sum(1 for _, y, _ in out if y == "Yes"):
+            break
+        bad = corrupt_cot(scene, kind, rng, with_slots=rng.random() < 0.7)
+        if bad is not None and bad not in true_texts:
+            out.append((bad, "No", kind))
+    return out
+
+
+# ------------------------------------------------------------------------------------- student
+def loudest(scene: dict) -> str | None:
+    """The clearly loudest audible class (by at least :data:`LOUDEST_MARGIN_DB`), if any."""
+    heard = heard_sounds(scene)
+    if len(heard) < 2:
+        return None
+    ranked = sorted(heard, key=lambda s: -s["gain_db"])
+    if ranked[0]["gain_db"] - ranked[1]["gain_db"] < LOUDEST_MARGIN_DB or ranked[0]["name"] == ranked[1]["name"]:
+        return None
+    return ranked[0]["name"]
+
+
+def listing_sentence(scene: dict) -> str:
+    """'I hear a drum, then a dog.' (the part scored by the exact sound-listing accuracy)."""
+    heard = heard_sounds(scene)
+    if not heard:
+        return "I hear nothing."
+    return "I hear " + ", then ".join(mention(s["name"]) for s in heard) + "."
+
+
+def perception_text(scene: dict) -> str:
+    text = listing_sentence(scene)
+    top = loudest(scene)
+    if top is not None:
+        text += f" The {top} is the loudest."
+    return text
+
+
+def answer_only(record: dict) -> str | None:
+    """The label as an answer-only reply (no reasoning): what the base student learns for questions."""
+    if record.get("answer") is None:
+        return None
+    return answer_block(record["choices"][record["answer"]])

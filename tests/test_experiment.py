@@ -1,0 +1,43 @@
+"""``sightsound experiment`` in a reduced setting: seeds share the distillation, differ in training."""
+
+from pathlib import Path
+
+import pytest
+
+from sightsound.config import load_recipe
+from sightsound.jsonl import read_json, read_jsonl
+from sightsound.mini.experiment import run_experiment
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_reduced_experiment_two_seeds(tmp_path):
+    overrides = [
+        "synth.num=16", "pipeline.test_num=12", "teach.batch_size=8", "teach.require_label_match=false",
+        "sft.num_train_epochs=1", "eval.max_new_tokens=48", "teach.max_new_tokens=64", "pipeline.progress=false",
+        "pipeline.shuffle_choices_seed=null", "pipeline.eval_distill_records=false", "pipeline.html_report=false",
+        "systems=[pretrained,cot_sft_unverified]",
+    ]
+    recipe = load_recipe(REPO / "configs" / "demo.yaml", overrides)
+    summary = run_experiment(recipe, seeds=2, out=tmp_path)
+
+    # The second seed reused seed 0's data, traces, verdicts, sets and pretrained scores.
+    second = read_json(tmp_path / "seed_1" / "results.json")
+    assert {"data", "test_data", "teach", "verify", "sft_data", "eval/pretrained/synthetic"} <= set(second["stages_skipped"])
+    assert not any(s.startswith("train/") for s in second["stages_skipped"])
+    # The splits are SightSound-mini's distill and test splits, not the demo's.
+    from sightsound.mini.splits import split
+
+    assert read_json(tmp_path / "seed_0" / "manifest.json")["artefacts"]["data"]["stats"]["records"] == 16
+    ids = [r["id"] for r in read_jsonl(tmp_path / "seed_0" / "data" / "train" / "data.jsonl")]
+    assert len(ids) == 16 and all(i.startswith(f"synth-{split('distill').seed}-") for i in ids)
+
+    acc = summary["accuracy"]
+    assert set(acc) == {"pretrained", "cot_sft_unverified"}
+    assert acc["pretrained"]["n"] == 2 and acc["pretrained"]["std"] == 0.0  # greedy eval of one model: no variance
+    assert "cot_sft_unverified - pretrained" in summary["paired"]
+    assert summary["stages"]["records"] == 16
+    md = (tmp_path / "results.md").read_text()
+    assert "| pretrained |" in md and "2 training seeds" in md
+    assert (tmp_path / "plots" / "experiment_accuracy.png").stat().st_size > 1000

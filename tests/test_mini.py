@@ -1,0 +1,187 @@
+"""SightSound-mini: targets with known truth, disjoint splits, the pretraining loop, shipped checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+
+import pytest
+
+from sightsound.config import SynthConfig
+from sightsound.hallucination import judge
+from sightsound.mini import targets as T
+from sightsound.mini.splits import SPLITS
+from sightsound.synth import make_item
+
+
+def _items(split: str, n: int):
+    cfg = SynthConfig(seed=SPLITS[split].seed, num=n)
+    return [make_item(cfg, i) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def pretrain_items():
+    return _items("pretrain", 160)
+
+
+@pytest.fixture(scope="module")
+def mini_cache(tmp_path_factory):
+    """Worlds and models of these tests go to a temporary cache (shared by this module), never the user's."""
+    path = tmp_path_factory.mktemp("mini_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SIGHTSOUND_CACHE", str(path))
+        yield path
+
+
+# ------------------------------------------------------------------------------------- targets
+def test_verifier_labels_agree_with_the_hallucination_truth(pretrain_items):
+    """Yes-accounts make no audio claim the scene contradicts; every corruption makes one.
+
+    The truth function (sightsound.hallucination) was written independently of these targets, so
+    agreement checks both.
+    """
+    from sightsound.synth import all_classes
+
+    rng = random.Random(0)
+    kinds = set()
+    scenes = [scene for *_, scene in pretrain_items]
+    for k, scene in enumerate(scenes):
+        for cot, label, kind in T.verifier_examples(scene, rng, foreign=scenes[k - 1]):
+            truth = judge(cot, None, None, scene, vocabulary=all_classes())  # as the verify stage calls it
+            kinds.add(kind)
+            assert truth.hallucinated == (label == "No"), (kind, cot, truth.reasons, scene)
+    assert {"truth", "swap", "count", "order", "inaudible", "teacher_false", "foreign_false"} <= kinds
+
+
+def test_verifier_examples_are_balanced(pretrain_items):
+    rng = random.Random(1)
+    labels = [y for _, _, scene in pretrain_items for _, y, _ in T.verifier_examples(scene, rng)]
+    share = labels.count("Yes") / len(labels)
+    assert 0.35 <= share <= 0.65, share
+
+
+def test_teacher_target_follows_vision_and_answers_with_option_text(pretrain_items):
+    from sightsound.parsing import format_ok, parse_response
+
+    wrong_where_sight_misleads = 0
+    for family, fields, scene in pretrain_items:
+        record = {"choices": fields["choices"], "answer": fields["answer"], "meta": fields["meta"]}
+        target = T.teacher_target(record)
+        va = fields["meta"]["vision_answer"]
+        if va is None:
+            assert target is None
+            continue
+        assert format_ok(target)
+        parsed = parse_response(target, fields["choices"])
+        assert parsed.choice == va and "The correct answer is: " + fields["choices"][va] in target
+        # The reasoning names only what is drawn: an off-screen source is never mentioned.
+        drawn = {s["drawn"] for s in scene["sources"] if s["visible"] and s["drawn"]}
+        hidden = {s["name"] for s in scene["sources"] if not s["visible"]} - drawn
+        assert not any(f" {h} " in f" {parsed.think.replace(',', ' ').replace('.', ' ')} " for h in hidden)
+        wrong_where_sight_misleads += fields["meta"]["evidence"] == "audio"
+    assert wrong_where_sight_misleads > 0  # the world does hold cases sight cannot know
+
+
+def test_student_listing_is_the_audio_truth():
+    scene = {"duration_s": 3.0, "sample_rate": 16000, "sources": [
+        {"name": "dog", "category": "animal", "slot": "left", "visible": True, "audible": True, "drawn": "dog",
+         "onset_s": 1.2, "offset_s": 1.5, "gain_db": -12.0, "pitch_hz": None, "events": [[1.2, 1.5]]},
+        {"name": "rain", "category": "ambience", "slot": "offscreen", "visible": False, "audible": True,
+         "drawn": None, "onset_s": 0.1, "offset_s": 2.0, "gain_db": 0.0, "pitch_hz": None, "events": [[0.1, 2.0]]},
+        {"name": "car", "category": "vehicle", "slot": "right", "visible": True, "audible": False, "drawn": "car",
+         "onset_s": 0.0, "offset_s": 0.0, "gain_db": 0.0, "pitch_hz": None, "events": []},
+    ]}
+    assert T.perception_text(scene) == "I hear rain, then a dog. The rain is the loudest."
+    # The teacher cannot know the off-screen rain and presumes the silent car sounds.
+    assert T.teacher_cot(scene) == "I would hear two sounds: a dog on the left, then a car on the right."
+
+
+# ------------------------------------------------------------------------------------- splits
+def test_pretraining_scenes_never_reappear_in_distillation_or_test():
+    def digest(scene):
+        return hashlib.sha1(json.dumps(scene, sort_keys=True).encode()).hexdigest()
+
+    seeds = [s.seed for s in SPLITS.values()]
+    assert len(seeds) == len(set(seeds))
+    pre = {digest(scene) for *_, scene in _items("pretrain", 200)} | {
+        digest(scene) for *_, scene in _items("pretrain_check", 100)}
+    for other in ("distill", "test", "demo"):
+        assert not pre & {digest(scene) for *_, scene in _items(other, 100)}, other
+
+
+# ------------------------------------------------------------------------------------- features
+def test_cached_tokenization_equals_the_processor(mini_cache, tmp_path):
+    """Examples sharing a scene are tokenized without the processor; the result must be identical."""
+    from sightsound.mini import roles as R
+    from sightsound.mini.features import FeatureCache
+    from sightsound.mini.pretrain import build_model_dir
+    from sightsound.mini.world import split_records
+    from sightsound.models.loading import load_model
+
+    records, base = split_records("pretrain", 3, progress=False)
+    for role in ("teacher", "verifier"):
+        examples = R.examples_for(role, records, seed=0, base=base)
+        out = build_model_dir(role, tmp_path / role, 0, R.corpus(examples), size="test")
+        _, processor = load_model(str(out))
+        cache = FeatureCache(processor, R.role_spec(role).arch)
+        for ex in examples:
+            cache.add(ex)
+        shared = [ex for ex in examples if ex.media_key == examples[0].media_key]
+        for ex in shared[1:] or shared:
+            cache.check_consistency(ex)
+        batch = cache.collate(cache.items[:4])
+        assert batch["input_ids"].shape == batch["labels"].shape
+        # Only the assistant turn is learnt: every label is -100 or the token in that place.
+        learnt = batch["labels"] != -100
+        assert learnt.any() and (batch["labels"][learnt] == batch["input_ids"][learnt]).all()
+
+
+# ------------------------------------------------------------------------------------- training
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ["teacher", "verifier", "student"])
+def test_pretrain_runs_and_the_loss_falls(role, mini_cache, tmp_path):
+    from sightsound.cli import main
+    from sightsound.models.loading import load_model
+
+    out = tmp_path / role
+    rc = main(["pretrain", "--role", role, "--out", str(out), "--steps", "12", "--num", "4", "--size", "test",
+               "--threads", "1", "--lr", "1e-2", "--no-eval"])
+    assert rc == 0
+    info = json.loads((out / "pretrain_info.json").read_text())
+    assert info["steps"] == 12 and info["pretrain_split"]["seed"] == SPLITS["pretrain"].seed
+    assert info["loss_last"] < info["loss_first"] - 0.5, info["loss_curve"]
+    model, _ = load_model(str(out))  # an ordinary HF directory: the normal loader reads it
+    assert sum(p.numel() for p in model.parameters()) == info["num_parameters"]
+
+
+# ------------------------------------------------------------------------------------- shipped
+# How far above chance each shipped role must score (see assets/mini/README.md for the numbers).
+MARGIN = {"teacher": 0.1, "student": 0.1, "verifier": 0.0}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ["teacher", "verifier", "student"])
+def test_shipped_checkpoint_reproduces_its_recorded_accuracy(role, mini_cache, margin=None):
+    """The shipped model, loaded by the normal loader and the hf backend, scores what it recorded."""
+    from sightsound.mini.checkpoints import shipped_dir
+    from sightsound.mini.evaluate import evaluate_role
+
+    path = shipped_dir(role)
+    if path is None:
+        pytest.skip(f"no shipped {role} checkpoint in assets/mini (an installed package without assets)")
+    info = json.loads((path / "pretrain_info.json").read_text())
+    ref = info["reference_check"]
+    got = evaluate_role(role, path, split=ref["split"], num=ref["records"])
+    assert got["n"] == ref["n"]
+    # Greedy decoding is deterministic on one machine; float differences between CPUs or torch
+    # builds can flip a near-tie, so two items of slack (a broken load scores near zero).
+    assert abs(got["accuracy"] - ref["accuracy"]) * ref["n"] <= 2.0 + 1e-9, (got, ref)
+    assert got["accuracy"] > ref["chance"] + (MARGIN[role] if margin is None else margin)  # it knows something
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the shipped verifier is only a few points above chance: it listens weakly "
+                                       "and leans on the text (see assets/mini/README.md); retrain it and drop this")
+def test_shipped_verifier_is_clearly_above_chance(mini_cache):
+    test_shipped_checkpoint_reproduces_its_recorded_accuracy("verifier", mini_cache, margin=0.1)

@@ -66,3 +66,9 @@ def test_dump_round_trips(tmp_path):
     p.write_text(dump_yaml(r))
     assert load_recipe(p) == r
     assert isinstance(load_recipe(p), Recipe)
+
+
+def test_exponent_without_a_dot_is_a_float():
+    assert load_recipe(None, ["sft.learning_rate=3e-3"]).sft.learning_rate == 0.003
+    with pytest.raises(ConfigError, match="sft.learning_rate: expected float"):
+        load_recipe(None, ["sft.learning_rate=fast"])

@@ -23,11 +23,10 @@ DEMO_RECIPE = REPO / "configs" / "demo.yaml"
 
 # --quick: fewer records, fewer steps, fewer systems' worth of work; same stages.
 QUICK = [
-    "synth.num=32",
+    "synth.num=48",
     "pipeline.test_num=32",
-    "teach.max_new_tokens=64",
-    "sft.num_train_epochs=1",
-    "grpo.max_steps=4",
+    "sft.num_train_epochs=4",
+    "grpo.max_steps=6",
     "grpo.max_completion_length=64",
     "eval.max_new_tokens=64",
     "pipeline.shuffle_choices_seed=null",

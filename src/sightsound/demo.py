@@ -23,9 +23,9 @@ DEMO_RECIPE = REPO / "configs" / "demo.yaml"
 
 # --quick: fewer records, fewer steps, fewer systems' worth of work; same stages.
 QUICK = [
-    "synth.num=48",
+    "synth.num=96",
     "pipeline.test_num=32",
-    "sft.num_train_epochs=4",
+    "sft.num_train_epochs=3",
     "grpo.max_steps=6",
     "grpo.max_completion_length=64",
     "eval.max_new_tokens=64",

@@ -186,6 +186,15 @@ def test_shards_partition_the_samples(world, tmp_path):
     merge_outputs(outs, tmp_path / "merged.jsonl", key="key", data=world["traces"], data_filter="kept")
     assert {r["key"] for r in read_jsonl(tmp_path / "merged.jsonl")} == ALL_KEYS
 
+    # The CLI merge also writes the merged verdicts' stats file, as a single run would.
+    from sightsound.cli import main
+
+    merged = tmp_path / "cli_merged.jsonl"
+    assert main(["merge", "--inputs", *map(str, outs), "--out", str(merged), "--key", "key",
+                 "--data", str(world["traces"]), "--data-filter", "kept"]) == 0
+    stats = json.loads(merged.with_name("cli_merged.stats.json").read_text())
+    assert stats["lines"] == len(ALL_KEYS) and stats["kept"] == stats["checked"] > 0  # the scripted verifier says Yes
+
 
 # ------------------------------------------------------------------------------------ real backends
 @pytest.mark.slow

@@ -137,5 +137,11 @@ def run(args: argparse.Namespace) -> int:
         from sightsound.teacher import write_stats
 
         write_stats(out)
+    elif stats["rows"] and args.key == "key":
+        # A merged verify output gets its stats file too (truth scores from the traces' scene graphs
+        # when --data names the traces, as it does for verify shards).
+        from sightsound.verify import write_stats as write_verify_stats
+
+        write_verify_stats(out, traces_path=args.data)
     print(f"merged {stats['rows']} rows from {stats['inputs']} files into {out}")
     return 0

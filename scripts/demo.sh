@@ -5,8 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-if sightsound demo --help >/dev/null 2>&1; then
-  exec sightsound demo --out runs/demo "$@"
-fi
-# Until the demo command lands: make the synthetic world and show what was made.
-sightsound synth --out runs/demo/data --num 24 --seed 0
+exec sightsound demo --out runs/demo "$@"

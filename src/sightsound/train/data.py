@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from sightsound.jsonl import read_jsonl
-from sightsound.parsing import answer_line
 from sightsound.schema import RecordError
 
 
@@ -62,9 +61,10 @@ def _audio_of(messages: list[dict]) -> str:
 
 def label_only_messages(messages: list[dict], choices: list[str], solution: int) -> list[dict]:
     """The label-only baseline's target: the same prompt, the answer alone in the paper's wording."""
+    from sightsound.sft_data import assistant_message, target_text  # the one place that words targets
+
     prompt = [m for m in messages if m["role"] != "assistant"]
-    text = f"<answer> {answer_line(choices, solution)} </answer>"
-    return prompt + [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
+    return prompt + [assistant_message(target_text(None, choices, solution, label_only=True))]
 
 
 def load_sft_rows(path: str | Path, target: str = "as_is") -> list[dict]:

@@ -24,6 +24,24 @@ MERGED_DIR = "merged"  # plain model directory with the adapter merged in (the `
 
 
 # ----------------------------------------------------------------------------------------- model
+def add_train_arguments(parser, section: str) -> None:
+    """``--config``, overrides and ``--resume``: the command line ``sft`` and ``grpo`` share."""
+    from sightsound.cli import add_recipe_arguments
+
+    add_recipe_arguments(parser)
+    parser.add_argument("--resume", metavar="CHECKPOINT|auto|never",
+                        help=f"same as {section}.resume=...: resume from this checkpoint (default: auto)")
+
+
+def recipe_from_train_args(args, section: str) -> Recipe:
+    """The recipe of a training command, ``--resume`` folded in as ``<section>.resume``."""
+    from sightsound.cli import load_recipe_from_args
+
+    if args.resume:
+        args.overrides = [*(args.overrides or []), f"{section}.resume={args.resume}"]
+    return load_recipe_from_args(args)
+
+
 def student_spec(recipe: Recipe, model: str = "") -> ModelSpec:
     """The student's :class:`ModelSpec`, with the stage's ``model`` (if set) as its path."""
     spec = dataclasses.replace(recipe.models.student)

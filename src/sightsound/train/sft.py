@@ -121,19 +121,15 @@ def train_sft(recipe: Recipe, callbacks: list | None = None, load_audio=None) ->
 
 # ---------------------------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sightsound.cli import add_recipe_arguments
+    from sightsound.train.common import add_train_arguments
 
-    add_recipe_arguments(parser)
-    parser.add_argument("--resume", metavar="CHECKPOINT|auto|never",
-                        help="same as sft.resume=...: resume from this checkpoint (default: auto)")
+    add_train_arguments(parser, "sft")
 
 
 def run(args: argparse.Namespace) -> int:
-    from sightsound.cli import load_recipe_from_args
+    from sightsound.train.common import recipe_from_train_args
 
-    if args.resume:
-        args.overrides = [*(args.overrides or []), f"sft.resume={args.resume}"]
-    result = train_sft(load_recipe_from_args(args))
+    result = train_sft(recipe_from_train_args(args, "sft"))
     print(f"SFT done at step {result.global_step}: adapter {result.adapter_dir}"
           + (f", merged model {result.merged_dir}" if result.merged_dir else ""))
     return 0

@@ -121,7 +121,8 @@ class JsonlWriter:
             buf.append(_dumps(row).encode("utf-8") + b"\n")
         if not buf:
             return
-        # One write call per batch keeps a kill between records from interleaving partial lines.
+        # One write call per batch: lines are never interleaved; a kill mid-write can still leave a
+        # prefix of the batch with a torn last line, which the next open cuts off (repair_torn_tail).
         self._f.write(b"".join(buf))
         self._f.flush()
         if self.fsync:

@@ -1,7 +1,11 @@
-"""LoRA SFT of the tiny audio student: collator, smoke, audio in the loss, merge, resume, bad audio, CLI."""
+"""LoRA SFT of the tiny audio student: collator, smoke, audio in the loss, merge, resume, bad audio, CLI.
+
+Also stock TRL ``SFTTrainer`` failing the audio-in-every-forward check (so that check can fail).
+"""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -128,6 +132,14 @@ def test_sft_loss_depends_on_the_audio(loaded, sft_set):
         assert abs(model(**no_audio).loss.item() - loss) > 1e-4
 
 
+def _assert_audio_in_every_training_forward(calls: list[dict]) -> None:
+    """The property under test: every forward with gradients (an SFT loss) got the clip's mel features."""
+    training = [c for c in calls if c["grad"]]
+    assert training, "no training forward was recorded"
+    missing = [c for c in training if not c["features"]]
+    assert not missing, f"{len(missing)} of {len(training)} SFT training forwards got no input_features"
+
+
 def test_sft_smoke_trains_lora_with_audio_in_every_forward_and_merges(student, sft_set, tmp_path):
     snap, record = snapshot_callback(), recording_callback()
     result = train_sft(_sft(student, sft_set, tmp_path / "run", merge=True), callbacks=[snap, record])
@@ -137,7 +149,7 @@ def test_sft_smoke_trains_lora_with_audio_in_every_forward_and_merges(student, s
     assert_trainable_changed_frozen_not(snap, result.trainer.model)
     calls = record.recorder.calls
     assert calls and all(c["grad"] for c in calls)
-    assert all(c["features"] for c in calls), "an SFT training forward got no input_features"
+    _assert_audio_in_every_training_forward(calls)
 
     # Adapter (safetensors) + processor, and a plain merged model equal to base + adapter.
     assert (result.adapter_dir / "adapter_model.safetensors").is_file()
@@ -159,6 +171,54 @@ def test_sft_smoke_trains_lora_with_audio_in_every_forward_and_merges(student, s
     assert torch.allclose(a, b, atol=1e-4)
     with adapted.disable_adapter(), torch.no_grad():
         assert not torch.allclose(adapted(**batch).logits, b, atol=1e-4)  # training did change the model
+
+
+def test_stock_trl_sft_trains_on_audio_placeholders_without_features(student, sft_set, tmp_path):
+    """The audio check above FAILS on stock TRL ``SFTTrainer``: this proves it can fail.
+
+    Same rows, TRL's own tokenisation and default collator: training runs without error, but the
+    ``<|AUDIO|>`` placeholders reach the loss with no ``input_features`` (shared/STACK.md).
+    """
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from sightsound.train.common import load_student, lora_config
+    from sightsound.train.data import load_sft_rows
+
+    torch.manual_seed(0)
+    model, processor = load_student(recipe(student).models.student)
+    rows = load_sft_rows(sft_set)
+    args = SFTConfig(output_dir=str(tmp_path / "stock"), max_steps=2, per_device_train_batch_size=2,
+                     logging_steps=1, report_to="none", save_strategy="no", use_cpu=True, bf16=False)
+    # Untouched, stock TRL stops in __init__: Qwen2-Audio's template looks for an 'audio' key, our parts
+    # are {"type": "audio", "path": ...}, so the processor loads 1 clip for 0 placeholders.
+    with pytest.raises(ValueError, match=re.escape("Found total 0 <|AUDIO|> tokens and 1 audio inputs")):
+        SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=processor)
+    # The one concession it needs to run at all (the GRPO test makes the same one): a chat template keyed
+    # on the part's type, so each clip gets its placeholders. Everything else is TRL's default path.
+    processor.chat_template = processor.chat_template.replace(
+        "'audio' in content or 'audio_url' in content", "content['type'] == 'audio'")
+    record = recording_callback()
+    stock = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                       processing_class=processor, peft_config=lora_config(recipe(student).sft.lora),
+                       callbacks=[record])
+    # TRL ran the processor (which did compute the mel features) and kept the token ids alone.
+    audio_id = processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    assert all(ex["input_ids"].count(audio_id) > 0 for ex in stock.train_dataset)
+    batch = stock.data_collator([stock.train_dataset[i] for i in range(2)])
+    assert (batch["input_ids"] == audio_id).any() and "input_features" not in batch
+    stock.train()  # no error: it silently learns from the placeholders
+    assert stock.state.global_step == 2
+    calls = record.recorder.calls
+    assert calls and not any(c["features"] for c in calls), "stock TRL gave an SFT forward audio?"
+    with pytest.raises(AssertionError, match="got no input_features"):
+        _assert_audio_in_every_training_forward(calls)
+    record.recorder.remove()
+
+    # Ours, on the same rows: every training forward gets the audio.
+    ours = recording_callback()
+    train_sft(_sft(student, sft_set, tmp_path / "ours", max_steps=2), callbacks=[ours])
+    _assert_audio_in_every_training_forward(ours.recorder.calls)
 
 
 def test_sft_resume_after_a_crash_continues_step_count_and_optimizer(student, sft_set, tmp_path):

@@ -185,3 +185,34 @@ def test_shipped_checkpoint_reproduces_its_recorded_accuracy(role, mini_cache, m
                                        "and leans on the text (see assets/mini/README.md); retrain it and drop this")
 def test_shipped_verifier_is_clearly_above_chance(mini_cache):
     test_shipped_checkpoint_reproduces_its_recorded_accuracy("verifier", mini_cache, margin=0.1)
+
+
+def test_auc_is_the_mann_whitney_statistic():
+    from sightsound.mini.evaluate import auc
+
+    assert auc([2.0, 3.0], [0.0, 1.0]) == 1.0
+    assert auc([0.0], [1.0]) == 0.0
+    assert auc([1.0, 0.0], [1.0, 0.0]) == 0.5  # ties count half
+    assert auc([], [1.0]) is None
+
+
+@pytest.mark.slow
+def test_verifier_margin_sign_is_its_greedy_verdict(mini_cache):
+    """The threshold-free margin (Yes - No logit) agrees with what the verifier says greedily."""
+    from sightsound.mini import roles as R
+    from sightsound.mini.checkpoints import shipped_dir
+    from sightsound.mini.evaluate import _generate, logit_margins, verifier_margins
+    from sightsound.mini.world import split_records
+    from sightsound.verdicts import parse_verdict
+
+    path = shipped_dir("verifier")
+    if path is None:
+        pytest.skip("no shipped verifier checkpoint in assets/mini")
+    records, base = split_records("pretrain_check", 6, progress=False)
+    examples = R.examples_for("verifier", records, 0, base=base, training=False)
+    margins = logit_margins(path, examples)
+    verdicts = [parse_verdict(t) for t in _generate(path, examples, 1, False)]
+    assert verdicts == ["yes" if m > 0 else "no" for m in margins], list(zip(verdicts, margins))
+    summary = verifier_margins(path, examples)
+    assert 0.0 <= summary["auc"] <= 1.0
+    assert set(summary["mean_margin_by_kind"]) == {ex.info["kind"] for ex in examples}

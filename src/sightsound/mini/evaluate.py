@@ -9,7 +9,11 @@ seed no training set uses), and scores:
   chance = mean of 1 / number of options. Also: accuracy by evidence type, agreement with the
   vision answer, exact match of the reasoning.
 - verifier: accuracy of the parsed ``Yes``/``No`` (:func:`sightsound.verdicts.parse_verdict`) on a
-  balanced set of true and false accounts; chance = the majority label's share.
+  balanced set of true and false accounts; chance = the majority label's share. With
+  ``margins=True`` also threshold-free figures (:func:`verifier_margins`): the AUC of the
+  first-token logit margin ``Yes - No``, overall and true accounts against each kind of false one.
+  ``listening_auc`` (true accounts against another clip's true account, the same kind of text
+  where only the audio tells them apart) says whether the verifier hears at all: 0.5 = deaf.
 - student: exact sound listing (the first sentence, "I hear a drum, then a dog.") against the
   audio truth; chance = share of the most common listing (always answering it). Also: accuracy of
   the answer-only replies to questions.
@@ -116,8 +120,12 @@ SCORERS = {"teacher": score_teacher, "verifier": score_verifier, "student": scor
 
 
 def evaluate_role(role: str, model_dir: str | Path, split: str = "pretrain_check", num: int | None = None,
-                  seed: int = 0, progress: bool = False, return_texts: bool = False) -> dict[str, Any]:
-    """Score a saved role on the first ``num`` records of ``split`` (greedy; deterministic)."""
+                  seed: int = 0, progress: bool = False, return_texts: bool = False,
+                  margins: bool = False) -> dict[str, Any]:
+    """Score a saved role on the first ``num`` records of ``split`` (greedy; deterministic).
+
+    ``margins`` adds the verifier's threshold-free figures (:func:`verifier_margins`).
+    """
     from sightsound.mini.world import split_records
 
     spec = R.role_spec(role)
@@ -125,10 +133,69 @@ def evaluate_role(role: str, model_dir: str | Path, split: str = "pretrain_check
     examples = R.examples_for(role, records, seed, base=base, training=False)
     texts = _generate(Path(model_dir), examples, spec.max_new_tokens, progress)
     out = SCORERS[role](examples, texts)
+    if margins and role == "verifier":
+        out["margins"] = verifier_margins(model_dir, examples)
     out.update({"split": split, "records": len(records)})
     if return_texts:
         out["texts"] = texts
     return out
+
+
+def auc(pos: list[float], neg: list[float]) -> float | None:
+    """P(a positive scores above a negative), ties half: the Mann-Whitney AUC."""
+    if not pos or not neg:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+TRUE_KINDS = ("truth", "teacher_true")  # true accounts (foreign_true is rare and left out)
+
+
+def logit_margins(model_dir: str | Path, examples, batch_size: int = 32) -> list[float]:
+    """The first-token logit margin ``Yes - No`` of the verifier's reply, per example (one forward each)."""
+    import torch
+
+    from sightsound.config import ModelSpec
+    from sightsound.mini.features import FeatureCache
+    from sightsound.models.loading import load_model
+
+    model, processor = load_model(ModelSpec(name_or_path=str(model_dir), dtype="float32", device_map="cpu"))
+    model.eval()
+    cache = FeatureCache(processor, R.role_spec("verifier").arch)
+    for ex in examples:  # the target only marks where the reply starts; its logits are not used
+        cache.add(type(ex)(text=ex.text, target="Yes", media_key=ex.media_key, audio=ex.audio, info=ex.info))
+    yes, no = processor.tokenizer.convert_tokens_to_ids(["Yes", "No"])
+    margins: list[float] = []
+    with torch.no_grad():
+        for start in range(0, len(cache.items), batch_size):
+            items = cache.items[start:start + batch_size]
+            batch = cache.collate(items)
+            labels = batch.pop("labels")
+            logits = model(**batch).logits
+            for row in range(len(items)):
+                pos = int((labels[row] != -100).nonzero()[0]) - 1  # the position that predicts the reply
+                margins.append(float(logits[row, pos, yes] - logits[row, pos, no]))
+    return margins
+
+
+def verifier_margins(model_dir: str | Path, examples) -> dict[str, Any]:
+    """AUC of the verifier's first-token logit margin ``Yes - No`` on labelled accounts.
+
+    Accuracy depends on where the model puts its threshold (a verifier that leans "No" scores the
+    majority share whatever it hears); the AUC does not.
+    """
+    margins = logit_margins(model_dir, examples)
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    for ex, m in zip(examples, margins):
+        by_kind[ex.info["kind"]].append(m)
+    true = [m for k in TRUE_KINDS for m in by_kind.get(k, [])]
+    pos = [m for ex, m in zip(examples, margins) if ex.info["label"] == "Yes"]
+    neg = [m for ex, m in zip(examples, margins) if ex.info["label"] == "No"]
+    return {"auc": auc(pos, neg), "listening_auc": auc(by_kind.get("truth", []), by_kind.get("foreign_false", [])),
+            "auc_true_vs": {k: auc(true, v) for k, v in sorted(by_kind.items())
+                            if k not in TRUE_KINDS and k != "foreign_true"},
+            "mean_margin_by_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())}}
 
 
 REFERENCE_RECORDS = 24  # small enough for the test suite, large enough to be above chance with margin
@@ -154,7 +221,7 @@ def record_evaluation(role: str, model_dir: str | Path, progress: bool = True) -
 
     path = Path(model_dir) / "pretrain_info.json"
     info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"role": role}
-    info["heldout"] = evaluate_role(role, model_dir, split="pretrain_check", progress=progress)
+    info["heldout"] = evaluate_role(role, model_dir, split="pretrain_check", progress=progress, margins=True)
     info["reference_check"] = reference_check(role, model_dir)
     info["evaluated_with"] = {"torch": torch.__version__, "transformers": transformers.__version__}
     path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

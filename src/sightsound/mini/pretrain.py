@@ -257,7 +257,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     if evaluate:
         from sightsound.mini.evaluate import evaluate_role, reference_check
 
-        info["heldout"] = evaluate_role(role, out, split="pretrain_check", num=check_num, progress=progress)
+        info["heldout"] = evaluate_role(role, out, split="pretrain_check", num=check_num, progress=progress,
+                                        margins=True)
         info["reference_check"] = reference_check(role, out)
     info["total_seconds"] = round(time.perf_counter() - t_start, 1)
     (out / INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")

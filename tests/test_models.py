@@ -150,6 +150,25 @@ def test_loader_errors_are_clear(tmp_path, tiny_models_dir):
     assert type(load_processor(str(tiny_models_dir / "omni"))).__name__.startswith("Qwen2_5OmniProcessor")
 
 
+@pytest.mark.parametrize("role", ["teacher", "student", "omni"])
+def test_a_loaded_processor_saves_and_reloads_the_same(tiny_models_dir, tmp_path, role):
+    """Adapters and merged models carry their processor; VL/Omni ones must save without torchvision too."""
+    processor = load_processor(str(tiny_models_dir / role))
+    processor.save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text((tiny_models_dir / role / "config.json").read_text())
+    again = load_processor(str(tmp_path))
+    assert type(again).__name__ == type(processor).__name__
+    assert again.tokenizer.get_vocab() == processor.tokenizer.get_vocab()
+    assert again.chat_template == processor.chat_template
+    for part in ("image_processor", "feature_extractor"):
+        if hasattr(processor, part):
+            assert getattr(again, part).to_dict() == getattr(processor, part).to_dict(), part
+    if role != "student":
+        saved = json.loads((tmp_path / "processor_config.json").read_text())
+        assert saved["processor_class"] in ("Qwen2_5_VLProcessor", "Qwen2_5OmniProcessor")  # what stock loaders read
+        assert "video_processor" in saved
+
+
 # ------------------------------------------------------------------------------------------ chat
 def test_messages_put_media_before_text():
     m = build_messages("Q?", n_images=2, has_audio=True, assistant="A", system="S")

@@ -221,6 +221,21 @@ def test_stock_trl_sft_trains_on_audio_placeholders_without_features(student, sf
     _assert_audio_in_every_training_forward(ours.recorder.calls)
 
 
+def test_omni_thinker_student_trains_saves_and_merges_without_torchvision(tiny_models_dir, sft_set, tmp_path):
+    """The second student architecture end to end on CPU: its processor (no video processor) is saved too."""
+    from sightsound.models.loading import load_model
+
+    record = recording_callback()
+    result = train_sft(_sft(tiny_models_dir / "omni", sft_set, tmp_path / "run", merge=True, max_steps=2),
+                       callbacks=[record])
+    assert result.global_step == 2
+    _assert_audio_in_every_training_forward(record.recorder.calls)
+    assert (result.adapter_dir / "processor_config.json").is_file()
+    merged, processor = load_model(str(result.merged_dir))
+    assert type(merged).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"
+    assert type(processor).__name__.startswith("Qwen2_5OmniProcessor")
+
+
 def test_sft_resume_after_a_crash_continues_step_count_and_optimizer(student, sft_set, tmp_path):
     from transformers import TrainerCallback
 

@@ -112,8 +112,42 @@ def _frames_processor_class(base):
                 return None
             return super().check_argument_for_proper_class(argument_name, argument)
 
+        def save_pretrained(self, save_directory, *args, **kwargs):
+            """The stock save fails on the missing video processor; Trainer checkpoints, adapters and
+            merged models call this, so it writes the files :func:`load_processor` (and, where
+            torchvision works, the stock ``AutoProcessor``) reads."""
+            if self.video_processor is not None:
+                return super().save_pretrained(save_directory, *args, **kwargs)
+            write_processor_files(save_directory, base.__name__, self.tokenizer, self.image_processor,
+                                  self.chat_template, getattr(self, "feature_extractor", None))
+            return []
+
     FramesAsImages.__name__ = FramesAsImages.__qualname__ = f"{base.__name__}FramesAsImages"
     return FramesAsImages
+
+
+def write_processor_files(out: str | Path, processor_class: str, tokenizer, image_processor, template: str,
+                          feature_extractor=None) -> None:
+    """A VL/Omni processor directory in transformers 5's layout, written without a video processor.
+
+    The stock processors need a video processor, whose class needs torchvision (absent on CPU
+    machines), both to save and to load. Its config is plain JSON, so it is written by hand from the
+    image processor's values: where torchvision works the stock ``AutoProcessor`` loads the
+    directory as usual, and :func:`load_processor` loads it without torchvision.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(out)
+    config: dict[str, Any] = {"processor_class": processor_class}
+    ip = image_processor.to_dict()
+    config["image_processor"] = ip
+    video = {k: v for k, v in ip.items() if k != "image_processor_type"}
+    video.update({"video_processor_type": "Qwen2VLVideoProcessor", "fps": 2.0, "do_sample_frames": False})
+    config["video_processor"] = video
+    if feature_extractor is not None:
+        config["feature_extractor"] = feature_extractor.to_dict()
+    (out / "processor_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    (out / "chat_template.jinja").write_text(template)
 
 
 def _chat_template(path: str, tokenizer) -> str | None:

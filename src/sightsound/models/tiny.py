@@ -359,27 +359,18 @@ def build_tiny_model(
 def _save_processor(role: str, out: Path, tok, procs: dict[str, Any], template: str) -> None:
     """Write the processor files in transformers 5's layout (sub-processors nested in processor_config.json).
 
-    The stock VL/Omni processors need a video processor, whose class needs torchvision (absent on
-    CPU machines). Its config is plain JSON, so it is written by hand from the image processor's
-    values: where torchvision works the stock ``AutoProcessor`` loads the directory as usual, and
-    :func:`sightsound.models.loading.load_processor` loads it without torchvision.
+    VL/Omni: without a video processor (its class needs torchvision), see
+    :func:`sightsound.models.loading.write_processor_files`.
     """
     if role == "student":  # no video: the stock processor saves itself
         from transformers import Qwen2AudioProcessor
 
         Qwen2AudioProcessor(procs["feature_extractor"], tok, chat_template=template).save_pretrained(out)
         return
-    tok.save_pretrained(out)
-    config: dict[str, Any] = {"processor_class": {"teacher": "Qwen2_5_VLProcessor", "omni": "Qwen2_5OmniProcessor"}[role]}
-    ip = procs["image_processor"].to_dict()
-    config["image_processor"] = ip
-    video = {k: v for k, v in ip.items() if k != "image_processor_type"}
-    video.update({"video_processor_type": "Qwen2VLVideoProcessor", "fps": 2.0, "do_sample_frames": False})
-    config["video_processor"] = video
-    if "feature_extractor" in procs:
-        config["feature_extractor"] = procs["feature_extractor"].to_dict()
-    (out / "processor_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    (out / "chat_template.jinja").write_text(template)
+    from sightsound.models.loading import write_processor_files
+
+    write_processor_files(out, {"teacher": "Qwen2_5_VLProcessor", "omni": "Qwen2_5OmniProcessor"}[role], tok,
+                          procs["image_processor"], template, procs.get("feature_extractor"))
 
 
 def build_tiny_models(out_dir: str | Path, seed: int = 0, roles: Iterable[str] = ROLES, **kwargs: Any) -> dict[str, Path]:

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         f"models.student.name_or_path={models['student']}",
     ] + list(args.overrides)
     recipe = load_recipe(args.config, overrides)
-    results = run_pipeline(recipe, out)
+    run_pipeline(recipe, out)
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"models: {origin}; run directory: {out}; report: {out / 'report.html'}; "
           f"{time.time() - t0:.0f} s in all")

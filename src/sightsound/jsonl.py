@@ -135,7 +135,7 @@ class JsonlWriter:
         if not self._f.closed:
             self._f.close()
 
-    def __enter__(self) -> "JsonlWriter":
+    def __enter__(self) -> JsonlWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -65,7 +65,7 @@ class Sample:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Sample":
+    def from_dict(cls, data: dict[str, Any]) -> Sample:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         rid = data.get("id", "?")

@@ -36,7 +36,7 @@ class SamplingParams:
 class GenerationRequest:
     id: str
     text: str
-    images: list["Image.Image"] | None = None  # video frames, in time order
+    images: list[Image.Image] | None = None  # video frames, in time order
     audio: np.ndarray | None = None  # float32 mono at ``sample_rate``
     sample_rate: int = 16000
     system: str | None = None
@@ -71,7 +71,7 @@ class Backend(Protocol):
         ...
 
 
-def make_backend(spec: "ModelSpec", **kwargs: Any) -> Backend:
+def make_backend(spec: ModelSpec, **kwargs: Any) -> Backend:
     """Build the backend a :class:`ModelSpec` names; heavy imports happen only here."""
     if spec.backend == "hf":
         from sightsound.backends.hf import HFBackend

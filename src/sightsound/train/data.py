@@ -15,6 +15,7 @@ the file, line and record id.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,64 +68,63 @@ def label_only_messages(messages: list[dict], choices: list[str], solution: int)
     return prompt + [assistant_message(target_text(None, choices, solution, label_only=True))]
 
 
-def load_sft_rows(path: str | Path, target: str = "as_is") -> list[dict]:
-    """Rows for SFT: ``{"id", "messages", "audio", "choices", "solution"}`` (audio paths absolute)."""
+def _read_rows(path: str | Path, what: str, empty: str, convert: Callable[[dict, Path], dict]) -> list[dict]:
+    """Every line of a training set through ``convert(row, folder)``.
+
+    The checks both sets share live here: the file exists, each line is an object with a string
+    ``id`` seen once, and an error from ``convert`` (a :class:`RecordError`) names file, line and id.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"SFT set not found: {path}")
+        raise FileNotFoundError(f"{what} not found: {path}")
     base = path.parent.resolve()
     rows, seen = [], set()
     for lineno, row in read_jsonl(path, with_lineno=True):
         try:
             if not isinstance(row, dict) or not isinstance(row.get("id"), str):
                 raise RecordError("a record needs a string 'id'")
-            messages = row.get("messages")
-            if not isinstance(messages, list) or not messages or messages[-1].get("role") != "assistant":
-                raise RecordError("'messages' must be a list ending with the assistant turn")
             if row["id"] in seen:
                 raise RecordError("duplicate id")
-            _check_label(row)
-            messages = _resolve_paths(messages, base)
-            if target == "label_only":
-                messages = label_only_messages(messages, row["choices"], row["solution"])
-            elif target != "as_is":
-                raise ValueError(f"unknown SFT target {target!r}")
-            rows.append({"id": row["id"], "messages": messages, "audio": _audio_of(messages),
-                         "choices": row["choices"], "solution": row["solution"]})
+            rows.append(convert(row, base))
             seen.add(row["id"])
         except RecordError as e:
             raise RecordError(f"{_where(path, lineno, row)}: {e}") from None
     if not rows:
-        raise RecordError(f"{path}: no training examples")
+        raise RecordError(f"{path}: {empty}")
     return rows
+
+
+def load_sft_rows(path: str | Path, target: str = "as_is") -> list[dict]:
+    """Rows for SFT: ``{"id", "messages", "audio", "choices", "solution"}`` (audio paths absolute)."""
+    if target not in ("as_is", "label_only"):
+        raise ValueError(f"unknown SFT target {target!r}")
+
+    def convert(row: dict, base: Path) -> dict:
+        messages = row.get("messages")
+        if not isinstance(messages, list) or not messages or messages[-1].get("role") != "assistant":
+            raise RecordError("'messages' must be a list ending with the assistant turn")
+        _check_label(row)
+        messages = _resolve_paths(messages, base)
+        if target == "label_only":
+            messages = label_only_messages(messages, row["choices"], row["solution"])
+        return {"id": row["id"], "messages": messages, "audio": _audio_of(messages),
+                "choices": row["choices"], "solution": row["solution"]}
+
+    return _read_rows(path, "SFT set", "no training examples", convert)
 
 
 def load_grpo_rows(path: str | Path) -> list[dict]:
     """Rows for GRPO: ``{"id", "prompt", "audio", "question", "choices", "solution"}``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"GRPO prompt set not found: {path}")
-    base = path.parent.resolve()
-    rows, seen = [], set()
-    for lineno, row in read_jsonl(path, with_lineno=True):
-        try:
-            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-                raise RecordError("a record needs a string 'id'")
-            prompt = row.get("prompt")
-            if prompt is None and isinstance(row.get("messages"), list):
-                prompt = [m for m in row["messages"] if m.get("role") != "assistant"]  # an SFT set
-            if not isinstance(prompt, list) or not prompt or prompt[-1].get("role") != "user":
-                raise RecordError("'prompt' must be a list of messages ending with the user turn")
-            if row["id"] in seen:
-                raise RecordError("duplicate id")
-            _check_label(row)
-            prompt = _resolve_paths(prompt, base)
-            rows.append({"id": row["id"], "prompt": prompt, "audio": _audio_of(prompt),
-                         "question": row.get("question", ""), "choices": row["choices"],
-                         "solution": row["solution"]})
-            seen.add(row["id"])
-        except RecordError as e:
-            raise RecordError(f"{_where(path, lineno, row)}: {e}") from None
-    if not rows:
-        raise RecordError(f"{path}: no prompts")
-    return rows
+
+    def convert(row: dict, base: Path) -> dict:
+        prompt = row.get("prompt")
+        if prompt is None and isinstance(row.get("messages"), list):
+            prompt = [m for m in row["messages"] if m.get("role") != "assistant"]  # an SFT set
+        if not isinstance(prompt, list) or not prompt or prompt[-1].get("role") != "user":
+            raise RecordError("'prompt' must be a list of messages ending with the user turn")
+        _check_label(row)
+        prompt = _resolve_paths(prompt, base)
+        return {"id": row["id"], "prompt": prompt, "audio": _audio_of(prompt), "question": row.get("question", ""),
+                "choices": row["choices"], "solution": row["solution"]}
+
+    return _read_rows(path, "GRPO prompt set", "no prompts", convert)

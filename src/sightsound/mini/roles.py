@@ -27,23 +27,26 @@ FRAME_W, FRAME_H = 112, 56
 CLIP_S = 3  # the synthetic world's clip length (SynthConfig.duration_s)
 STUDENT_QA_SHARE = 0.15  # share of the student's examples that are answer-only replies to questions
 
-_TEXT = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2,
-         "intermediate_size": 512, "max_position_embeddings": 1024}
-SIZES = {
-    "teacher": dict(_TEXT, vision_depth=2, vision_hidden_size=128, vision_num_heads=4, vision_intermediate_size=256,
-                    min_pixels=FRAME_W * FRAME_H, max_pixels=FRAME_W * FRAME_H),
-    "audio": dict(_TEXT, audio_d_model=256, audio_layers=2, audio_heads=4, audio_ffn_dim=512, chunk_length=CLIP_S),
-}
+
+def _sizes(text: dict, vision: dict, audio: dict) -> dict[str, dict]:
+    """Builder sizes per architecture; frame size and clip length are the world's, whatever the width."""
+    return {"teacher": dict(text, **vision, min_pixels=FRAME_W * FRAME_H, max_pixels=FRAME_W * FRAME_H),
+            "audio": dict(text, **audio, chunk_length=CLIP_S)}
 
 
+SIZES = _sizes(
+    {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2,
+     "intermediate_size": 512, "max_position_embeddings": 1024},
+    {"vision_depth": 2, "vision_hidden_size": 128, "vision_num_heads": 4, "vision_intermediate_size": 256},
+    {"audio_d_model": 256, "audio_layers": 2, "audio_heads": 4, "audio_ffn_dim": 512},
+)
 # "test": the same architectures at hidden 64 / 2 layers, for fast tests of the training loop.
-_TEST = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-         "intermediate_size": 128, "max_position_embeddings": 1024}
-TEST_SIZES = {
-    "teacher": dict(_TEST, vision_depth=1, vision_hidden_size=32, vision_num_heads=2, vision_intermediate_size=64,
-                    min_pixels=FRAME_W * FRAME_H, max_pixels=FRAME_W * FRAME_H),
-    "audio": dict(_TEST, audio_d_model=32, audio_layers=1, audio_heads=2, audio_ffn_dim=64, chunk_length=CLIP_S),
-}
+TEST_SIZES = _sizes(
+    {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+     "intermediate_size": 128, "max_position_embeddings": 1024},
+    {"vision_depth": 1, "vision_hidden_size": 32, "vision_num_heads": 2, "vision_intermediate_size": 64},
+    {"audio_d_model": 32, "audio_layers": 1, "audio_heads": 2, "audio_ffn_dim": 64},
+)
 SIZE_NAMES = ("mini", "test")
 
 

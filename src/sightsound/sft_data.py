@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sightsound.jsonl import ArtefactError, atomic_write_json, read_jsonl, write_jsonl_atomic
-from sightsound.parsing import answer_line
+from sightsound.parsing import ANSWER_STYLES, answer_line
 from sightsound.prompts import student_prompt
 from sightsound.schema import RecordError, Sample, resolve_media
 
@@ -228,7 +228,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-only", action="store_true",
                         help="label-only baseline: same lines, assistant turn = the answer only")
     parser.add_argument("--grpo-out", help="also write the GRPO prompt set with the distilled label as solution")
-    parser.add_argument("--answer-style", choices=["letter_text", "text"], default="letter_text",
+    parser.add_argument("--answer-style", choices=ANSWER_STYLES, default="letter_text",
                         help="'The correct answer is: B. cat' (the paper's, default) or '...: cat' (tiny models)")
 
 

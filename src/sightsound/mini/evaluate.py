@@ -154,6 +154,8 @@ TRUE_KINDS = ("truth", "teacher_true")  # true accounts (foreign_true is rare an
 
 def logit_margins(model_dir: str | Path, examples, batch_size: int = 32) -> list[float]:
     """The first-token logit margin ``Yes - No`` of the verifier's reply, per example (one forward each)."""
+    import dataclasses
+
     import torch
 
     from sightsound.config import ModelSpec
@@ -164,7 +166,7 @@ def logit_margins(model_dir: str | Path, examples, batch_size: int = 32) -> list
     model.eval()
     cache = FeatureCache(processor, R.role_spec("verifier").arch)
     for ex in examples:  # the target only marks where the reply starts; its logits are not used
-        cache.add(type(ex)(text=ex.text, target="Yes", media_key=ex.media_key, audio=ex.audio, info=ex.info))
+        cache.add(dataclasses.replace(ex, target="Yes"))
     yes, no = processor.tokenizer.convert_tokens_to_ids(["Yes", "No"])
     margins: list[float] = []
     with torch.no_grad():

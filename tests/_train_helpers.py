@@ -125,7 +125,7 @@ class ForwardRecorder:
         return [c for c in self.calls if c["logprob"]]
 
 
-def assert_audio_in_every_forward(calls: list[dict], expect_reference: bool, expect_old: bool) -> None:
+def assert_audio_in_every_grpo_forward(calls: list[dict], expect_reference: bool, expect_old: bool) -> None:
     """The property under test: every log-prob forward (policy with grad, old and reference without) had audio."""
     logprob = [c for c in calls if c["logprob"]]
     assert logprob, "no log-prob forwards were recorded"
@@ -140,6 +140,14 @@ def assert_audio_in_every_forward(calls: list[dict], expect_reference: bool, exp
         assert any(not c["adapters_disabled"] and c["adapter"] == ["default"] for c in scoring), "no old-policy forward"
     prefill = [c for c in calls if not c["logprob"] and not c["grad"] and (c["seq_len"] or 0) > 1]
     assert prefill and all(c["features"] for c in prefill), "a generation prefill got no input_features"
+
+
+def assert_audio_in_every_sft_forward(calls: list[dict]) -> None:
+    """The property under test: every forward with gradients (an SFT loss) got the clip's mel features."""
+    training = [c for c in calls if c["grad"]]
+    assert training, "no training forward was recorded"
+    missing = [c for c in training if not c["features"]]
+    assert not missing, f"{len(missing)} of {len(training)} SFT training forwards got no input_features"
 
 
 def recording_callback():

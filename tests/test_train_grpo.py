@@ -15,7 +15,7 @@ torch.set_num_threads(1)
 
 from _train_helpers import (
     ForwardRecorder,
-    assert_audio_in_every_forward,
+    assert_audio_in_every_grpo_forward,
     assert_trainable_changed_frozen_not,
     grpo_rows,
     make_clips,
@@ -78,7 +78,7 @@ def test_grpo_smoke_trains_lora_and_audio_reaches_every_forward(student, prompt_
     for key in ("rewards/format/mean", "rewards/accuracy/mean", "rewards/text_hash/mean", "reward"):
         assert all(r.get(key) is not None for r in generated), key
     assert_trainable_changed_frozen_not(snap, result.trainer.model)
-    assert_audio_in_every_forward(record.recorder.calls, expect_reference=True, expect_old=True)
+    assert_audio_in_every_grpo_forward(record.recorder.calls, expect_reference=True, expect_old=True)
     assert (result.adapter_dir / "adapter_model.safetensors").is_file()
     info = json.loads((result.output_dir / "run_info.json").read_text())
     assert info["rewards"] == {"format": 1.0, "accuracy": 1.0, "text_hash": 1.0}
@@ -166,12 +166,12 @@ def test_stock_trl_grpo_forwards_lack_audio(student, prompt_set, tmp_path):
     scoring = [c for c in rec_stock.logprob_calls()]
     assert scoring and not any(c["features"] for c in scoring), "stock TRL gave the log-prob forwards audio?"
     with pytest.raises(AssertionError, match="got no input_features"):
-        assert_audio_in_every_forward(rec_stock.calls, expect_reference=True, expect_old=True)
+        assert_audio_in_every_grpo_forward(rec_stock.calls, expect_reference=True, expect_old=True)
 
     ours, batch, rec_ours = _trainer_and_batch(student, prompt_set, tmp_path / "ours", AudioGRPOTrainer,
                                                num_iterations=2)
     ours.compute_loss(ours.model, batch).backward()
-    assert_audio_in_every_forward(rec_ours.calls, expect_reference=True, expect_old=True)
+    assert_audio_in_every_grpo_forward(rec_ours.calls, expect_reference=True, expect_old=True)
     rec_stock.remove()
     rec_ours.remove()
 
@@ -252,7 +252,7 @@ def test_grpo_from_sft_adapter(student, prompt_set, hash_reward, tmp_path, mode)
     assert result.global_step == 2
     assert_trainable_changed_frozen_not(snap, result.trainer.model)
     calls = record.recorder.calls
-    assert_audio_in_every_forward(calls, expect_reference=True, expect_old=False)
+    assert_audio_in_every_grpo_forward(calls, expect_reference=True, expect_old=False)
     ref = [c for c in calls if c["logprob"] and not c["grad"]]
     if mode == "continue":
         # TRL keeps a frozen copy of the SFT adapter as the reference: the KL is to the SFT model.
@@ -284,7 +284,7 @@ def test_omni_thinker_student_gets_audio_in_every_forward(tiny_models_dir, promp
                                                   AudioGRPOTrainer, num_iterations=2)
     batch["advantages"] = torch.tensor([1.0, -1.0, 0.5, -0.5])
     trainer.compute_loss(trainer.model, batch).backward()
-    assert_audio_in_every_forward(recorder.calls, expect_reference=True, expect_old=True)
+    assert_audio_in_every_grpo_forward(recorder.calls, expect_reference=True, expect_old=True)
     grads = [p.grad for n, p in trainer.model.named_parameters() if "lora_B" in n]
     assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
     recorder.remove()

@@ -15,6 +15,7 @@ import torch
 torch.set_num_threads(1)
 
 from _train_helpers import (
+    assert_audio_in_every_sft_forward,
     assert_trainable_changed_frozen_not,
     make_clips,
     recipe,
@@ -132,14 +133,6 @@ def test_sft_loss_depends_on_the_audio(loaded, sft_set):
         assert abs(model(**no_audio).loss.item() - loss) > 1e-4
 
 
-def _assert_audio_in_every_training_forward(calls: list[dict]) -> None:
-    """The property under test: every forward with gradients (an SFT loss) got the clip's mel features."""
-    training = [c for c in calls if c["grad"]]
-    assert training, "no training forward was recorded"
-    missing = [c for c in training if not c["features"]]
-    assert not missing, f"{len(missing)} of {len(training)} SFT training forwards got no input_features"
-
-
 def test_sft_smoke_trains_lora_with_audio_in_every_forward_and_merges(student, sft_set, tmp_path):
     snap, record = snapshot_callback(), recording_callback()
     result = train_sft(_sft(student, sft_set, tmp_path / "run", merge=True), callbacks=[snap, record])
@@ -149,7 +142,7 @@ def test_sft_smoke_trains_lora_with_audio_in_every_forward_and_merges(student, s
     assert_trainable_changed_frozen_not(snap, result.trainer.model)
     calls = record.recorder.calls
     assert calls and all(c["grad"] for c in calls)
-    _assert_audio_in_every_training_forward(calls)
+    assert_audio_in_every_sft_forward(calls)
 
     # Adapter (safetensors) + processor, and a plain merged model equal to base + adapter.
     assert (result.adapter_dir / "adapter_model.safetensors").is_file()
@@ -212,13 +205,13 @@ def test_stock_trl_sft_trains_on_audio_placeholders_without_features(student, sf
     calls = record.recorder.calls
     assert calls and not any(c["features"] for c in calls), "stock TRL gave an SFT forward audio?"
     with pytest.raises(AssertionError, match="got no input_features"):
-        _assert_audio_in_every_training_forward(calls)
+        assert_audio_in_every_sft_forward(calls)
     record.recorder.remove()
 
     # Ours, on the same rows: every training forward gets the audio.
     ours = recording_callback()
     train_sft(_sft(student, sft_set, tmp_path / "ours", max_steps=2), callbacks=[ours])
-    _assert_audio_in_every_training_forward(ours.recorder.calls)
+    assert_audio_in_every_sft_forward(ours.recorder.calls)
 
 
 def test_omni_thinker_student_trains_saves_and_merges_without_torchvision(tiny_models_dir, sft_set, tmp_path):
@@ -229,7 +222,7 @@ def test_omni_thinker_student_trains_saves_and_merges_without_torchvision(tiny_m
     result = train_sft(_sft(tiny_models_dir / "omni", sft_set, tmp_path / "run", merge=True, max_steps=2),
                        callbacks=[record])
     assert result.global_step == 2
-    _assert_audio_in_every_training_forward(record.recorder.calls)
+    assert_audio_in_every_sft_forward(record.recorder.calls)
     assert (result.adapter_dir / "processor_config.json").is_file()
     merged, processor = load_model(str(result.merged_dir))
     assert type(merged).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"

@@ -70,3 +70,24 @@ def test_wrapping_never_changes_the_word(word, wrap):
     opening = "".join(c for c in wrap if c in "\"'`*_")
     text = f"{opening}{word}{opening[::-1]}{'.' if '.' in wrap else ''}"
     assert parse_verdict(text) == word.lower()
+
+
+@pytest.mark.parametrize("reply, verdict", [
+    ("I hear a dog, then a piano. Yes", YES),
+    ("I hear a dog. No.", NO),
+    ("Yes", YES),
+    ("No", NO),
+    ("I hear a dog, then a piano.", UNPARSABLE),  # no verdict at the end
+    ("Yes, I hear a dog", UNPARSABLE),  # the last word decides, not the first
+    ("", UNPARSABLE),
+    (None, UNPARSABLE),
+])
+def test_final_rule_reads_the_last_word(reply, verdict):
+    assert parse_verdict(reply, "final") == verdict
+    assert decide([reply] if reply is not None else [None], "final")[0] == verdict
+
+
+def test_strict_rule_is_the_default_and_unknown_rules_are_refused():
+    assert parse_verdict("I hear a dog. Yes") == UNPARSABLE
+    with pytest.raises(ValueError, match="unknown verdict rule"):
+        parse_verdict("Yes", "lenient")

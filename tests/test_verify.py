@@ -132,6 +132,20 @@ def test_unparsable_replies_count_as_no_and_are_counted(world, tmp_path):
                             "think": "I hear a violin, then a drum.", "sample_index": 2, "id": "r1"}
 
 
+def test_final_verdict_rule_reads_the_last_word_and_is_recorded(world, tmp_path):
+    replies = {"r0": "I hear a dog. Yes", "r1": "I hear a violin, then a drum. No", "r4": "I hear a dog."}
+    stats = verify(_recipe(verdict="final"), world["traces"], tmp_path / "v.jsonl",
+                   backend=ScriptedVerifier(lambda r: replies[r.id.split("#")[0]]), progress=False)
+    assert stats["verdicts"] == {"error": 3, "no": 3, "unparsable": 3, "yes": 3}
+    assert stats["replies"] == {"no": 3, "unparsable": 3, "yes": 3}  # recomputed with the recorded rule
+    rows = list(read_jsonl(tmp_path / "v.jsonl"))
+    assert {r["verdict_rule"] for r in rows} == {"final"}
+    assert compute_stats(rows)["replies"] == stats["replies"]
+    strict = verify(_recipe(), world["traces"], tmp_path / "s.jsonl",
+                    backend=ScriptedVerifier(lambda r: replies[r.id.split("#")[0]]), progress=False)
+    assert strict["kept"] == 0 and strict["unparsable"] == 9  # the paper's rule refuses every such reply
+
+
 def test_votes_take_a_strict_majority(world, tmp_path):
     seq = iter(["Yes", "No", "Yes"] * 100)
 

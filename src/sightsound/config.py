@@ -139,6 +139,9 @@ class VerifyConfig:
     seed: int = 0
     batch_size: int = 8
     prompt: str = "verifier"
+    # How a reply is read: strict [paper] = the whole reply must be Yes or No; final [ours] = its last
+    # word decides (for verifiers that first say what they hear, as the SightSound-mini one does).
+    verdict: Literal["strict", "final"] = "strict"
 
 
 # -------------------------------------------------------------------------------------------- stage 3

@@ -13,6 +13,13 @@ So ``Yes``, ``yes.``, ``'No'``, ``**YES**`` parse; ``Yes, but the barking is fai
 demands "only 'Yes' or 'No'": a reply that adds a qualification did not follow it, and a keep
 decision must never rest on a guess about what a hedge meant.
 
+Rule ``final`` [ours, not the paper's]: the reply's *last word* is read by the rule above, whatever
+comes before it. It exists for verifiers that say what they hear before their verdict ("I hear a
+dog, then a piano. No"), as the SightSound-mini verifier does: a 4 M-parameter model trained from
+scratch on a CPU does not learn a one-token audio check in minutes, but does learn to list what
+it hears and compare that with the reasoning (README, SightSound-mini). The paper's ``strict``
+rule is the default.
+
 With ``votes`` k > 1 (k sampled replies to one prompt) a sample is kept only when a strict
 majority of the k replies is ``Yes``; unparsable replies count as ``No`` for that decision.
 """
@@ -25,17 +32,23 @@ YES = "yes"
 NO = "no"
 UNPARSABLE = "unparsable"
 ERROR = "error"  # the verifier call failed (no reply at all); set by the stage, never by the parser
+RULES = ("strict", "final")  # strict [paper]: the whole reply is one word; final [ours]: the last word decides
 
 # Characters that may wrap the one word without changing it.
 _WRAP = "\"'`*_\u2018\u2019\u201c\u201d"
 _TRAILING = ".!"
 
 
-def parse_verdict(reply: str | None) -> str:
-    """``"yes"``, ``"no"`` or ``"unparsable"`` for one raw verifier reply; never raises."""
+def parse_verdict(reply: str | None, rule: str = "strict") -> str:
+    """``"yes"``, ``"no"`` or ``"unparsable"`` for one raw verifier reply; never raises on a reply."""
+    if rule not in RULES:
+        raise ValueError(f"unknown verdict rule {rule!r} (known: {', '.join(RULES)})")
     if not isinstance(reply, str):
         return UNPARSABLE
     text = reply.strip()
+    if rule == "final":
+        words = text.split()
+        text = words[-1] if words else ""
     while True:
         peeled = text.strip().rstrip(_TRAILING).strip()
         if len(peeled) >= 2 and peeled[0] in _WRAP and peeled[-1] in _WRAP:
@@ -51,7 +64,7 @@ def parse_verdict(reply: str | None) -> str:
     return UNPARSABLE
 
 
-def decide(replies: list[str]) -> tuple[str, bool]:
+def decide(replies: list[str], rule: str = "strict") -> tuple[str, bool]:
     """The verdict and keep decision for the k replies of one sample.
 
     ``kept`` iff strictly more than half of the replies parse as ``yes``. The reported verdict is
@@ -60,7 +73,7 @@ def decide(replies: list[str]) -> tuple[str, bool]:
     """
     if not replies:
         return ERROR, False
-    counts = Counter(parse_verdict(r) for r in replies)
+    counts = Counter(parse_verdict(r, rule) for r in replies)
     if counts[YES] * 2 > len(replies):
         return YES, True
     if counts[UNPARSABLE] > counts[NO]:

@@ -4,12 +4,14 @@ For every trace the consistency filter kept, each consistent sample's ``<think>`
 fact-checker together with the record's **real audio** and the paper's prompt
 (:func:`sightsound.prompts.verifier_prompt`). The reply is read strictly
 (:mod:`sightsound.verdicts`): ``Yes`` keeps the sample, ``No`` discards it, anything else is
-*unparsable* and counts as ``No``.
+*unparsable* and counts as ``No``. ``verify.verdict: final`` [ours] reads the reply's last word
+instead, for verifiers that say what they hear before the verdict (the SightSound-mini one).
 
 Output (``--out VERIFIED.jsonl``), one line per checked (record, sample), keyed ``"<id>#<index>"``::
 
     {"key", "id", "sample_index", "verdict": "yes"|"no"|"unparsable"|"error", "kept",
-     "replies": [raw], "verifier": {identity}, "error", "think", "choice", "label"}
+     "replies": [raw], "verdict_rule": "strict"|"final", "verifier": {identity}, "error", "think",
+     "choice", "label"}
 
 ``think`` and ``choice`` travel along so ``build-sft`` needs only this file and the records. A
 record whose audio is missing or undecodable gets one ``error`` line per sample and the run goes
@@ -29,6 +31,7 @@ recall of discarding hallucinated samples.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import time
 from collections import Counter
@@ -114,10 +117,10 @@ def plan(traces: list[dict], which: str = "all", records: dict[str, dict] | None
 
 
 # ------------------------------------------------------------------------------------------ checking
-def _row(job: Job, identity: dict, verdict: str, kept: bool, replies: list[str], error: str | None,
-         note: str | None = None) -> dict[str, Any]:
+def _row(job: Job, verdict: str, kept: bool, replies: list[str], error: str | None,
+         note: str | None = None, *, identity: dict, rule: str = "strict") -> dict[str, Any]:
     row = {"key": job.key, "id": job.id, "sample_index": job.sample_index, "verdict": verdict, "kept": kept,
-           "replies": replies, "verifier": identity, "error": error, "think": job.think, "choice": job.choice,
+           "replies": replies, "verdict_rule": rule, "verifier": identity, "error": error, "think": job.think, "choice": job.choice,
            "label": job.label}
     if note:
         row["note"] = note
@@ -142,10 +145,11 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
     from sightsound.prompts import verifier_prompt
 
     rows: dict[str, dict] = {}
+    row = functools.partial(_row, identity=identity, rule=cfg.verdict)
     requests = []
     for job in jobs:
         if job.sample_index is None:
-            rows[job.key] = _row(job, identity, verdicts.ERROR, False, [],
+            rows[job.key] = row(job, verdicts.ERROR, False, [],
                                  "kept trace has no sample with its agreed choice")
             continue
         if job.id not in audio_cache:
@@ -157,11 +161,11 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
                 audio_cache[job.id] = e
         audio = audio_cache[job.id]
         if isinstance(audio, MediaError):
-            rows[job.key] = _row(job, identity, verdicts.ERROR, False, [], f"audio: {audio}")
+            rows[job.key] = row(job, verdicts.ERROR, False, [], f"audio: {audio}")
             continue
         if not job.think.strip():
             # Nothing to fact-check, and nothing to teach: a CoT example needs reasoning.
-            rows[job.key] = _row(job, identity, verdicts.NO, False, [], None, note="empty <think>: not sent")
+            rows[job.key] = row(job, verdicts.NO, False, [], None, note="empty <think>: not sent")
             continue
         requests.append((job, GenerationRequest(id=job.key, text=verifier_prompt(job.think, cfg.prompt),
                                                 audio=audio, sampling=_sampling(cfg))))
@@ -173,11 +177,11 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
             if res.request_id != job.key:
                 raise RuntimeError(f"backend answered {res.request_id!r} for {job.key!r}")
             if res.error is not None or not res.generations:
-                rows[job.key] = _row(job, identity, verdicts.ERROR, False, [], res.error or "no generations")
+                rows[job.key] = row(job, verdicts.ERROR, False, [], res.error or "no generations")
                 continue
             replies = [g.text for g in res.generations]
-            verdict, kept = verdicts.decide(replies)
-            rows[job.key] = _row(job, identity, verdict, kept, replies, None)
+            verdict, kept = verdicts.decide(replies, cfg.verdict)
+            rows[job.key] = row(job, verdict, kept, replies, None)
     return [rows[j.key] for j in jobs]
 
 
@@ -263,7 +267,8 @@ def stats_path(out_path: str | Path) -> Path:
 def compute_stats(rows: list[dict], records: dict[str, dict] | None = None) -> dict[str, Any]:
     """Verdict counts of a verified file; ``records`` (id -> {"answer", "meta"}) adds the truth scores."""
     counts = Counter(r["verdict"] for r in rows)
-    replies = Counter(verdicts.parse_verdict(x) for r in rows for x in r.get("replies") or [])
+    replies = Counter(verdicts.parse_verdict(x, r.get("verdict_rule", "strict"))
+                      for r in rows for x in r.get("replies") or [])
     checked = len(rows) - counts[verdicts.ERROR]
     stats: dict[str, Any] = {
         "lines": len(rows),

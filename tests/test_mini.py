@@ -61,6 +61,36 @@ def test_verifier_examples_are_balanced(pretrain_items):
     assert 0.35 <= share <= 0.65, share
 
 
+def test_verifier_checklist_marks_what_is_named_and_what_is_heard(pretrain_items):
+    """The checklist names every class once, in a fixed order; a source it marks silent (named, not
+    heard) or heard (heard, not named) makes the account false; only count and order errors leave it clean."""
+    from sightsound.synth.vocab import CLASS_NAMES
+
+    rng = random.Random(2)
+    scenes = [scene for *_, scene in pretrain_items]
+    seen = set()
+    for k, scene in enumerate(scenes):
+        for cot, label, kind in T.verifier_examples(scene, rng, foreign=scenes[k - 1]):
+            reply = T.verifier_reply(cot, scene, label)
+            words = reply.split()
+            assert words[-1] == label and words[0:-1:2] == CLASS_NAMES, reply
+            marks = dict(zip(words[0:-1:2], (w.rstrip(".") for w in words[1:-1:2])))
+            heard = {s["name"] for s in T.heard_sounds(scene)}
+            assert {c for c, m in marks.items() if m in ("yes", "heard")} == heard
+            assert {c for c, m in marks.items() if m in ("yes", "silent")} == T.mentioned_classes(cot)
+            clean = set(marks.values()) <= {"yes", "no"}
+            seen.add(clean)
+            if not clean:
+                assert label == "No", (kind, cot, reply)
+            if label == "Yes":
+                assert clean, (kind, cot, reply)
+            if label == "No" and clean:
+                assert kind in ("count", "order", "teacher_false", "foreign_false"), (kind, cot, reply)
+    assert seen == {True, False}
+    assert T.mentioned_classes("I would hear two sounds: a woman on the left, then rain.") == {"woman", "rain"}
+    assert T.mentioned_classes("I see no sounding object, so I would hear nothing clear.") == set()
+
+
 def test_teacher_target_follows_vision_and_answers_with_option_text(pretrain_items):
     from sightsound.parsing import format_ok, parse_response
 
@@ -157,7 +187,7 @@ def test_pretrain_runs_and_the_loss_falls(role, mini_cache, tmp_path):
 
 # ------------------------------------------------------------------------------------- shipped
 # How far above chance each shipped role must score (see assets/mini/README.md for the numbers).
-MARGIN = {"teacher": 0.1, "student": 0.1, "verifier": 0.0}
+MARGIN = {"teacher": 0.1, "student": 0.1, "verifier": 0.08}  # verifier: 0.116 recorded on its slice, less slack
 
 
 @pytest.mark.slow
@@ -180,11 +210,19 @@ def test_shipped_checkpoint_reproduces_its_recorded_accuracy(role, mini_cache, m
     assert got["accuracy"] > ref["chance"] + (MARGIN[role] if margin is None else margin)  # it knows something
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the shipped verifier is only a few points above chance: it listens weakly "
-                                       "and leans on the text (see assets/mini/README.md); retrain it and drop this")
-def test_shipped_verifier_is_clearly_above_chance(mini_cache):
-    test_shipped_checkpoint_reproduces_its_recorded_accuracy("verifier", mini_cache, margin=0.1)
+def test_shipped_verifier_recorded_that_it_listens():
+    """On the whole held-out set (362 accounts) the shipped verifier is clearly above chance and hears:
+    its Yes-No margin separates true accounts from another clip's true account (0.5 = deaf).
+    The slow test above re-measures a slice of the same evaluation on this machine."""
+    from sightsound.mini.checkpoints import shipped_dir
+
+    path = shipped_dir("verifier")
+    if path is None:
+        pytest.skip("no shipped verifier checkpoint in assets/mini")
+    held = json.loads((path / "pretrain_info.json").read_text())["heldout"]
+    assert held["n"] >= 300 and held["verdict_rule"] == "final"
+    assert held["accuracy"] >= held["chance"] + 0.1, held
+    assert held["margins"]["listening_auc"] >= 0.7, held["margins"]
 
 
 def test_auc_is_the_mann_whitney_statistic():
@@ -198,10 +236,10 @@ def test_auc_is_the_mann_whitney_statistic():
 
 @pytest.mark.slow
 def test_verifier_margin_sign_is_its_greedy_verdict(mini_cache):
-    """The threshold-free margin (Yes - No logit) agrees with what the verifier says greedily."""
+    """The threshold-free margin (Yes - No logit, after the model's own checklist) agrees with the verdict it generates."""
     from sightsound.mini import roles as R
     from sightsound.mini.checkpoints import shipped_dir
-    from sightsound.mini.evaluate import _generate, logit_margins, verifier_margins
+    from sightsound.mini.evaluate import _generate, logit_margins, reply_without_verdict, verifier_margins
     from sightsound.mini.world import split_records
     from sightsound.verdicts import parse_verdict
 
@@ -210,9 +248,11 @@ def test_verifier_margin_sign_is_its_greedy_verdict(mini_cache):
         pytest.skip("no shipped verifier checkpoint in assets/mini")
     records, base = split_records("pretrain_check", 6, progress=False)
     examples = R.examples_for("verifier", records, 0, base=base, training=False)
-    margins = logit_margins(path, examples)
-    verdicts = [parse_verdict(t) for t in _generate(path, examples, 1, False)]
-    assert verdicts == ["yes" if m > 0 else "no" for m in margins], list(zip(verdicts, margins))
-    summary = verifier_margins(path, examples)
+    texts = _generate(path, examples, R.role_spec("verifier").max_new_tokens, False)
+    prefixes = [reply_without_verdict(t) for t in texts]
+    margins = logit_margins(path, examples, prefixes)
+    verdicts = [parse_verdict(t, R.VERDICT_RULE) for t in texts]
+    assert verdicts == ["yes" if m > 0 else "no" for m in margins], list(zip(verdicts, margins, texts))
+    summary = verifier_margins(path, examples, prefixes)
     assert 0.0 <= summary["auc"] <= 1.0
     assert set(summary["mean_margin_by_kind"]) == {ex.info["kind"] for ex in examples}

@@ -8,10 +8,13 @@ seed no training set uses), and scores:
   against the label on questions where vision suffices (evidence ``visual`` or ``both``);
   chance = mean of 1 / number of options. Also: accuracy by evidence type, agreement with the
   vision answer, exact match of the reasoning.
-- verifier: accuracy of the parsed ``Yes``/``No`` (:func:`sightsound.verdicts.parse_verdict`) on a
-  balanced set of true and false accounts; chance = the majority label's share. With
-  ``margins=True`` also threshold-free figures (:func:`verifier_margins`): the AUC of the
-  first-token logit margin ``Yes - No``, overall and true accounts against each kind of false one.
+- verifier: accuracy of the verdict (:func:`sightsound.verdicts.parse_verdict`, rule ``final``: the
+  reply's last word, after its checklist) on true and false accounts; chance = the majority
+  label's share. Also: how often the checklist is exact, and how often the verdict follows the
+  checklist the model wrote itself (Yes iff every class reads ``yes`` or ``no``). With
+  ``margins=True`` also threshold-free figures (:func:`verifier_margins`): the AUC of the logit
+  margin ``Yes - No`` where the verdict is decided (after the model's own checklist), overall and
+  true accounts against each kind of false one.
   ``listening_auc`` (true accounts against another clip's true account, the same kind of text
   where only the audio tells them apart) says whether the verifier hears at all: 0.5 = deaf.
 - student: exact sound listing (the first sentence, "I hear a drum, then a dog.") against the
@@ -85,19 +88,33 @@ def score_teacher(examples, texts) -> dict[str, Any]:
 def score_verifier(examples, texts) -> dict[str, Any]:
     from sightsound.verdicts import parse_verdict
 
-    hits, by_kind = [], defaultdict(list)
+    hits, by_kind, exact, follows = [], defaultdict(list), [], []
     labels = Counter(ex.info["label"] for ex in examples)
     unparsable = 0
     for ex, text in zip(examples, texts):
-        verdict = parse_verdict(text)
+        verdict = parse_verdict(text, R.VERDICT_RULE)
         unparsable += verdict not in ("yes", "no")
         ok = verdict == ex.info["label"].lower()
         hits.append(ok)
         by_kind[ex.info["kind"]].append(ok)
-    return {"metric": "Yes/No accuracy", "accuracy": _rate(hits),
+        checklist = reply_without_verdict(text)
+        exact.append(checklist == ex.info["checklist"])
+        agrees = all(w in ("yes", "no") for w in checklist.rstrip(".").split()[1::2])
+        follows.append(verdict == ("yes" if agrees else "no"))
+    return {"metric": "Yes/No accuracy", "verdict_rule": R.VERDICT_RULE, "accuracy": _rate(hits),
             "chance": max(labels.values()) / len(examples) if examples else None, "n": len(examples),
-            "labels": dict(labels), "accuracy_by_kind": {k: _rate(v) for k, v in sorted(by_kind.items())},
+            "labels": dict(labels),
+            "accuracy_by_label": {y: _rate([h for h, ex in zip(hits, examples) if ex.info["label"] == y])
+                                  for y in sorted(labels)},
+            "accuracy_by_kind": {k: _rate(v) for k, v in sorted(by_kind.items())},
+            "checklist_exact": _rate(exact), "verdict_follows_checklist": _rate(follows),
             "unparsable": unparsable}
+
+
+def reply_without_verdict(text: str) -> str:
+    """A verifier reply less its last word (the verdict): the checklist it wrote first."""
+    words = (text or "").split()
+    return " ".join(words[:-1])
 
 
 def score_student(examples, texts) -> dict[str, Any]:
@@ -133,8 +150,8 @@ def evaluate_role(role: str, model_dir: str | Path, split: str = "pretrain_check
     examples = R.examples_for(role, records, seed, base=base, training=False)
     texts = _generate(Path(model_dir), examples, spec.max_new_tokens, progress)
     out = SCORERS[role](examples, texts)
-    if margins and role == "verifier":
-        out["margins"] = verifier_margins(model_dir, examples)
+    if margins and role == "verifier":  # decided after the model's own checklist
+        out["margins"] = verifier_margins(model_dir, examples, [reply_without_verdict(t) for t in texts])
     out.update({"split": split, "records": len(records)})
     if return_texts:
         out["texts"] = texts
@@ -152,8 +169,15 @@ def auc(pos: list[float], neg: list[float]) -> float | None:
 TRUE_KINDS = ("truth", "teacher_true")  # true accounts (foreign_true is rare and left out)
 
 
-def logit_margins(model_dir: str | Path, examples, batch_size: int = 32) -> list[float]:
-    """The first-token logit margin ``Yes - No`` of the verifier's reply, per example (one forward each)."""
+def logit_margins(model_dir: str | Path, examples, prefixes: list[str] | None = None,
+                  batch_size: int = 32) -> list[float]:
+    """The logit margin ``Yes - No`` where the verifier's verdict is decided, per example (one forward each).
+
+    Without ``prefixes`` that is the reply's first token; with them (the checklist the model wrote
+    before its verdict, :func:`reply_without_verdict`) the token after ``prefix``. The two
+    verdicts' first tokens are compared (after a checklist " Yes" begins with a bare space token,
+    " No" is one token: the margin is the model's choice between the two continuations).
+    """
     import dataclasses
 
     import torch
@@ -164,10 +188,18 @@ def logit_margins(model_dir: str | Path, examples, batch_size: int = 32) -> list
 
     model, processor = load_model(ModelSpec(name_or_path=str(model_dir), dtype="float32", device_map="cpu"))
     model.eval()
+    tok = processor.tokenizer
     cache = FeatureCache(processor, R.role_spec("verifier").arch)
-    for ex in examples:  # the target only marks where the reply starts; its logits are not used
-        cache.add(dataclasses.replace(ex, target="Yes"))
-    yes, no = processor.tokenizer.convert_tokens_to_ids(["Yes", "No"])
+    offsets, pairs = [], []
+    for k, ex in enumerate(examples):
+        prefix = prefixes[k] if prefixes is not None else ""
+        sep = " " if prefix else ""
+        n_prefix = len(tok(prefix, add_special_tokens=False).input_ids) if prefix else 0
+        yes, no = (tok(sep + word, add_special_tokens=False).input_ids[0] for word in ("Yes", "No"))
+        # the target marks where the verdict is predicted; its logits past that point are not used
+        cache.add(dataclasses.replace(ex, target=f"{prefix}{sep}Yes"))
+        offsets.append(n_prefix)
+        pairs.append((yes, no))
     margins: list[float] = []
     with torch.no_grad():
         for start in range(0, len(cache.items), batch_size):
@@ -176,18 +208,20 @@ def logit_margins(model_dir: str | Path, examples, batch_size: int = 32) -> list
             labels = batch.pop("labels")
             logits = model(**batch).logits
             for row in range(len(items)):
-                pos = int((labels[row] != -100).nonzero()[0]) - 1  # the position that predicts the reply
+                k = start + row
+                pos = int((labels[row] != -100).nonzero()[0]) - 1 + offsets[k]  # predicts the verdict
+                yes, no = pairs[k]
                 margins.append(float(logits[row, pos, yes] - logits[row, pos, no]))
     return margins
 
 
-def verifier_margins(model_dir: str | Path, examples) -> dict[str, Any]:
-    """AUC of the verifier's first-token logit margin ``Yes - No`` on labelled accounts.
+def verifier_margins(model_dir: str | Path, examples, prefixes: list[str] | None = None) -> dict[str, Any]:
+    """AUC of the verifier's logit margin ``Yes - No`` (:func:`logit_margins`) on labelled accounts.
 
     Accuracy depends on where the model puts its threshold (a verifier that leans "No" scores the
     majority share whatever it hears); the AUC does not.
     """
-    margins = logit_margins(model_dir, examples)
+    margins = logit_margins(model_dir, examples, prefixes)
     by_kind: dict[str, list[float]] = defaultdict(list)
     for ex, m in zip(examples, margins):
         by_kind[ex.info["kind"]].append(m)

@@ -2,7 +2,7 @@
 
     role      architecture (tiny builder role)  input                      learns to say
     teacher   Qwen2.5-VL   (teacher)            frames + teacher prompt    vision-imagined CoT + vision answer
-    verifier  Qwen2-Audio  (student)            audio + fact-check prompt  Yes / No
+    verifier  Qwen2-Audio  (student)            audio + fact-check prompt  a checklist of the sounds, then Yes / No
     student   Qwen2-Audio  (student)            audio + perception prompt  the sounds heard, in order, loudest
                                                 audio + question (share)   answer only, no reasoning
 
@@ -26,6 +26,7 @@ ROLES = ("teacher", "verifier", "student")
 FRAME_W, FRAME_H = 112, 56
 CLIP_S = 3  # the synthetic world's clip length (SynthConfig.duration_s)
 STUDENT_QA_SHARE = 0.15  # share of the student's examples that are answer-only replies to questions
+VERDICT_RULE = "final"  # the verifier's reply ends with its verdict (targets.verifier_reply; verify.verdict)
 
 
 def _sizes(text: dict, vision: dict, audio: dict) -> dict[str, dict]:
@@ -61,7 +62,7 @@ class RoleSpec:
 
 SPECS = {
     "teacher": RoleSpec("teacher", "teacher", "qwen2_5_vl", SIZES["teacher"], 64),
-    "verifier": RoleSpec("verifier", "student", "qwen2_audio", SIZES["audio"], 4),
+    "verifier": RoleSpec("verifier", "student", "qwen2_audio", SIZES["audio"], 48),
     "student": RoleSpec("student", "student", "qwen2_audio", SIZES["audio"], 40),
 }
 
@@ -120,17 +121,16 @@ def teacher_examples(record: dict, rng: random.Random, training: bool = True) ->
 
 def verifier_examples(record: dict, rng: random.Random, training: bool = True,
                       foreign: dict | None = None) -> list[tuple[str, str, dict]]:
-    """Fact-check examples; in training also the scene's sound listing, as an auxiliary task.
+    """Fact-check examples: the paper's prompt with a true or false account; the reply is a
+    checklist of every sound class, then Yes or No (:func:`targets.verifier_reply`).
 
-    A Yes/No target carries one bit per example: too little signal to learn from scratch which
-    sounds a clip holds. The listing (the student's perception target) supplies that signal.
+    A bare Yes/No target carries one bit per example: too little for a tiny model to learn in
+    minutes to check reasoning against audio. The checklist carries one decision per class.
     """
     scene = record["meta"]["scene"]
-    out = [(verifier_prompt(cot), label, {"kind": kind, "label": label, "cot": cot})
-           for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign)]
-    if training:
-        out.append((T.PERCEPTION_PROMPT, T.perception_text(scene), {"kind": "listing_aux"}))
-    return out
+    return [(verifier_prompt(cot), T.verifier_reply(cot, scene, label),
+             {"kind": kind, "label": label, "cot": cot, "checklist": T.verifier_checklist(cot, scene)})
+            for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign)]
 
 
 def student_examples(record: dict, rng: random.Random, training: bool = True) -> list[tuple[str, str, dict]]:

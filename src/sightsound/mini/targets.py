@@ -12,7 +12,8 @@ construction:
   differs (named by its looks).
 - **verifier** (hears the audio): :func:`audio_cot` is the true account in the teacher's own words;
   :func:`corrupt_cot` makes a false one of a named kind (swapped source, wrong count, wrong order,
-  inaudible source). Labels are Yes for the first and No for the second.
+  inaudible source). Labels are Yes for the first and No for the second. The verifier's reply
+  (:func:`verifier_reply`) is a checklist of every sound class, then the label.
 - **student** (hears the audio): :func:`perception_text` lists the sounds heard, in order, and the
   loudest one.
 
@@ -210,6 +211,40 @@ def verifier_examples(scene: dict, rng: random.Random, fps: float = 2.0,
         if bad is not None and bad not in true_texts:
             out.append((bad, "No", kind))
     return out
+
+
+# (named in the account, heard in the audio) -> the checklist word for a class
+CHECK_WORDS = {(True, True): "yes", (False, False): "no", (True, False): "silent", (False, True): "heard"}
+
+
+def mentioned_classes(cot: str) -> set[str]:
+    """The classes an account names ("I would hear two sounds: a dog on the left, then rain.")."""
+    body = cot.split(":", 1)[1] if ":" in cot else ""
+    words = set(body.replace(",", " ").replace(".", " ").split())
+    return {c for c in CLASS_NAMES if c in words}
+
+
+def verifier_checklist(cot: str, scene: dict) -> str:
+    """Every class in a fixed order with its check word: "guitar no piano yes ... dog silent ... wind no."
+
+    ``yes`` = named and heard, ``no`` = neither, ``silent`` = named but not heard (a hallucinated
+    source), ``heard`` = heard but not named (a missed source).
+    """
+    said, heard = mentioned_classes(cot), {s["name"] for s in heard_sounds(scene)}
+    return " ".join(f"{c} {CHECK_WORDS[(c in said, c in heard)]}" for c in CLASS_NAMES) + "."
+
+
+def verifier_reply(cot: str, scene: dict, label: str) -> str:
+    """What the mini verifier says: the checklist, then its verdict ("guitar no ... wind no. No").
+
+    [ours] The paper's verifier answers only Yes or No. A 4 M-parameter model trained from scratch
+    on a CPU does not learn that one-token check against the audio in the budget (README,
+    SightSound-mini: seven recipes, none clearly above chance). The checklist turns one bit per
+    example into one decision per class, each taken where the class's own word is the input
+    (is it in the account? is it in the audio?), with the class order fixed so nothing has to be
+    copied. The verify stage reads such replies with ``verify.verdict: final`` (the last word decides).
+    """
+    return f"{verifier_checklist(cot, scene)} {label}"
 
 
 # ------------------------------------------------------------------------------------- student

@@ -247,7 +247,7 @@ def test_verifier_margin_sign_is_its_greedy_verdict(mini_cache):
     if path is None:
         pytest.skip("no shipped verifier checkpoint in assets/mini")
     records, base = split_records("pretrain_check", 6, progress=False)
-    examples = R.examples_for("verifier", records, 0, base=base, training=False)
+    examples = R.examples_for("verifier", records, 0, base=base)
     texts = _generate(path, examples, R.role_spec("verifier").max_new_tokens, False)
     prefixes = [reply_without_verdict(t) for t in texts]
     margins = logit_margins(path, examples, prefixes)

@@ -139,8 +139,8 @@ class VerifyConfig:
     seed: int = 0
     batch_size: int = 8
     prompt: str = "verifier"
-    # How a reply is read: strict [paper] = the whole reply must be Yes or No; final [ours] = its last
-    # word decides (for verifiers that first say what they hear, as the SightSound-mini one does).
+    # How a reply is read (sightsound.verdicts.RULES): strict [paper] = the whole reply must be Yes or
+    # No; final [ours] = its last word decides (the SightSound-mini verifier writes a checklist first).
     verdict: Literal["strict", "final"] = "strict"
 
 

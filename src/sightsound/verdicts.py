@@ -14,11 +14,11 @@ demands "only 'Yes' or 'No'": a reply that adds a qualification did not follow i
 decision must never rest on a guess about what a hedge meant.
 
 Rule ``final`` [ours, not the paper's]: the reply's *last word* is read by the rule above, whatever
-comes before it. It exists for verifiers that say what they hear before their verdict ("I hear a
-dog, then a piano. No"), as the SightSound-mini verifier does: a 4 M-parameter model trained from
-scratch on a CPU does not learn a one-token audio check in minutes, but does learn to list what
-it hears and compare that with the reasoning (README, SightSound-mini). The paper's ``strict``
-rule is the default.
+comes before it. It exists for verifiers that write something before their verdict, as the
+SightSound-mini verifier does ("guitar no piano yes ... wind no. No": a checklist of the sound
+classes, named and heard or not): a 4 M-parameter model trained from scratch on a CPU does not learn
+a one-token audio check in the budget, but does learn the checklist (README, SightSound-mini). The
+paper's ``strict`` rule is the default.
 
 With ``votes`` k > 1 (k sampled replies to one prompt) a sample is kept only when a strict
 majority of the k replies is ``Yes``; unparsable replies count as ``No`` for that decision.

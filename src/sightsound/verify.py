@@ -5,7 +5,8 @@ fact-checker together with the record's **real audio** and the paper's prompt
 (:func:`sightsound.prompts.verifier_prompt`). The reply is read strictly
 (:mod:`sightsound.verdicts`): ``Yes`` keeps the sample, ``No`` discards it, anything else is
 *unparsable* and counts as ``No``. ``verify.verdict: final`` [ours] reads the reply's last word
-instead, for verifiers that say what they hear before the verdict (the SightSound-mini one).
+instead, for verifiers that write something before the verdict (the SightSound-mini one writes a
+checklist of the sound classes).
 
 Output (``--out VERIFIED.jsonl``), one line per checked (record, sample), keyed ``"<id>#<index>"``::
 
@@ -120,8 +121,8 @@ def plan(traces: list[dict], which: str = "all", records: dict[str, dict] | None
 def _row(job: Job, verdict: str, kept: bool, replies: list[str], error: str | None,
          note: str | None = None, *, identity: dict, rule: str = "strict") -> dict[str, Any]:
     row = {"key": job.key, "id": job.id, "sample_index": job.sample_index, "verdict": verdict, "kept": kept,
-           "replies": replies, "verdict_rule": rule, "verifier": identity, "error": error, "think": job.think, "choice": job.choice,
-           "label": job.label}
+           "replies": replies, "verdict_rule": rule, "verifier": identity, "error": error, "think": job.think,
+           "choice": job.choice, "label": job.label}
     if note:
         row["note"] = note
     return row
@@ -149,8 +150,7 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
     requests = []
     for job in jobs:
         if job.sample_index is None:
-            rows[job.key] = row(job, verdicts.ERROR, False, [],
-                                 "kept trace has no sample with its agreed choice")
+            rows[job.key] = row(job, verdicts.ERROR, False, [], "kept trace has no sample with its agreed choice")
             continue
         if job.id not in audio_cache:
             try:

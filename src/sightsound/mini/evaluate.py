@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sightsound.mini import roles as R
+from sightsound.mini import targets as T
 
 
 def _generate(model_dir: Path, examples, max_new_tokens: int, progress: bool) -> list[str]:
@@ -99,7 +100,7 @@ def score_verifier(examples, texts) -> dict[str, Any]:
         by_kind[ex.info["kind"]].append(ok)
         checklist = reply_without_verdict(text)
         exact.append(checklist == ex.info["checklist"])
-        agrees = all(w in ("yes", "no") for w in checklist.rstrip(".").split()[1::2])
+        agrees = all(mark in T.CLEAN_MARKS for _, mark in T.checklist_marks(checklist))
         follows.append(verdict == ("yes" if agrees else "no"))
     return {"metric": "Yes/No accuracy", "verdict_rule": R.VERDICT_RULE, "accuracy": _rate(hits),
             "chance": max(labels.values()) / len(examples) if examples else None, "n": len(examples),
@@ -147,7 +148,7 @@ def evaluate_role(role: str, model_dir: str | Path, split: str = "pretrain_check
 
     spec = R.role_spec(role)
     records, base = split_records(split, num, progress=progress)
-    examples = R.examples_for(role, records, seed, base=base, training=False)
+    examples = R.examples_for(role, records, seed, base=base)
     texts = _generate(Path(model_dir), examples, spec.max_new_tokens, progress)
     out = SCORERS[role](examples, texts)
     if margins and role == "verifier":  # decided after the model's own checklist
@@ -190,16 +191,17 @@ def logit_margins(model_dir: str | Path, examples, prefixes: list[str] | None = 
     model.eval()
     tok = processor.tokenizer
     cache = FeatureCache(processor, R.role_spec("verifier").arch)
+    # first token of each verdict, as the reply's first word ("") or after a checklist (" ")
+    verdict_ids = {sep: tuple(tok(sep + word, add_special_tokens=False).input_ids[0] for word in ("Yes", "No"))
+                   for sep in ("", " ")}
     offsets, pairs = [], []
     for k, ex in enumerate(examples):
         prefix = prefixes[k] if prefixes is not None else ""
         sep = " " if prefix else ""
-        n_prefix = len(tok(prefix, add_special_tokens=False).input_ids) if prefix else 0
-        yes, no = (tok(sep + word, add_special_tokens=False).input_ids[0] for word in ("Yes", "No"))
         # the target marks where the verdict is predicted; its logits past that point are not used
         cache.add(dataclasses.replace(ex, target=f"{prefix}{sep}Yes"))
-        offsets.append(n_prefix)
-        pairs.append((yes, no))
+        offsets.append(len(tok(prefix, add_special_tokens=False).input_ids) if prefix else 0)
+        pairs.append(verdict_ids[sep])
     margins: list[float] = []
     with torch.no_grad():
         for start in range(0, len(cache.items), batch_size):

@@ -108,7 +108,7 @@ def load_media(role: str, record: dict, base: Path | None = None):
 
 
 # ------------------------------------------------------------------------------------------ examples
-def teacher_examples(record: dict, rng: random.Random, training: bool = True) -> list[tuple[str, str, dict]]:
+def teacher_examples(record: dict, rng: random.Random) -> list[tuple[str, str, dict]]:
     target = T.teacher_target(record)
     if target is None:  # vision implies no option: nothing consistent to teach
         return []
@@ -119,8 +119,7 @@ def teacher_examples(record: dict, rng: random.Random, training: bool = True) ->
     return [(teacher_prompt(record["question"], record["choices"]), target, info)]
 
 
-def verifier_examples(record: dict, rng: random.Random, training: bool = True,
-                      foreign: dict | None = None) -> list[tuple[str, str, dict]]:
+def verifier_examples(record: dict, rng: random.Random, foreign: dict | None = None) -> list[tuple[str, str, dict]]:
     """Fact-check examples: the paper's prompt with a true or false account; the reply is a
     checklist of every sound class, then Yes or No (:func:`targets.verifier_reply`).
 
@@ -133,7 +132,7 @@ def verifier_examples(record: dict, rng: random.Random, training: bool = True,
             for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign)]
 
 
-def student_examples(record: dict, rng: random.Random, training: bool = True) -> list[tuple[str, str, dict]]:
+def student_examples(record: dict, rng: random.Random) -> list[tuple[str, str, dict]]:
     scene = record["meta"]["scene"]
     out = [(T.PERCEPTION_PROMPT, T.perception_text(scene),
             {"kind": "listing", "listing": T.listing_sentence(scene)})]
@@ -149,19 +148,16 @@ _BUILDERS = {"teacher": teacher_examples, "verifier": verifier_examples, "studen
 
 
 def examples_for(role: str, records: list[dict], seed: int, base: Path | None = None,
-                 with_media: bool = True, training: bool = True) -> list[Example]:
-    """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record.
-
-    ``training=False`` leaves out auxiliary examples that are not the role's own task.
-    """
+                 with_media: bool = True) -> list[Example]:
+    """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record."""
     rng = random.Random(f"{role}-{seed}")
     out: list[Example] = []
     for k, record in enumerate(records):
         if role == "verifier":  # another scene's true account, labelled against this audio
             other = records[(k + 1 + rng.randrange(max(1, len(records) - 1))) % len(records)] if len(records) > 1 else None
-            pairs = verifier_examples(record, rng, training, foreign=other["meta"]["scene"] if other else None)
+            pairs = verifier_examples(record, rng, foreign=other["meta"]["scene"] if other else None)
         else:
-            pairs = _BUILDERS[role](record, rng, training)
+            pairs = _BUILDERS[role](record, rng)
         if not pairs:
             continue
         images, audio = load_media(role, record, base) if with_media else (None, None)

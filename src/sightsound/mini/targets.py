@@ -215,6 +215,7 @@ def verifier_examples(scene: dict, rng: random.Random, fps: float = 2.0,
 
 # (named in the account, heard in the audio) -> the checklist word for a class
 CHECK_WORDS = {(True, True): "yes", (False, False): "no", (True, False): "silent", (False, True): "heard"}
+CLEAN_MARKS = frozenset({CHECK_WORDS[(True, True)], CHECK_WORDS[(False, False)]})  # account and audio agree
 
 
 def mentioned_classes(cot: str) -> set[str]:
@@ -234,12 +235,19 @@ def verifier_checklist(cot: str, scene: dict) -> str:
     return " ".join(f"{c} {CHECK_WORDS[(c in said, c in heard)]}" for c in CLASS_NAMES) + "."
 
 
+def checklist_marks(checklist: str) -> list[tuple[str, str]]:
+    """(class, check word) pairs read back from a checklist (:func:`verifier_checklist`'s format),
+    in the order written (a model's reply may repeat or skip a class)."""
+    words = checklist.rstrip(".").split()
+    return list(zip(words[0::2], words[1::2]))
+
+
 def verifier_reply(cot: str, scene: dict, label: str) -> str:
     """What the mini verifier says: the checklist, then its verdict ("guitar no ... wind no. No").
 
     [ours] The paper's verifier answers only Yes or No. A 4 M-parameter model trained from scratch
-    on a CPU does not learn that one-token check against the audio in the budget (README,
-    SightSound-mini: seven recipes, none clearly above chance). The checklist turns one bit per
+    on a CPU does not learn that one-token check against the audio in the budget (nine recipes,
+    none above 0.66: assets/mini/README.md). The checklist turns one bit per
     example into one decision per class, each taken where the class's own word is the input
     (is it in the account? is it in the audio?), with the class order fixed so nothing has to be
     copied. The verify stage reads such replies with ``verify.verdict: final`` (the last word decides).

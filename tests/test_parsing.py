@@ -10,6 +10,7 @@ from sightsound.parsing import (
     NO_ANSWER,
     NO_MATCH,
     OK,
+    answer_format_ok,
     answer_line,
     choice_from_answer,
     extract_answer,
@@ -17,6 +18,7 @@ from sightsound.parsing import (
     format_ok,
     normalize,
     parse_response,
+    scored_text,
 )
 
 CHOICES = ["chicken", "cat", "dog", "turkey"]
@@ -91,12 +93,45 @@ def test_numeric_and_underscored_options():
 
 
 def test_malformed_responses():
-    assert parse_response("no tags at all: B", CHOICES).status == NO_ANSWER
-    assert parse_response("<think>x</think><answer>B", CHOICES).status == NO_ANSWER  # unclosed
+    # Where tags are required (the teacher's consistency filter), no <answer> block is no answer.
+    assert parse_response("no tags at all: B", CHOICES, require_answer_tag=True).status == NO_ANSWER
+    assert parse_response("<think>x</think><answer>B", CHOICES, require_answer_tag=True).status == NO_ANSWER
+    # Otherwise the whole reply is read, and it names no option here: unparsable, not missing.
+    assert parse_response("no tags at all: B", CHOICES).status == NO_MATCH
+    assert parse_response("<think>x</think><answer>B", CHOICES).status == NO_MATCH  # unclosed
     p = parse_response("<answer>B</answer>", CHOICES)
-    assert p.ok and p.think is None and not format_ok("<answer>B</answer>")
+    assert p.ok and p.tagged and p.think is None and not format_ok("<answer>B</answer>")
     assert parse_response("<think>x</think><answer></answer>", CHOICES).status == EMPTY
     assert parse_response(None, CHOICES).status == NO_ANSWER  # type: ignore[arg-type]
+    assert parse_response("   ", CHOICES).status == NO_ANSWER  # an empty reply is the only "no answer"
+
+
+@pytest.mark.parametrize("reply, choice", [
+    ("The main source of sound is a cat.", 1),
+    ("B. cat", 1),
+    ("B", 1),
+    ("I hear a dog barking.", 2),
+    ("<think>meows and purrs</think> It is a cat.", 1),  # tags in the reasoning, none around the answer
+])
+def test_plain_text_replies_are_read_like_tagged_ones(reply, choice):
+    p = parse_response(reply, CHOICES)
+    assert p.ok and p.choice == choice and not p.tagged
+    assert parse_response(f"<answer>{reply}</answer>", CHOICES).choice == choice
+
+
+def test_scored_text_is_last_answer_block_else_whole_reply():
+    assert scored_text("<think>a</think><answer> B. cat </answer>") == "B. cat"
+    assert scored_text("<answer>A</answer> no, <answer>C</answer>") == "C"
+    assert scored_text("  The cat.  ") == "The cat."
+    assert scored_text("<think>x</think><answer></answer>") == ""  # answered, but empty: wrong, not missing
+    assert scored_text("") is None and scored_text(None) is None and scored_text(" \n") is None
+
+
+def test_answer_format_is_r1_aqas_fullmatch():
+    assert answer_format_ok("<answer>cat</answer>")
+    assert answer_format_ok("<answer>\ncat\n</answer>")
+    assert not answer_format_ok("<think>x</think><answer>cat</answer>")  # R1-AQA wants the answer alone
+    assert not answer_format_ok("cat") and not answer_format_ok("<answer>cat</answer> ")
 
 
 def test_last_answer_block_wins_and_tags_are_case_insensitive():

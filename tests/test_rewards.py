@@ -67,8 +67,11 @@ def test_accuracy_letter_text_multiple_empty(answer, expected):
 
 
 def test_accuracy_edge_cases():
-    # No <answer> block at all, and the label sitting only in <think>, earn nothing.
-    assert accuracy_reward(["<think> B. cat </think>", "B. cat"], [1, 1], [CHOICES, CHOICES]) == [0.0, 0.0]
+    # No <answer> block: the whole reply is read, as evaluation reads it — a correct plain-text
+    # reply earns accuracy (and no format reward); a wrong or unparsable one earns nothing.
+    untagged = ["The main source of sound is a cat.", "B. cat", "<think> B. cat </think>", "a dog", "cat or dog", ""]
+    assert accuracy_reward(untagged, [1] * 6, [CHOICES] * 6) == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    assert format_reward(untagged) == [0.0] * 6
     # The last <answer> block counts (a model that corrects itself).
     assert accuracy_reward(["<answer> A </answer> <answer> B </answer>"], [1], [CHOICES]) == [1.0]
     # Multiline answer.
@@ -76,6 +79,14 @@ def test_accuracy_edge_cases():
     # Accuracy does not require the format: the two rewards are independent signals.
     assert accuracy_reward(["blah <answer>cat</answer>"], [1], [CHOICES]) == [1.0]
     assert format_reward(["blah <answer>cat</answer>"]) == [0.0]
+
+
+def test_answer_format_reward_is_r1_aqas():
+    from sightsound.rewards import get_reward
+
+    r = get_reward("answer_format")
+    assert r(["<answer>cat</answer>", GOOD, "cat", [{"role": "assistant", "content": "<answer>B</answer>"}]]) \
+        == [1.0, 0.0, 0.0, 1.0]
 
 
 def test_batch_columns_conversational_and_broadcast():

@@ -237,17 +237,19 @@ class EvalConfig:
 
     benchmarks: list[str] = field(default_factory=lambda: ["avqa", "mmau", "music-avqa"])
     mmau_task: str | None = "sound"  # [paper] MMAU test-mini, Sound (null: all three tasks)
-    mmau_version: str = "test-mini (original release)"  # recorded in results: versions score differently
+    # Detected from the annotation file's content and recorded in every result (the revisions score
+    # very differently); set it ("original", "v05.15.25" or a revision id) to assert what you expect.
+    mmau_version: str | None = None
     mmar_modality: str | None = None  # MMAR "modality" filter (null: all 1,000 items)
-    music_avqa_types: list[str] = field(default_factory=lambda: ["Audio"])  # [paper] audio-answerable types
+    music_avqa_types: list[str] = field(default_factory=lambda: ["Audio"])  # [ours] the audio-answerable types
     # Annotation file and media folder per benchmark name (the command line's --annotations and
     # --media-root win over these).
     annotations: dict[str, str] = field(default_factory=dict)
     media_roots: dict[str, str] = field(default_factory=dict)
-    # [ours] What becomes the official `model_prediction`: "choice_text" = the option the parser
-    # reads from <answer> (letter or text), else the <answer> text itself; "answer" = always the
-    # <answer> text verbatim (then the token rule also judges the letter and "The correct answer is").
-    prediction: Literal["choice_text", "answer"] = "choice_text"
+    # The student prompt of `sightsound eval` [paper: "<audio> (AVQA Question) ."]; "r1_aqa" adds
+    # R1-AQA's "Please choose ... Output the final answer in <answer> </answer>." The pipeline
+    # evaluates every system with the prompt it was trained with, whatever this says.
+    prompt: Literal["paper", "r1_aqa"] = "paper"
     batch_size: int = 8
     max_new_tokens: int = 512
     limit: int | None = None

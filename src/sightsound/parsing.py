@@ -4,7 +4,14 @@ One parser serves the teacher's consistency filter, the GRPO accuracy reward and
 "which option did the model pick" means the same thing everywhere. It never guesses: a response
 whose answer names no option, or names more than one, is a parse failure with a status saying why.
 
-Accepted answer forms (inside ``<answer>…</answer>``), for choices ``["chicken", "cat", ...]``:
+**The text that is read** (:func:`scored_text`) is the content of the reply's last
+``<answer>…</answer>`` block when it has one, else the whole reply — the rule of R1-AQA's own MMAU
+script, and the only one fair to a model that answers in plain text (the pretrained Qwen2-Audio
+does). Whether the tags were there is reported apart (``Parsed.tagged``, ``format_ok``); only an
+empty reply is "no answer". The teacher's consistency filter asks for the tags
+(``require_answer_tag=True``): a teacher sample is a training CoT only in the paper's format.
+
+Accepted answer forms, for choices ``["chicken", "cat", ...]``:
 ``B``, ``(B)``, ``[B]``, ``B.``, ``B)``, ``B. cat``, ``**B**``, ``The correct answer is: B. cat``,
 ``cat``, ``The correct answer is: cat``, ``It is a cat.`` (exactly one option's text appears as
 whole words). Several letters (``B, C``, ``A or D``) are ambiguous, not the first of them.
@@ -37,7 +44,7 @@ _PUNCT = str.maketrans({c: " " for c in string.punctuation})
 
 # Statuses
 OK = "ok"
-NO_ANSWER = "no_answer"  # no <answer>…</answer> block
+NO_ANSWER = "no_answer"  # an empty reply (or, where tags are required, no <answer>…</answer> block)
 EMPTY = "empty_answer"
 AMBIGUOUS = "ambiguous"  # several options named, or a letter contradicting the text after it
 NO_MATCH = "no_match"  # the answer names no option
@@ -49,6 +56,7 @@ class Parsed:
     answer: str | None
     choice: int | None
     status: str
+    tagged: bool = False  # the reply has an <answer>…</answer> block (what was read is its content)
 
     @property
     def ok(self) -> bool:
@@ -74,11 +82,33 @@ def extract_answer(text: str) -> str | None:
     return found[-1].strip() if found else None
 
 
+def scored_text(text: str | None) -> str | None:
+    """What is read and scored for a reply: its last ``<answer>`` block's content, else the whole reply.
+
+    ``None`` only for an empty (or non-string) reply: "missing" means no reply, never "no tags".
+    """
+    if not isinstance(text, str) or not text.strip():
+        return None
+    answer = extract_answer(text)
+    return answer if answer is not None else text.strip()
+
+
 def format_ok(text: str) -> bool:
     """Exactly the paper's format: one ``<think>…</think>`` then one ``<answer>…</answer>``, both non-empty."""
     if not isinstance(text, str) or not _FORMAT.match(text):
         return False
     return bool(extract_think(text)) and bool(extract_answer(text))
+
+
+_ANSWER_ONLY = re.compile(r"<answer>.*?</answer>", re.DOTALL)
+
+
+def answer_format_ok(text: str) -> bool:
+    """R1-AQA's format: the whole reply is ``<answer>…</answer>`` (``re.fullmatch``, no ``<think>``).
+
+    Reproduced as R1-AQA's ``format_reward`` writes it (no stripping), for the faithful R1-AQA baseline.
+    """
+    return isinstance(text, str) and _ANSWER_ONLY.fullmatch(text) is not None
 
 
 def _mentions(norm_answer: str, choices_norm: list[str]) -> list[int]:
@@ -128,15 +158,21 @@ def choice_from_answer(answer: str, choices: list[str]) -> tuple[int | None, str
     return None, NO_MATCH
 
 
-def parse_response(text: str, choices: list[str]) -> Parsed:
-    """Parse a full response; never raises on any string."""
+def parse_response(text: str, choices: list[str], *, require_answer_tag: bool = False) -> Parsed:
+    """Parse a full response; never raises on any string.
+
+    The option is read from :func:`scored_text` (the last ``<answer>`` block, else the whole reply).
+    With ``require_answer_tag`` a reply without an ``<answer>`` block is ``NO_ANSWER`` instead.
+    """
     text = text if isinstance(text, str) else ""
     think = extract_think(text)
     answer = extract_answer(text)
-    if answer is None:
-        return Parsed(think, None, None, NO_ANSWER)
-    choice, status = choice_from_answer(answer, choices)
-    return Parsed(think, answer, choice, status)
+    tagged = answer is not None
+    read = scored_text(text)
+    if read is None or (require_answer_tag and not tagged):
+        return Parsed(think, answer, None, NO_ANSWER, tagged)
+    choice, status = choice_from_answer(read, choices)
+    return Parsed(think, answer, choice, status, tagged)
 
 
 ANSWER_STYLES = ("letter_text", "text")

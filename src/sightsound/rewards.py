@@ -7,9 +7,11 @@ columns (the distilled label index and the option texts), one entry per completi
 other dataset column as a keyword; rewards ignore what they do not need.
 
 The paper names two rewards [paper]: ``format`` (a ``<think>…</think>`` then ``<answer>…</answer>``
-response) and ``accuracy`` (the choice parsed from ``<answer>`` equals the distilled label). Both use
-:mod:`sightsound.parsing`, the same parser as the teacher's consistency filter and the evaluation, so
-"which option did the student pick" means the same thing in every stage.
+response) and ``accuracy`` (the chosen option equals the distilled label). ``accuracy`` reads the
+option exactly as evaluation does (:func:`sightsound.parsing.scored_text`: the last ``<answer>``
+block, else the whole reply), so a plain-text reply naming the right option earns it and the format
+is rewarded by ``format`` alone. ``answer_format`` is R1-AQA's format reward (the whole reply is one
+``<answer>…</answer>``, no ``<think>``) for the faithful R1-AQA baseline (system ``r1_aqa``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sightsound.parsing import format_ok, parse_response
+from sightsound.parsing import answer_format_ok, format_ok, parse_response
 
 RewardFunc = Callable[..., list[float]]
 REWARDS: dict[str, RewardFunc] = {}
@@ -71,12 +73,19 @@ def format_reward(completions: Sequence[Any], solution: Any = None, choices: Any
     return [1.0 if format_ok(completion_text(c)) else 0.0 for c in completions]
 
 
+@register("answer_format")
+def answer_format_reward(completions: Sequence[Any], solution: Any = None, choices: Any = None, **kw: Any) -> list[float]:
+    """R1-AQA's format reward: 1.0 iff the whole reply is ``<answer>…</answer>`` (``re.fullmatch``)."""
+    return [1.0 if answer_format_ok(completion_text(c)) else 0.0 for c in completions]
+
+
 @register("accuracy")
 def accuracy_reward(completions: Sequence[Any], solution: Any, choices: Any, **kw: Any) -> list[float]:
-    """1.0 iff the option parsed from the last ``<answer>`` is the distilled label ``solution``.
+    """1.0 iff the option read from the reply (last ``<answer>`` block, else the whole reply) is ``solution``.
 
-    An unparsable answer (no block, empty, several options, no option) scores 0: the parser never
-    guesses, so the policy cannot earn accuracy by listing every option.
+    An unparsable answer (empty, several options, no option) scores 0: the parser never guesses,
+    so the policy cannot earn accuracy by listing every option. Missing tags cost nothing here —
+    that is the format reward's business, and evaluation reads untagged replies the same way.
     """
     n = len(completions)
     sols = _broadcast(solution, n, "solution")

@@ -117,7 +117,8 @@ def make_trace(sample: Sample, result: GenerationResult, cfg: TeachConfig, teach
                            cfg, teacher)
     samples = []
     for k, gen in enumerate(result.generations):
-        parsed = parse_response(gen.text, sample.choices)
+        # [ours] A teacher sample counts only in the paper's tagged format: it becomes a training CoT.
+        parsed = parse_response(gen.text, sample.choices, require_answer_tag=True)
         samples.append({"index": k, "text": gen.text, "think": parsed.think, "answer": parsed.answer,
                         "choice": parsed.choice, "status": parsed.status, "num_tokens": gen.num_tokens,
                         "finish_reason": gen.finish_reason})

@@ -4,10 +4,13 @@
 
 Reads ``eval`` results files (control results files are found through the main file's
 ``controls`` and shown beside its score; a control file passed directly is shown as its own
-column). Writes ``DIR/compare.md`` (overall accuracy per system and benchmark with the controls,
-then one table per benchmark and breakdown field), ``DIR/compare.json`` (the same numbers),
-``DIR/overall.png`` and ``DIR/<benchmark>_<field>.png``. Systems are ordered as in the paper:
-pretrained, label-only SFT, label-only GRPO, CoT SFT, SightSound-R1, then any others.
+column). Writes ``DIR/compare.md`` (overall accuracy per system and benchmark with its Wilson 95 %
+interval and the controls; the **paired differences** of every system against every baseline on
+the same items, with a paired-bootstrap 95 % interval and McNemar's exact p; then one table per
+benchmark and breakdown field), ``DIR/compare.json`` (the same numbers), ``DIR/overall.png`` and
+``DIR/<benchmark>_<field>.png``. Systems are ordered as in the paper: pretrained, label-only SFT,
+label-only GRPO, CoT SFT, SightSound-R1, then any others. The per-item verdicts for the paired
+tests come from each results file's predictions file (``<results>.predictions.json`` beside it).
 """
 
 from __future__ import annotations
@@ -19,11 +22,15 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-SYSTEM_ORDER = ["pretrained", "label_sft", "label_grpo", "cot_sft_unverified", "cot_sft", "sightsound_r1"]
+SYSTEM_ORDER = ["pretrained", "pretrained_r1_aqa_prompt", "label_sft", "label_grpo", "r1_aqa",
+                "cot_sft_unverified", "cot_sft", "sightsound_r1"]
 SYSTEM_LABELS = {
-    "pretrained": "Pretrained", "label_sft": "Label-only SFT", "label_grpo": "Label-only GRPO",
+    "pretrained": "Pretrained", "pretrained_r1_aqa_prompt": "Pretrained (R1-AQA prompt)",
+    "label_sft": "Label-only SFT", "label_grpo": "Label-only GRPO", "r1_aqa": "R1-AQA (label-only GRPO)",
     "cot_sft_unverified": "CoT SFT (unverified)", "cot_sft": "CoT SFT", "sightsound_r1": "SightSound-R1",
 }
+# The systems every other one is tested against (the paper's baselines: pretrained and label-only).
+BASELINES = ("pretrained", "pretrained_r1_aqa_prompt", "label_sft", "label_grpo", "r1_aqa")
 # Breakdown fields worth a chart (num_choices and dataset are in the tables only).
 CHART_FIELDS = ("task", "category", "sub-category", "difficulty", "modality", "question_type", "family",
                 "evidence", "vision_implies", "question_relation")
@@ -32,6 +39,10 @@ MAX_CHART_VALUES = 40
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "" if not ci else f" [{100 * ci[0]:.1f}–{100 * ci[1]:.1f}]"
 
 
 def _system_key(name: str) -> tuple[int, str]:
@@ -68,8 +79,10 @@ def _columns(table) -> list[str]:
 def markdown(table) -> str:
     systems = sorted(table, key=_system_key)
     cols = _columns(table)
-    lines = ["# System comparison", "", "Accuracy in % (n = items scored). Controls, beside the main score with their",
-             "change in points: silent audio (what the text alone answers) and shuffled options (position bias).", ""]
+    lines = ["# System comparison", "",
+             "Accuracy in % with its Wilson 95% interval (n = items scored; the benchmark's official rule).",
+             "Controls, beside the main score with their change in points: silent audio (what the text alone",
+             "answers) and shuffled options (position bias).", ""]
     head = ["system"]
     for c in cols:
         ns = {per[c]["n"] for per in table.values() if c in per}
@@ -81,7 +94,7 @@ def markdown(table) -> str:
         row = [SYSTEM_LABELS.get(s, s)]
         for c in cols:
             res = table[s].get(c)
-            row.append(_pct(res["accuracy"]) if res else "–")
+            row.append(_pct(res["accuracy"]) + _ci(res.get("ci95")) if res else "–")
             ctrls = sorted({k for per in table.values() if c in per for k in (per[c].get("controls") or {})})
             for ctrl in ctrls:
                 cres = (res or {}).get("controls", {}).get(ctrl) if res else None
@@ -89,6 +102,7 @@ def markdown(table) -> str:
                            is not None else (_pct(cres["accuracy"]) if cres else "–"))
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
+    lines += paired_markdown(paired_differences(table))
     issues = [(s, c, r) for s in systems for c, r in table[s].items()
               if r.get("missing_predictions") or r.get("unparsable")]
     if issues:
@@ -110,6 +124,65 @@ def markdown(table) -> str:
                 lines.append(f"| {v} | {n} | " + " | ".join(_pct(x["accuracy"]) if x else "–" for x in cells) + " |")
             lines.append("")
     return "\n".join(lines)
+
+
+def _item_verdicts(res: dict[str, Any]) -> dict[str, bool] | None:
+    """``id -> correct`` from the results file's predictions file (None when it cannot be found)."""
+    from sightsound.jsonl import read_json
+
+    results_path = Path(res["_path"])
+    stem = results_path.name.removesuffix(".json")
+    candidates = [results_path.with_name(f"{stem}.predictions.json")]
+    if res.get("predictions"):
+        p = Path(res["predictions"])
+        candidates += [p, results_path.parent / p.name]
+    for p in candidates:
+        if p.is_file():
+            items = read_json(p)
+            if isinstance(items, list) and all(isinstance(it, dict) and "correct" in it for it in items):
+                return {str(it["id"]): bool(it["correct"]) for it in items}
+    return None
+
+
+def paired_differences(table) -> list[dict[str, Any]]:
+    """Every system against every baseline, per benchmark column, on the items both were scored on."""
+    from sightsound.evaluate.intervals import paired_bootstrap
+
+    systems = sorted(table, key=_system_key)
+    baselines = [b for b in systems if b in BASELINES]
+    out = []
+    for c in _columns(table):
+        if " [" in c:
+            continue  # controls are read beside their main score, not tested against baselines
+        verdicts = {s: _item_verdicts(table[s][c]) for s in systems if c in table[s]}
+        for b in baselines:
+            for s in systems:
+                if s == b or verdicts.get(s) is None or verdicts.get(b) is None:
+                    continue
+                ids = sorted(set(verdicts[s]) & set(verdicts[b]))
+                test = paired_bootstrap([verdicts[s][i] for i in ids], [verdicts[b][i] for i in ids])
+                out.append({"benchmark": c, "system": s, "baseline": b, **test})
+    return out
+
+
+def paired_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    from sightsound.evaluate.intervals import PAIRED
+
+    lines = ["## Paired differences against the baselines (points)", "",
+             f"System minus baseline on the same items; {PAIRED}. 'only' = items one system gets right and "
+             "the other wrong.", "",
+             "| benchmark | system | baseline | n | difference | 95% CI | McNemar p | only system / only baseline |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        diff = "–" if r["difference"] is None else f"{100 * r['difference']:+.1f}"
+        ci = "–" if not r["ci95"] else f"[{100 * r['ci95'][0]:+.1f}, {100 * r['ci95'][1]:+.1f}]"
+        p = "–" if r["mcnemar_p"] is None else f"{r['mcnemar_p']:.3g}"
+        lines.append(f"| {r['benchmark']} | {SYSTEM_LABELS.get(r['system'], r['system'])} | "
+                     f"{SYSTEM_LABELS.get(r['baseline'], r['baseline'])} | {r['n']} | {diff} | {ci} | {p} | "
+                     f"{r['only_a']} / {r['only_b']} |")
+    return lines + [""]
 
 
 def _bar_chart(path: Path, groups: list[str], series: dict[str, list[float | None]], title: str) -> None:
@@ -187,10 +260,14 @@ def compare(paths: list[str | Path], out_dir: str | Path, names: list[str] | Non
     md = markdown(table)
     atomic_write_text(out_dir / "compare.md", md)
     pngs = charts(table, out_dir)
-    summary = {s: {c: {"accuracy": r["accuracy"], "n": r["n"], "controls": r.get("controls") or {},
-                       "results": r["_path"]} for c, r in per.items()} for s, per in table.items()}
-    atomic_write_json(out_dir / "compare.json", summary)
-    return {"markdown": str(out_dir / "compare.md"), "charts": [str(p) for p in pngs], "table": summary}
+    summary = {s: {c: {"accuracy": r["accuracy"], "ci95": r.get("ci95"), "n": r["n"],
+                       "version": r.get("version"), "prompt_style": r.get("prompt_style"),
+                       "controls": r.get("controls") or {}, "results": r["_path"]} for c, r in per.items()}
+               for s, per in table.items()}
+    paired = paired_differences(table)
+    atomic_write_json(out_dir / "compare.json", {"systems": summary, "paired": paired})
+    return {"markdown": str(out_dir / "compare.md"), "charts": [str(p) for p in pngs], "table": summary,
+            "paired": paired}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -202,6 +279,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = compare(args.results, args.out, args.names)
-    print(Path(out["markdown"]).read_text(encoding="utf-8").split("\n\n## ")[0])
+    text = Path(out["markdown"]).read_text(encoding="utf-8")
+    # The overall table and the paired differences; the per-breakdown tables stay in the file.
+    print("\n\n## ".join(part for i, part in enumerate(text.split("\n\n## "))
+                         if i == 0 or part.startswith("Paired differences")))
     print(f"wrote {out['markdown']} and {len(out['charts'])} chart(s) in {args.out}")
     return 0

@@ -3,9 +3,12 @@
     sightsound eval --config RECIPE --benchmark mmau --model PATH [--adapter DIR] --out runs/x/mmau.json \\
         [--annotations FILE] [--media-root DIR] [--silent-audio] [--shuffle-choices SEED] [--limit N]
 
-Writes ``RESULTS.json`` (accuracy, breakdowns, unparsable rate, missing predictions, model and
-adapter identity, config hash, package versions), ``RESULTS.predictions.json`` (the official
-format: ``model_prediction`` per item; ``sightsound score`` and the official MMAU script read it)
+Writes ``RESULTS.json`` (official accuracy with its Wilson 95 % interval, the letter-aware
+``choice_parsed`` score, format rate, breakdowns, unparsable rate, missing predictions, the detected
+benchmark revision, prompt, model and adapter identity, config hash, package versions),
+``RESULTS.predictions.json`` (the official format: the prediction under ``model_prediction`` and
+under the official script's own key, ``model_output`` for MMAU and ``answer_prediction`` for MMAR;
+``sightsound score`` and the official scripts read it)
 and ``RESULTS.generations.jsonl`` (raw responses, appended as they come: a rerun resumes there).
 Each control (``--silent-audio``: zeros of the clip's length; ``--shuffle-choices SEED``: permuted
 options) runs after the main pass with the same loaded model and writes
@@ -32,7 +35,12 @@ from sightsound.cli import add_recipe_arguments, load_recipe_from_args
 
 log = logging.getLogger(__name__)
 
-ANSWER_PARSER = "sightsound.parsing.parse_response"
+ANSWER_PARSER = "sightsound.parsing.parse_response (text read: sightsound.parsing.scored_text)"
+PROMPT_DESCRIPTIONS = {
+    "paper": "[paper] <audio> (AVQA Question) . = question + ' Available options: A. .. B. ..' + ' .'",
+    "r1_aqa": "[R1-AQA] <audio> question + \" Please choose the answer from the following options: ['..', '..']. "
+              "Output the final answer in <answer> </answer>.\"",
+}
 
 
 # ------------------------------------------------------------------------------------------ paths
@@ -131,20 +139,22 @@ def _one_pass(bench, samples: list, backend, *, out: Path, control: str | None, 
     from sightsound.evaluate.results import results_dict
     from sightsound.evaluate.scoring import score_predictions
     from sightsound.jsonl import atomic_write_json
-    from sightsound.prompts import student_prompt
+    from sightsound.prompts import build_student_prompt
 
     paths = output_paths(out, control)
-    prompts = {s.id: student_prompt(s.question, s.choices) for s in samples}
+    style = recipe.eval.prompt
+    prompts = {s.id: build_student_prompt(style, s.question, s.choices) for s in samples}
     key = _run_key(identity, {**settings, "control": control})
     t0 = time.time()
     rows = generate_responses(samples, backend, prompts=prompts, path=paths["generations"], run_key=key,
                               batch_size=recipe.eval.batch_size, max_new_tokens=recipe.eval.max_new_tokens,
                               silent=silent, desc=f"eval {bench.name}" + (f" [{control}]" if control else ""))
-    items = [prediction_item(s, prompts[s.id], rows[s.id].get("response"), recipe.eval.prediction,
-                             error=rows[s.id].get("error"), control=control) for s in samples]
+    items = [prediction_item(s, prompts[s.id], rows[s.id].get("response"), bench.name,
+                             error=rows[s.id].get("error"), control=control, prompt_style=style) for s in samples]
     verdicts, metrics = score_predictions(bench.name, samples, items)
     for it, v in zip(items, verdicts):
         it["correct"] = v["correct"]
+        it["choice_parsed_correct"] = v["choice_parsed_correct"]
     write_predictions(paths["predictions"], items)
     res = results_dict(bench, metrics, version=extra.get("version"), selection=extra.get("selection"), extra={
         "control": control,
@@ -152,8 +162,9 @@ def _one_pass(bench, samples: list, backend, *, out: Path, control: str | None, 
         "model": identity["model"],
         "adapter": identity["adapter"],
         "config_hash": extra["config_hash"],
-        "answer_parser": f"{ANSWER_PARSER} (prediction={recipe.eval.prediction})",
-        "prompt": "student: <audio> question + 'Available options: A. .. B. ..'",
+        "answer_parser": ANSWER_PARSER,
+        "prompt_style": style,
+        "prompt": PROMPT_DESCRIPTIONS[style],
         "generation": {"greedy": True, "max_new_tokens": recipe.eval.max_new_tokens,
                        "batch_size": recipe.eval.batch_size, "backend": recipe.models.student.backend},
         "errors": sum(1 for it in items if it["error"]),
@@ -176,7 +187,7 @@ def _count(values) -> dict[str, int]:
 def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None = None, adapter: str | None = None,
              annotations: str | None = None, media_root: str | None = None, silent_audio: bool = False,
              shuffle_choices: int | None = None, limit: int | None = None, system: str | None = None,
-             backend=None) -> dict[str, Any]:
+             backend=None, prompt: str | None = None, mmau_version: str | None = None) -> dict[str, Any]:
     """Run one benchmark through the student and write results, predictions and controls.
 
     ``recipe`` is a :class:`~sightsound.config.Recipe` (defaults when None); the student is
@@ -206,6 +217,9 @@ def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None 
     media_root = media_root or recipe.eval.media_roots.get(name)
     student = dataclasses.replace(recipe.models.student, name_or_path=model or recipe.models.student.name_or_path)
     ev = recipe.eval if limit is None else dataclasses.replace(recipe.eval, limit=limit)
+    ev = dataclasses.replace(ev, prompt=prompt or ev.prompt, mmau_version=mmau_version or ev.mmau_version)
+    if ev.prompt not in PROMPT_DESCRIPTIONS:
+        raise ConfigError(f"eval.prompt: unknown student prompt {ev.prompt!r} (known: {', '.join(PROMPT_DESCRIPTIONS)})")
     recipe = dataclasses.replace(recipe, models=dataclasses.replace(recipe.models, student=student), eval=ev)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -213,6 +227,7 @@ def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None 
     sel = selection_for(name, {"mmau_task": ev.mmau_task, "mmar_modality": ev.mmar_modality,
                                "music_avqa_types": list(ev.music_avqa_types), "limit": ev.limit})
     bench = select(load_benchmark(name, annotations, media_root), **sel)
+    version = benchmark_version(name, annotations, ev.mmau_version)  # a wrong revision fails before the model loads
     samples = list(bench)
     if not samples:
         raise ConfigError(f"{annotations}: the selection {sel} leaves no {name} items")
@@ -234,11 +249,11 @@ def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None 
         "adapter": None if not adapter else {"path": str(adapter), "fingerprint": file_fingerprint(adapter)},
     }
     chash = config_hash(recipe)
-    settings = {"benchmark": name, "annotations": str(annotations), "prediction": ev.prediction,
+    settings = {"benchmark": name, "annotations": str(annotations), "prompt": ev.prompt,
                 "max_new_tokens": ev.max_new_tokens, "config_hash": chash}
     write_resolved_config(recipe, out.parent, name=output_paths(out)["config"].name)
     system = system or Path(adapter or student.name_or_path).name or "model"
-    extra = {"version": benchmark_version(name, ev), "selection": sel, "config_hash": chash, "system": system}
+    extra = {"version": version, "selection": sel, "config_hash": chash, "system": system}
 
     main = _one_pass(bench, samples, backend, out=out, control=None, silent=False, recipe=recipe,
                      identity=identity, settings=settings, extra=extra)
@@ -263,8 +278,8 @@ def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None 
 
 def _control_summary(main: dict[str, Any], res: dict[str, Any], path: Path) -> dict[str, Any]:
     delta = None if main["accuracy"] is None or res["accuracy"] is None else round(res["accuracy"] - main["accuracy"], 6)
-    return {"accuracy": res["accuracy"], "n": res["n"], "correct": res["correct"], "delta": delta,
-            "unparsable_rate": res["unparsable_rate"], "results": str(path)}
+    return {"accuracy": res["accuracy"], "ci95": res.get("ci95"), "n": res["n"], "correct": res["correct"],
+            "delta": delta, "unparsable_rate": res["unparsable_rate"], "results": str(path)}
 
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -280,6 +295,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shuffle-choices", type=int, metavar="SEED",
                         help="also run the shuffled-options control with this seed")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N selected items")
+    parser.add_argument("--prompt", choices=sorted(PROMPT_DESCRIPTIONS),
+                        help="student prompt: paper (default, '<audio> (AVQA Question) .') or r1_aqa "
+                             "(R1-AQA's, with 'Output the final answer in <answer> </answer>.')")
+    parser.add_argument("--mmau-version", metavar="V",
+                        help="assert the MMAU revision the annotation file must be (original, v05.15.25, or a "
+                             "revision id); it is detected from the content and recorded either way")
     parser.add_argument("--system", help="the system's name in comparisons (pretrained, label_sft, label_grpo, "
                                          "cot_sft, sightsound_r1, ...); default: the adapter's or model's folder name")
     add_recipe_arguments(parser)
@@ -291,7 +312,8 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe_from_args(args)
     res = evaluate(recipe, benchmark=args.benchmark, out=args.out, model=args.model, adapter=args.adapter,
                    annotations=args.annotations, media_root=args.media_root, silent_audio=args.silent_audio,
-                   shuffle_choices=args.shuffle_choices, limit=args.limit, system=args.system)
+                   shuffle_choices=args.shuffle_choices, limit=args.limit, system=args.system,
+                   prompt=args.prompt, mmau_version=args.mmau_version)
     print(format_summary(res))
     for cname, c in res["controls"].items():
         print(f"  control {cname}: accuracy {100 * (c['accuracy'] or 0):.2f}% (delta {100 * (c['delta'] or 0):+.2f} points)")

@@ -2,12 +2,16 @@
 
     sightsound score --benchmark mmau --annotations mmau-test-mini.json --predictions P.json [--out R.json]
 
-The predictions file is a JSON list of items with ``id`` and ``model_prediction`` (the official
-MMAU/MMAR key; ``eval`` writes exactly this, and the official MMAU script reads it too). The items
-scored are the annotation file's, selected as ``eval`` selects them (MMAU ``eval.mmau_task``,
-default ``sound``; MUSIC-AVQA ``eval.music_avqa_types``, default ``Audio``; change with
-``--task`` / ``--types`` or recipe overrides). Unlike the official scripts, an item with no
-prediction counts as wrong; how many there were is printed and written.
+The predictions file is a JSON list of items with ``id`` and the prediction under any of
+``model_output`` (MMAU's official key), ``answer_prediction`` (MMAR's) or ``model_prediction``
+(ours); ``eval`` writes ours and the benchmark's official key. Keys of one item that disagree are
+refused, as are duplicate ids, ids the annotation file does not have and non-string predictions
+(one line naming the file and the first offending item; nothing is written). The summary says which
+key was read. The items scored are the annotation file's, selected as ``eval`` selects them (MMAU
+``eval.mmau_task``, default ``sound``; MUSIC-AVQA ``eval.music_avqa_types``, default ``Audio``;
+change with ``--task`` / ``--types`` or recipe overrides). Unlike the official scripts, an item with
+no prediction counts as wrong; how many there were is printed and written. The MMAU revision is
+detected from the file's content (``--mmau-version`` asserts it).
 """
 
 from __future__ import annotations
@@ -49,30 +53,89 @@ def selection_for(name: str, selection: dict) -> dict:
 
 
 def score_file(benchmark: str, annotations: str | Path, predictions: str | Path, *, selection: dict | None = None,
-               media_root: str | Path | None = None, version: str | None = None) -> dict:
-    """Python API of ``sightsound score``: returns the results dict."""
+               media_root: str | Path | None = None, mmau_version: str | None = None,
+               predictions_out: str | Path | None = None) -> dict:
+    """Python API of ``sightsound score``: returns the results dict (bad input raises one-line errors).
+
+    With ``predictions_out``, also writes the scored items of the selection (``correct``,
+    ``choice_parsed_correct``, the prediction under ``model_prediction`` and the official key), so
+    the official script reads them and agrees with the accuracy returned.
+    """
     from sightsound.data import canonical_name, load_benchmark, select
     from sightsound.evaluate.predictions import read_predictions
-    from sightsound.evaluate.results import results_dict
+    from sightsound.evaluate.results import benchmark_version, results_dict
     from sightsound.evaluate.scoring import score_predictions
     from sightsound.jsonl import ArtefactError
 
     name = canonical_name(benchmark)
     sel = selection_for(name, selection or {})
-    bench = select(load_benchmark(name, annotations, media_root), **sel)
-    items = read_predictions(predictions)
-    _, metrics = score_predictions(name, list(bench), items)
+    full = load_benchmark(name, annotations, media_root)
+    version = benchmark_version(name, annotations, mmau_version)
+    items, keys = read_predictions(predictions)
+    known = {s.id for s in full}
+    for i, it in enumerate(items):
+        if str(it["id"]) not in known:
+            raise ArtefactError(f"{predictions}: item {i}: id {it['id']!r} is not in {annotations} "
+                                f"(predictions for another benchmark or revision?)")
+    bench = select(full, **sel)
+    rows, metrics = score_predictions(name, list(bench), items)
     if items and metrics["unknown_ids"] == len(items):
         raise ArtefactError(f"{predictions}: none of its {len(items)} ids is among the {len(bench)} selected "
-                         f"{name} items of {annotations} (wrong file, or a different selection?)")
-    return results_dict(bench, metrics, version=version, selection=sel,
-                        extra={"predictions": str(predictions)})
+                            f"{name} items of {annotations} (a different selection? see --task / --types)")
+    extra = {"predictions": str(predictions), "prediction_keys": keys}
+    if predictions_out and Path(predictions_out).resolve() == Path(predictions).resolve():
+        log.warning("%s is the input predictions file; the scored copy is not written over it", predictions_out)
+    elif predictions_out:
+        _write_scored(predictions_out, name, bench, items, rows)
+        extra["scored_predictions"] = str(predictions_out)
+    return results_dict(bench, metrics, version=version, selection=sel, extra=extra)
+
+
+def _write_scored(path: str | Path, name: str, bench, items: list[dict], rows: list[dict]) -> None:
+    from sightsound.evaluate.predictions import write_predictions
+    from sightsound.evaluate.scoring import OFFICIAL_KEYS, PREDICTION_KEYS, item_prediction
+
+    by_id = {str(it["id"]): it for it in items}
+    out = []
+    for s, row in zip(bench, rows):
+        it = dict(by_id.get(s.id) or {"id": s.id})
+        pred = item_prediction(it)
+        for k in PREDICTION_KEYS:
+            it.pop(k, None)
+        if pred is not None:  # absent where there is none: how the official scripts recognise it
+            it["model_prediction"] = pred
+            if name in OFFICIAL_KEYS:
+                it[OFFICIAL_KEYS[name]] = pred
+        # The fields the official scripts read, from the annotations (the file may lack them).
+        it.setdefault("question", s.question)
+        it.setdefault("choices", list(s.choices))
+        it.setdefault("answer", s.answer_text)
+        for k, v in s.meta.items():
+            it.setdefault(k, v)
+        it["correct"], it["choice_parsed_correct"] = row["correct"], row["choice_parsed_correct"]
+        out.append(it)
+    write_predictions(path, out)
+
+
+def _pct_ci(acc: float | None, ci: list[float] | None) -> str:
+    if acc is None:
+        return "–"
+    return f"{100 * acc:.2f}%" + (f" [95% CI {100 * ci[0]:.1f}–{100 * ci[1]:.1f}]" if ci else "")
 
 
 def format_summary(res: dict) -> str:
     acc = res["accuracy"]
-    line = (f"{res['benchmark']}: accuracy {100 * acc:.2f}% ({res['correct']}/{res['n']})" if acc is not None
-            else f"{res['benchmark']}: no items")
+    line = (f"{res['benchmark']}: official accuracy {_pct_ci(acc, res.get('ci95'))} ({res['correct']}/{res['n']})"
+            if acc is not None else f"{res['benchmark']}: no items")
+    cp = res.get("choice_parsed")
+    if cp and res["benchmark"] in ("mmau", "mmar"):
+        line += f"; choice_parsed {_pct_ci(cp['accuracy'], cp.get('ci95'))}"
+    if res.get("version"):
+        line += f"; version: {res['version']}"
+    if res.get("prediction_keys"):
+        line += f"; read key(s) {', '.join(res['prediction_keys'])}"
+    if res.get("format_rate") is not None:
+        line += f"; format rate {100 * res['format_rate']:.1f}%"
     line += (f"; missing predictions {res['missing_predictions']} (counted wrong; "
              f"{res['not_in_predictions']} absent from the file); unparsable {res['unparsable']}")
     if res.get("unknown_ids"):
@@ -86,8 +149,12 @@ def format_summary(res: dict) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmark", required=True, help="avqa | mmau | mmar | music-avqa | synthetic")
     parser.add_argument("--annotations", required=True, help="the benchmark's annotation file (or records JSONL)")
-    parser.add_argument("--predictions", required=True, help="predictions JSON list (official 'model_prediction' key)")
-    parser.add_argument("--out", help="write the results JSON here (default: print only)")
+    parser.add_argument("--predictions", required=True,
+                        help="predictions JSON list (key model_output, answer_prediction or model_prediction)")
+    parser.add_argument("--mmau-version", metavar="V",
+                        help="assert the MMAU revision (original, v05.15.25, or a revision id); detected either way")
+    parser.add_argument("--out", help="write the results JSON here, and the scored items beside it as "
+                                      "OUT.predictions.json in the official format (default: print only)")
     add_selection_arguments(parser)
     add_recipe_arguments(parser)
 
@@ -95,7 +162,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sightsound.config import ConfigError
     from sightsound.data import canonical_name
-    from sightsound.evaluate.results import benchmark_version
     from sightsound.jsonl import atomic_write_json
 
     recipe = load_recipe_from_args(args)
@@ -103,12 +169,15 @@ def run(args: argparse.Namespace) -> int:
         name = canonical_name(args.benchmark)
     except ValueError as e:
         raise ConfigError(str(e)) from None  # one clear line through the CLI's user-error path
+    scored = Path(args.out).with_name(Path(args.out).name.removesuffix(".json") + ".predictions.json") \
+        if args.out else None
     res = score_file(name, args.annotations, args.predictions, selection=selection_from_args(args, recipe.eval),
-                     version=benchmark_version(name, recipe.eval))
+                     mmau_version=args.mmau_version or recipe.eval.mmau_version, predictions_out=scored)
     print(format_summary(res))
     if args.out:
         atomic_write_json(args.out, res)
-        print(f"wrote {args.out}")
+        print(f"wrote {args.out} and {scored}")
     else:
-        print(json.dumps({k: res[k] for k in ("n", "correct", "accuracy", "missing_predictions", "unparsable_rate")}))
+        print(json.dumps({k: res[k] for k in ("n", "correct", "accuracy", "ci95", "missing_predictions",
+                                              "unparsable_rate")}))
     return 0

@@ -1,19 +1,29 @@
 """Scoring rules, one per benchmark, and the aggregation every results file uses.
 
-* ``mmau``, ``mmar``: the official string-match rule of the MMAU and MMAR scripts, reproduced
-  exactly (:func:`official_string_match`). Tokens are the set of ``\\b\\w+\\b`` of the lower-cased
-  text; a prediction is correct iff its token set is non-empty, holds every token of the answer, and
-  holds no token that belongs to another choice but not to the answer, where a choice whose token
-  set equals the answer's is not "another choice". A bare letter therefore scores 0, and so does
-  echoing two options. The one deliberate difference from the official scripts: they *skip* an item
-  without a prediction; here it counts as wrong and the number of such items is reported.
-* ``music-avqa``: open answers, normalized exact match (:func:`normalize_open`).
+What is scored for a reply is the same for every system (:func:`sightsound.parsing.scored_text`):
+the content of its last ``<answer>`` block when it has one, else the whole reply. A plain-text
+answer is therefore scored, not counted missing; *missing* means an empty reply or a generation
+error. How often the tags were there is reported apart (``format_rate``, ``answer_tag_rate``).
+
+* ``mmau``, ``mmar``: ``accuracy`` is the **official** string-match rule of the MMAU and MMAR
+  scripts (:func:`official_string_match`) on that text, verbatim — no letter mapping, so
+  ``<answer>B</answer>`` scores 0 exactly as the official script scores it. Tokens are the set of
+  ``\\b\\w+\\b`` of the lower-cased text; a prediction is correct iff its token set is non-empty,
+  holds every token of the answer, and holds no token that belongs to another choice but not to the
+  answer (a choice whose token set equals the answer's is not "another choice"). Beside it,
+  ``choice_parsed`` reports the letter-aware reading (the option our parser reads, letter or text,
+  equals the answer); a paper table quotes ``accuracy`` (official). The one difference from the
+  official scripts: they *skip* an item without a prediction; here it counts wrong and the number
+  of such items is reported.
+* ``music-avqa``: open answers, normalized exact match (:func:`normalize_open`) after a leading
+  "The correct answer is:" is dropped.
 * ``avqa``, ``synthetic``: exact choice match; the option is read by :mod:`sightsound.parsing`, the
   same parser the teacher's consistency filter and the GRPO accuracy reward use.
 
-:func:`score_predictions` joins a benchmark's samples with a predictions list (the official format,
-``model_prediction`` per item) and returns per-item verdicts plus the metrics and breakdowns; the
-``eval`` and ``score`` commands both go through it, so they cannot disagree.
+Every accuracy carries a Wilson 95 % interval (:mod:`sightsound.evaluate.intervals`).
+:func:`score_predictions` joins a benchmark's samples with a predictions list and returns per-item
+verdicts plus the metrics and breakdowns; ``eval`` and ``score`` both go through it, so they cannot
+disagree.
 """
 
 from __future__ import annotations
@@ -22,8 +32,18 @@ import re
 from collections import defaultdict
 from typing import Any
 
+from sightsound.evaluate.intervals import wilson
 from sightsound.jsonl import ArtefactError
-from sightsound.parsing import OK, choice_from_answer, normalize, parse_response
+from sightsound.parsing import (
+    NO_ANSWER,
+    OK,
+    choice_from_answer,
+    extract_answer,
+    format_ok,
+    normalize,
+    parse_response,
+    scored_text,
+)
 from sightsound.schema import Sample
 
 TOKEN_RULE_BENCHMARKS = ("mmau", "mmar")
@@ -87,7 +107,7 @@ def normalize_open(text: str) -> str:
 
 
 def open_match(answer: str, prediction: str) -> bool:
-    p = normalize_open(prediction)
+    p = normalize_open(strip_answer_prefix(prediction))
     return bool(p) and p == normalize_open(answer)
 
 
@@ -100,31 +120,34 @@ def strip_answer_prefix(text: str) -> str:
 
 
 # ------------------------------------------------------------------------- predictions from responses
-PREDICTION_MODES = ("choice_text", "answer")
+# The key each official script reads its prediction from; ``model_prediction`` is ours (and was
+# MMAU's for a few weeks in 2024). ``score`` accepts any of them.
+OFFICIAL_KEYS = {"mmau": "model_output", "mmar": "answer_prediction"}
+PREDICTION_KEYS = ("model_output", "answer_prediction", "model_prediction")
 
 
-def prediction_from_response(response: str | None, choices: list[str], mode: str = "choice_text"
-                             ) -> tuple[str | None, int | None, str]:
-    """What goes into ``model_prediction`` for one response: ``(prediction, parsed_choice, status)``.
+def prediction_from_response(response: str | None, choices: list[str]) -> tuple[str | None, int | None, str]:
+    """``(prediction, parsed_choice, status)`` for one reply.
 
-    The prediction is the content of the response's last ``<answer>`` block; ``None`` (no
-    prediction) when there is none or it is empty. With options and ``mode="choice_text"``, an answer
-    the parser maps to exactly one option (``"The correct answer is: B. cat"``, ``"B"``, ``"cat"``)
-    becomes that option's text, so the paper's letter-and-text answer wording is not penalized by
-    the token rule for its letter; an answer the parser cannot map is passed on verbatim for the
-    benchmark's rule to judge. ``mode="answer"`` always passes the ``<answer>`` content verbatim.
-    Open questions (no options) get the content with a leading "The correct answer is:" removed.
+    The prediction is :func:`~sightsound.parsing.scored_text` verbatim (the last ``<answer>``
+    block's content, else the whole reply); ``None`` only for an empty reply. ``parsed_choice`` is
+    the option the parser reads from it (letter or text; None for open questions).
     """
-    if mode not in PREDICTION_MODES:
-        raise ValueError(f"unknown prediction mode {mode!r} (known: {PREDICTION_MODES})")
-    parsed = parse_response(response or "", choices)
-    if parsed.answer is None or not parsed.answer.strip():
-        return None, None, parsed.status
+    prediction = scored_text(response)
+    if prediction is None:
+        return None, None, NO_ANSWER
     if not choices:
-        return strip_answer_prefix(parsed.answer), None, OK
-    if mode == "choice_text" and parsed.choice is not None:
-        return choices[parsed.choice], parsed.choice, parsed.status
-    return parsed.answer, parsed.choice, parsed.status
+        return prediction, None, OK
+    parsed = parse_response(response or "", choices)
+    return prediction, parsed.choice, parsed.status
+
+
+def item_prediction(item: dict[str, Any]) -> str | None:
+    """The item's prediction under whichever official key it carries (files are checked to agree)."""
+    for key in PREDICTION_KEYS:
+        if item.get(key) is not None:
+            return item[key]
+    return None
 
 
 # -------------------------------------------------------------------------------------- per item
@@ -132,8 +155,22 @@ def _same_options(a: list[str], b: list[str]) -> bool:
     return sorted(a) == sorted(b)
 
 
+def _shown(sample: Sample, item_choices: list[str] | None) -> list[str]:
+    """The options as the model saw them (a shuffled control permutes them): they decide what a letter means."""
+    return item_choices if item_choices and _same_options(item_choices, sample.choices) else sample.choices
+
+
+def choice_parsed_correct(sample: Sample, prediction: str | None, item_choices: list[str] | None = None) -> bool:
+    """The letter-aware reading: the option the parser reads from ``prediction`` is the gold option."""
+    if prediction is None or not str(prediction).strip() or not sample.choices:
+        return False
+    shown = _shown(sample, item_choices)
+    index, status = choice_from_answer(str(prediction), shown)
+    return status == OK and index is not None and normalize(shown[index]) == normalize(sample.answer_text or "")
+
+
 def is_correct(benchmark: str, sample: Sample, prediction: str | None, item_choices: list[str] | None = None) -> bool:
-    """Score one prediction against a sample with the benchmark's rule; no prediction is wrong."""
+    """Score one prediction with the benchmark's official rule; no prediction is wrong."""
     if prediction is None or not str(prediction).strip():
         return False
     gold = sample.answer_text
@@ -143,26 +180,19 @@ def is_correct(benchmark: str, sample: Sample, prediction: str | None, item_choi
         return official_string_match(gold, prediction, sample.choices)
     if benchmark in OPEN_BENCHMARKS:
         return open_match(gold, prediction)
-    # Exact choice match. The options as the model saw them (a shuffled control permutes them)
-    # decide what a letter means; the chosen option's text is then compared with the gold text.
-    shown = item_choices if item_choices and _same_options(item_choices, sample.choices) else sample.choices
-    index, status = choice_from_answer(str(prediction), shown)
-    return status == OK and index is not None and normalize(shown[index]) == normalize(gold)
+    return choice_parsed_correct(sample, prediction, item_choices)
 
 
 def item_parse_status(benchmark: str, item: dict[str, Any], sample: Sample) -> str:
-    """Whether the model's answer named one option (``ok``) or why not; open questions: answered or not."""
+    """Whether the answer named one option (``ok``) or why not; open questions: answered or not."""
     if item.get("parse_status"):
         return item["parse_status"]
     choices = item.get("choices") or sample.choices
     if item.get("response") is not None:
-        parsed = parse_response(item["response"], choices)
-        if not choices:
-            return OK if parsed.answer else parsed.status
-        return parsed.status
-    pred = item.get("model_prediction")
+        return prediction_from_response(item["response"], choices)[2]
+    pred = item_prediction(item)
     if pred is None or not str(pred).strip():
-        return "no_answer"
+        return NO_ANSWER
     if not choices:
         return OK
     return choice_from_answer(str(pred), choices)[1]
@@ -210,16 +240,24 @@ def _rate(num: int, den: int) -> float | None:
     return round(num / den, 6) if den else None
 
 
+def _score(correct: int, n: int) -> dict[str, Any]:
+    return {"correct": correct, "n": n, "accuracy": _rate(correct, n), "ci95": wilson(correct, n)}
+
+
 def score_predictions(benchmark: str, samples: list[Sample], items: list[dict[str, Any]]
                       ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Join samples with prediction items by id and score them.
 
-    Returns ``(rows, metrics)``: one row per sample ``{"id", "correct", "missing", "parse_status"}``
-    and the metrics: ``n``, ``correct``, ``accuracy``, ``missing_predictions`` (counted wrong),
+    Returns ``(rows, metrics)``: one row per sample ``{"id", "correct", "choice_parsed_correct",
+    "missing", "parse_status"}`` and the metrics: ``n``, ``correct``, ``accuracy`` (the official
+    rule) and its ``ci95`` (Wilson), ``choice_parsed`` (``{"correct", "n", "accuracy", "ci95"}``,
+    benchmarks with options), ``missing_predictions`` (empty reply or error; counted wrong),
     ``not_in_predictions`` (ids absent from the file; included in ``missing_predictions``),
-    ``unparsable`` / ``unparsable_rate`` (a response whose answer names no single option, or has no
-    ``<answer>``; over all items), ``unknown_ids`` (predictions for no selected sample) and
-    ``breakdowns`` ``{field: {value: {"n", "correct", "accuracy"}}}``.
+    ``unparsable`` / ``unparsable_rate`` (a reply that names no single option; over all items),
+    ``format_rate`` (replies in the paper's ``<think>…</think><answer>…</answer>`` format) and
+    ``answer_tag_rate`` (replies with an ``<answer>`` block), both over all items and ``None`` when
+    the file has no raw responses, ``unknown_ids`` (predictions for no selected sample) and
+    ``breakdowns`` ``{field: {value: {"n", "correct", "accuracy", "ci95"}}}``.
     """
     by_id: dict[str, dict[str, Any]] = {}
     for it in items:
@@ -232,40 +270,51 @@ def score_predictions(benchmark: str, samples: list[Sample], items: list[dict[st
 
     rows = []
     groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    correct = missing = absent = unparsable = 0
+    correct = parsed_correct = missing = absent = unparsable = 0
+    responses = formatted = tagged = 0
     for s in samples:
         it = by_id.get(s.id)
         if it is None:
             absent += 1
             pred, status = None, "no_prediction"
         else:
-            pred = it.get("model_prediction")
+            pred = item_prediction(it)
             status = item_parse_status(benchmark, it, s)
+            if "response" in it:
+                responses += 1
+                formatted += format_ok(it["response"] or "")
+                tagged += extract_answer(it["response"] or "") is not None
         is_missing = pred is None or not str(pred).strip()
-        ok = False if is_missing else is_correct(benchmark, s, str(pred), (it or {}).get("choices"))
+        shown = (it or {}).get("choices")
+        ok = False if is_missing else is_correct(benchmark, s, str(pred), shown)
+        cp_ok = False if is_missing else choice_parsed_correct(s, str(pred), shown)
         correct += ok
+        parsed_correct += cp_ok
         missing += is_missing
         # An answer that names no option; items with no response at all count as missing only.
-        unparsable += status not in (OK, "error", "no_prediction")
-        rows.append({"id": s.id, "correct": ok, "missing": is_missing, "parse_status": status})
+        unparsable += status not in (OK, NO_ANSWER, "error", "no_prediction")
+        rows.append({"id": s.id, "correct": ok, "choice_parsed_correct": cp_ok, "missing": is_missing,
+                     "parse_status": status})
         for field, values in breakdown_keys(benchmark, s).items():
             for v in values:
                 groups[field][v][0] += ok
                 groups[field][v][1] += 1
 
     n = len(samples)
-    breakdowns = {
-        field: {v: {"n": t, "correct": c, "accuracy": _rate(c, t)} for v, (c, t) in sorted(vals.items())}
-        for field, vals in groups.items()
-    }
+    breakdowns = {field: {v: _score(c, t) for v, (c, t) in sorted(vals.items())} for field, vals in groups.items()}
+    has_choices = any(s.choices for s in samples)
     metrics = {
         "n": n,
         "correct": correct,
         "accuracy": _rate(correct, n),
+        "ci95": wilson(correct, n),
+        "choice_parsed": _score(parsed_correct, n) if has_choices else None,
         "missing_predictions": missing,
         "not_in_predictions": absent,
         "unparsable": unparsable,
         "unparsable_rate": _rate(unparsable, n),
+        "format_rate": _rate(formatted, n) if responses else None,
+        "answer_tag_rate": _rate(tagged, n) if responses else None,
         "unknown_ids": len(unknown),
         "unknown_id_examples": unknown[:10],
         "breakdowns": breakdowns,

@@ -69,7 +69,7 @@ def score_teacher(examples, texts) -> dict[str, Any]:
     suff, chance, vision_agree, cot_exact, parsed = [], [], [], [], []
     for ex, text in zip(examples, texts):
         info = ex.info
-        p = parse_response(text, info["choices"])
+        p = parse_response(text, info["choices"], require_answer_tag=True)  # as the teach stage reads it
         correct = p.choice == info["answer"]
         by_ev[info["evidence"]].append(correct)
         if info["evidence"] in ("visual", "both"):

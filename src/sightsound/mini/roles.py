@@ -20,7 +20,7 @@ from pathlib import Path
 from sightsound.config import TeachConfig
 from sightsound.mini import targets as T
 from sightsound.mini.features import Example
-from sightsound.prompts import student_prompt, teacher_prompt, verifier_prompt
+from sightsound.prompts import question_with_options, teacher_prompt, verifier_prompt
 
 ROLES = ("teacher", "verifier", "student")
 FRAME_W, FRAME_H = 112, 56
@@ -138,7 +138,8 @@ def student_examples(record: dict, rng: random.Random) -> list[tuple[str, str, d
             {"kind": "listing", "listing": T.listing_sentence(scene)})]
     qa = T.answer_only(record)
     if qa is not None and rng.random() < STUDENT_QA_SHARE / (1 - STUDENT_QA_SHARE):
-        out.append((student_prompt(record["question"], record["choices"]), qa,
+        # The shipped students were pretrained on the question and options without the paper's " .".
+        out.append((question_with_options(record["question"], record["choices"]), qa,
                     {"kind": "qa", "choices": record["choices"], "answer": record["answer"],
                      "family": record["meta"]["family"]}))
     return out

@@ -3,7 +3,10 @@
 ``teacher.txt``  Step 1, after the ``<video>``: ``{question}`` is the AVQA question with its options.
 ``verifier.txt`` Step 2, after the ``<audio>``: the fact-check instruction; the chain-of-thought
                  under test is appended by :func:`verifier_prompt`.
-The student prompt is ``<audio> (AVQA Question)``: just the question with its options.
+The student prompt is ``<audio> (AVQA Question) .`` [paper, Fig. 1, trailing " ." included]: the
+question with its options. ``r1_aqa`` is R1-AQA's student prompt (for the R1-AQA baseline and the
+pretrained student's second reading): ``{question} Please choose the answer from the following
+options: ['a', 'b']. Output the final answer in <answer> </answer>.``
 
 The media placeholder itself (``<video>``/``<audio>``) is not part of the text: backends put the
 frames or audio first in the user turn, which is what the placeholder denotes.
@@ -41,7 +44,31 @@ def teacher_prompt(question: str, choices: list[str], template: str = "teacher")
 
 
 def student_prompt(question: str, choices: list[str]) -> str:
-    return question_with_options(question, choices)
+    """The paper's student prompt: ``(AVQA Question) .`` — the figure writes the trailing " ." too."""
+    return f"{question_with_options(question, choices)} ."
+
+
+def r1_aqa_prompt(question: str, choices: list[str]) -> str:
+    """R1-AQA's prompt (xiaomi-research/r1-aqa, ``src/dataset/dataset.py``), options as a Python list.
+
+    Its AVQA training loader rewrites "video" to "audio" in the question (the model only hears);
+    done here in training and evaluation alike, so the system is evaluated with the prompt it was
+    trained with. Open questions (no options) get the answer instruction only.
+    """
+    question = question.strip().replace("video", "audio")
+    choice_str = f" Please choose the answer from the following options: {list(choices)}." if choices else ""
+    return f"{question}{choice_str} Output the final answer in <answer> </answer>."
+
+
+STUDENT_PROMPTS = {"paper": student_prompt, "r1_aqa": r1_aqa_prompt}
+
+
+def build_student_prompt(style: str, question: str, choices: list[str]) -> str:
+    """The student prompt of a named style (``paper`` or ``r1_aqa``)."""
+    try:
+        return STUDENT_PROMPTS[style](question, choices)
+    except KeyError:
+        raise ValueError(f"unknown student prompt style {style!r} (known: {', '.join(STUDENT_PROMPTS)})") from None
 
 
 def verifier_prompt(think: str, template: str = "verifier") -> str:

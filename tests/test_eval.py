@@ -44,6 +44,25 @@ def synth_set(tmp_path_factory) -> Path:
 BIASED_ANSWER = "<think>I hear it.</think> <answer>A</answer>"
 
 
+REAL_K = 6
+REAL_FILES = [("mmau", "mmau-test-mini.json"), ("mmar", "mmar-meta.jsonl")]
+
+
+def _real_items(name: str | None = None, media_root: Path | None = None) -> list:
+    """The first REAL_K items of the real MMAU (Sound) / MMAR files, as ``eval --limit`` selects them."""
+    from conftest import SHARED_DIR
+
+    from sightsound.data import load_benchmark, select
+
+    out = []
+    for bench, filename in REAL_FILES:
+        path = SHARED_DIR / "data" / "benchmarks" / filename
+        if (name is None or name == bench) and path.is_file():
+            b = load_benchmark(bench, path, media_root)
+            out += list(select(b, mmau_task="sound" if bench == "mmau" else None, limit=REAL_K))
+    return out
+
+
 @pytest.fixture(scope="module")
 def biased_student(student, synth_set, tmp_path_factory) -> Path:
     """The tiny student after a few SFT steps on one fixed answer, "A", whatever the question and audio."""
@@ -66,19 +85,34 @@ def biased_student(student, synth_set, tmp_path_factory) -> Path:
         # Half the items once more with silence, so the answer does not depend on the audio at all.
         prompts += prompts[: NUM // 2]
         audios += [np.zeros_like(a) for a in audios[: NUM // 2]]
+        # Prompts it has never seen must get "A" too (shuffled options, other benchmarks' questions):
+        # the same items with options permuted, and random questions with 2-8 random options.
+        rng = np.random.default_rng(0)
+        words = sorted({w.strip("?.,").lower() for s in samples for w in (s.question + " " + " ".join(s.choices)).split()})
+        for i, s in enumerate(samples):
+            prompts.append(student_prompt(s.question, [s.choices[j] for j in rng.permutation(len(s.choices))]))
+            audios.append(audios[i])
+            question = " ".join(rng.choice(words, size=int(rng.integers(4, 14)))).capitalize() + "?"
+            options = [" ".join(rng.choice(words, size=int(rng.integers(1, 5)))) for _ in range(int(rng.integers(2, 9)))]
+            prompts.append(student_prompt(question, options))
+            audios.append(np.zeros(16000 * int(rng.integers(1, 4)), dtype=np.float32))
+        # The real MMAU / MMAR items the official-scorer test asks (their words are foreign to this tokenizer).
+        for s in _real_items():
+            prompts.append(student_prompt(s.question, s.choices))
+            audios.append(np.zeros(16000, dtype=np.float32))
         chats = [build_messages(p, has_audio=True, assistant=BIASED_ANSWER) for p in prompts]
         batch = encode_chats(processor, "qwen2_audio", chats, audios_list=audios, add_generation_prompt=False,
                              padding_side="right")
         labels = assistant_labels(processor, batch["input_ids"], batch["attention_mask"])
         opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-        for _ in range(300):
+        for _ in range(400):
             loss = model(**batch, labels=labels).loss
             opt.zero_grad()
             loss.backward()
             opt.step()
-            if loss.item() < 0.01:
+            if loss.item() < 0.002:  # well below: greedy decoding must give "A" on unseen prompts too
                 break
-        assert loss.item() < 0.01
+        assert loss.item() < 0.002
         out = tmp_path_factory.mktemp("biased") / "student"
         model.save_pretrained(out, safe_serialization=True)
         processor.save_pretrained(out)
@@ -92,7 +126,9 @@ def synth_run(biased_student, synth_set, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("eval") / "synthetic.json"
     assert main(["eval", "--benchmark", "synthetic", "--annotations", str(synth_set), "--model", str(biased_student),
                  "--out", str(out), "--silent-audio", "--shuffle-choices", str(SHUFFLE_SEED),
-                 "--system", "pretrained", "eval.max_new_tokens=24", "eval.batch_size=5"]) == 0
+                 # batch 1: this tiny model, overfit at lr 1e-2, is not robust to left padding (batching
+                 # is tested in test_hf_backend); here its answers must be exactly "A".
+                 "--system", "pretrained", "eval.max_new_tokens=24", "eval.batch_size=1"]) == 0
     return out
 
 
@@ -148,7 +184,8 @@ def test_eval_writes_results_and_predictions(synth_run, synth_set, biased_studen
         assert p["answer"] == r["choices"][r["answer"]] and p["answer_index"] == r["answer"]
         assert r["question"] in p["prompt"] and all(c in p["prompt"] for c in r["choices"])
         assert p["response"].strip() == BIASED_ANSWER
-        assert p["parsed_choice"] == 0 and p["model_prediction"] == r["choices"][0]
+        assert p["parsed_choice"] == 0 and p["model_prediction"] == "A"  # the extracted text, verbatim
+        assert p["prompt_style"] == "paper" and p["prompt"].endswith(" .")
         assert p["correct"] is (r["answer"] == 0)
         assert p["family"] == r["meta"]["family"]  # the benchmark's own fields travel along
     assert sum(p["correct"] for p in preds) == res["correct"]
@@ -192,7 +229,7 @@ def test_controls_are_run_and_reported(synth_run, synth_set):
             len(set(r["choices"])) < len(r["choices"])
         assert all(f"{chr(65 + i)}. {c}" in p["prompt"] for i, c in enumerate(p["choices"]))
         moved += p["choices"] != r["choices"]
-        assert p["parsed_choice"] == 0 and p["correct"] is (p["answer_index"] == 0)
+        assert p["parsed_choice"] == 0 and p["correct"] is (p["answer_index"] == 0), p
     assert moved >= NUM // 2  # the options really were permuted
     # Position bias shows: the score follows where the answers landed, not what was heard.
     assert res["controls"][name]["correct"] == sum(p["answer_index"] == 0 for p in shuffled)
@@ -311,6 +348,45 @@ def test_eval_on_avqa_format_with_the_real_clips(shared_dir, student, tmp_path):
                  "--model", str(student), "--out", str(tmp_path / "x.json")]) == 2
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name, filename", [("mmau", "mmau-test-mini.json"), ("mmar", "mmar-meta.jsonl")])
+def test_eval_on_real_mmau_mmar_files_is_read_by_the_official_loops(shared_dir, biased_student, tmp_path,
+                                                                    name, filename):
+    """The real annotation files, a few items with stand-in audio, the "A"-answering student:
+    the official rule scores its bare letters 0, choice_parsed reads them, and the official loop
+    (its key, its skip rule) reads the predictions file eval writes with the same numbers."""
+    import soundfile as sf
+    from official_scorers import mmar_official, mmau_official
+
+    ann = shared_dir / "data" / "benchmarks" / filename
+    media = tmp_path / "media"
+    k = REAL_K
+    chosen = _real_items(name, media)
+    rng = np.random.default_rng(0)
+    for s in chosen:
+        Path(s.audio).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(s.audio, (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+    out = tmp_path / f"{name}.json"
+    assert main(["eval", "--benchmark", name, "--annotations", str(ann), "--media-root", str(media),
+                 "--model", str(biased_student), "--out", str(out), "--limit", str(k),
+                 *(["--mmau-version", "v05.15.25"] if name == "mmau" else []),
+                 "eval.max_new_tokens=24", "eval.batch_size=1"]) == 0
+    res = _read(out)
+    assert res["n"] == k and res["missing_predictions"] == 0 and res["errors"] == 0
+    first = sum(s.answer == 0 for s in chosen)
+    letters = sum(s.answer_text.strip().upper() == "A" for s in chosen)
+    assert res["correct"] == letters  # "<answer>A</answer>": 0 under the official rule
+    assert res["choice_parsed"]["correct"] == first and res["ci95"] and res["choice_parsed"]["ci95"]
+    assert res["format_rate"] == 1.0 and res["prompt_style"] == "paper"
+    if name == "mmau":
+        assert res["version_detail"]["revision"] == "v05.15.25-2025-08-09"
+    preds = output_paths(out)["predictions"]
+    official = (mmau_official if name == "mmau" else mmar_official)(preds)
+    assert official["total"] == k and official["correct"] == res["correct"]
+    key = "model_output" if name == "mmau" else "answer_prediction"
+    assert all(p[key] == p["model_prediction"] == "A" for p in _read(preds))
+
+
 def test_eval_bad_arguments(tmp_path, capsys):
     assert main(["eval", "--benchmark", "imagenet", "--annotations", "x.json", "--out", str(tmp_path / "r.json")]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
@@ -336,7 +412,8 @@ def test_compare_table_and_charts(synth_run, tmp_path):
     pre = next(i for i, line in enumerate(lines) if line.startswith("| Pretrained"))
     r1 = next(i for i, line in enumerate(lines) if line.startswith("| SightSound-R1"))
     assert pre < r1  # the paper's system order
-    assert "| SightSound-R1 | 75.0 |" in md
+    assert "| SightSound-R1 | 75.0 [" in md  # with its Wilson interval
+    assert "## Paired differences against the baselines" in md
     assert "silent_audio" in md and f"shuffle_choices_{SHUFFLE_SEED}" in md
     assert "## synthetic: by family" in md and "## synthetic: by evidence" in md
     pngs = sorted(p.name for p in out.glob("*.png"))
@@ -345,7 +422,12 @@ def test_compare_table_and_charts(synth_run, tmp_path):
         with Image.open(p) as im:
             assert im.format == "PNG" and im.width > 100
     summary = _read(out / "compare.json")
-    assert summary["sightsound_r1"]["synthetic"]["accuracy"] == 0.75
+    assert summary["systems"]["sightsound_r1"]["synthetic"]["accuracy"] == 0.75
+    assert summary["systems"]["pretrained"]["synthetic"]["ci95"]
+    # The copy's per-item verdicts are the pretrained file's (its predictions path): a zero difference.
+    [pair] = [r for r in summary["paired"] if r["benchmark"] == "synthetic"]
+    assert pair["system"] == "sightsound_r1" and pair["baseline"] == "pretrained"
+    assert pair["difference"] == 0 and pair["mcnemar_p"] == 1.0 and pair["n"] == NUM
     # Two results for one system and benchmark are refused, not silently merged.
     shutil.copy(other, tmp_path / "dup.json")
     assert main(["compare", str(other), str(tmp_path / "dup.json"), "--out", str(out)]) == 2

@@ -188,6 +188,9 @@ def compute_stats(traces: Iterable[dict]) -> dict[str, Any]:
         "reasons": dict(sorted(Counter(t["reason"] or "kept" for t in traces).items())),
         # Records by the size of their largest group of equal parsed choices (0..n).
         "agreement_histogram": {str(k): agreement.get(k, 0) for k in range(max_n + 1)},
+        # How the teacher was shown the silent video: "video" (one clip) or "images" (frames as separate
+        # images), from each trace's backend description; more than one value means a mixed file.
+        "teacher_frames_as": sorted({f for t in traces if (f := (t.get("teacher") or {}).get("frames_as"))}),
         **{k: v for k, v in _group_stats(traces).items() if k in ("teacher_accuracy", "majority_is_vision_answer")},
     }
     for field in ("evidence", "family"):

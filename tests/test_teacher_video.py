@@ -204,3 +204,7 @@ def test_teach_in_video_mode_through_the_server_writes_traces(hf_teacher, tmp_pa
     assert all(t["teacher"]["frames_as"] == "video" and t["teacher"]["video_fps"] == 2.0 for t in traces)
     assert stats_path(out).exists() and stats["teacher_frames_as"] == ["video"]
     assert len(log) == 2 and all((e.num_videos, e.num_images, e.has_audio) == (1, 0, False) for e in log)
+    # Resuming the same file with the frames as images would mix two teacher inputs in one run.
+    recipe.models.teacher.frames_as = "images"
+    with pytest.raises(ConfigError, match="models.teacher.frames_as: 'video' -> 'images'"):
+        teach(recipe, data, out, progress=False)

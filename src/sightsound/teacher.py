@@ -226,6 +226,10 @@ def _check_resume(out: Path, recipe: Recipe) -> None:
     old_model = before.get("models", {}).get("teacher", {}).get("name_or_path")
     if old_model != recipe.models.teacher.name_or_path:
         diffs.append(f"models.teacher.name_or_path: {old_model!r} -> {recipe.models.teacher.name_or_path!r}")
+    # One video or separate images is a different teacher input: half a file of each is not one run.
+    old_teacher = before.get("models", {}).get("teacher", {})
+    diffs += [f"models.teacher.{k}: {old_teacher[k]!r} -> {v!r}" for k in ("frames_as", "video_fps")
+              if k in old_teacher and old_teacher[k] != (v := getattr(recipe.models.teacher, k))]
     if diffs:
         raise ConfigError(f"{out} was started with other teacher settings ({'; '.join(diffs)}); "
                           "resume with the same settings or write to a new --out")

@@ -147,7 +147,10 @@ def video_part(frames: list[Image.Image], fps: float) -> dict[str, Any]:
     (``vllm/multimodal/media/video.py``): ``video/jpeg`` means comma-separated JPEG frames with no
     frame rate, any other type (our ``video/mp4``) is decoded by the video loader (OpenCV by
     default), which reads the frame rate from the container, so Qwen2.5-VL's temporal positions
-    match the times the frames were taken.
+    match the times the frames were taken. (vLLM 0.6.x took only ``video/jpeg`` data URLs,
+    vllm-project/vllm#11640; mp4 needs a newer server.) vLLM resamples the decoded video: by default
+    to at most 32 frames, or, with its Qwen2-VL loader, to 2 fps; at ``video_fps`` <= 2 and
+    ``teach.max_frames`` <= 32 every frame sent is kept.
 
     An odd number of frames is padded with a copy of the last one: Qwen2.5-VL groups frames in pairs
     (temporal patch 2); its HF processor pads the same way, whereas the fps-based frame sampler

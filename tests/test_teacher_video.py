@@ -110,7 +110,8 @@ def test_video_mode_sends_one_video_url_part_and_images_mode_one_image_per_frame
     assert [p["type"] for p in parts] == ["image_url"] * 5 + ["text"]
     # A request without frames (the verifier's audio) is unchanged by frames_as.
     audio = GenerationRequest(id="a", text="Heard?", audio=np.zeros(1600, np.float32))
-    assert [p["type"] for p in build_messages(audio, frames_as="video")[0]["content"]] == ["input_audio", "text"]
+    parts = build_messages(audio, frames_as="video")[0]["content"]
+    assert [p["type"] for p in parts] == ["input_audio", "text"]
 
 
 def test_frames_as_auto_is_video_for_a_qwen2_5_vl_endpoint_only():
@@ -182,7 +183,7 @@ def test_openai_backend_sends_one_video_over_http_and_gets_the_models_answers(hf
 
 
 def test_teach_in_video_mode_through_the_server_writes_traces(hf_teacher, tmp_path):
-    """End to end: synthetic records -> teach (openai backend, frames_as=video) -> HTTP -> serve -> tiny VL."""
+    """End to end: synthetic records -> teach (openai, frames_as=video) -> HTTP -> serve -> tiny VL."""
     from sightsound.config import SynthConfig, load_recipe
     from sightsound.jsonl import read_jsonl
     from sightsound.synth import generate

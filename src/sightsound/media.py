@@ -505,8 +505,8 @@ def encode_silent_mp4(frames: Sequence[Image.Image], fps: float, crf: int = SILE
         for img in frames:
             img = img.convert("RGB")
             if img.size != even:
-                arr = np.asarray(img)
-                img = Image.fromarray(np.pad(arr, ((0, even[1] - height), (0, even[0] - width), (0, 0)), mode="edge"))
+                pad = ((0, even[1] - height), (0, even[0] - width), (0, 0))
+                img = Image.fromarray(np.pad(np.asarray(img), pad, mode="edge"))
             for pkt in stream.encode(av.VideoFrame.from_image(img)):
                 out.mux(pkt)
         for pkt in stream.encode(None):

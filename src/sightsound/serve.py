@@ -459,7 +459,8 @@ class _Handler(BaseHTTPRequestHandler):
         # Logged on arrival (status filled in at the end), so a hanging request is visible too.
         seed = body.get("seed") if isinstance(body, dict) else None
         entry = RequestLog(text=text, n=n if isinstance(n, int) else -1,
-                           num_images=_count_parts(body, "image_url"), num_videos=_count_parts(body, "video_url"),
+                           num_images=_count_parts(body, "image_url"),
+                           num_videos=_count_parts(body, "video_url"),
                            has_audio=_count_parts(body, "input_audio") > 0, fault=fault,
                            seed=seed if isinstance(seed, int) else None, arrived=started)
         app._record(entry)

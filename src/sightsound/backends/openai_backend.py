@@ -401,7 +401,8 @@ class OpenAIBackend:
         self._native_n = spec.n_mode != "separate"
         self.frames_as = resolve_frames_as(spec)
         if self.frames_as == "video" and not spec.video_fps > 0:
-            raise ConfigError(f"openai backend: video_fps must be > 0 for frames_as=video, got {spec.video_fps}")
+            raise ConfigError(f"openai backend: video_fps must be > 0 for frames_as=video, "
+                              f"got {spec.video_fps}")
 
     # ---- public API
     def describe(self) -> dict[str, Any]:

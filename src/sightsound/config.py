@@ -51,7 +51,8 @@ class ModelSpec:
     image_format: Literal["png", "jpeg"] = "png"  # how frames travel as data URLs
     # --- hf backend ---
     batch_size: int = 8  # requests per generate() call (each expands to n sequences)
-    # Frames as one video (needs torchvision: GPU machines) or as images; "auto": video where it works.
+    # Frames as one video (hf: needs torchvision, GPU machines; openai: one video_url part holding a
+    # silent mp4) or as images; "auto": video where it works (openai: for a qwen2_5_vl endpoint only).
     frames_as: Literal["auto", "images", "video"] = "auto"
     video_fps: float = 2.0  # the rate the frames were sampled at (Qwen2.5-VL's temporal positions)
     # --- vllm backend ---

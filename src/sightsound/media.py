@@ -16,6 +16,7 @@ naming the file and the reason, so a stage can report it in one line or skip the
 from __future__ import annotations
 
 import bisect
+import io
 import math
 import struct
 from collections.abc import Iterable, Sequence
@@ -464,3 +465,80 @@ def validate_media(paths: Iterable[str | Path], decode: bool = True, audio: bool
         except MediaError as e:
             bad.append((e.path, e.reason))
     return bad
+
+
+# ------------------------------------------------------------------------------ silent video bytes
+# x264 quality of the teacher's video: visually lossless at the teacher's frame sizes, and an order of
+# magnitude smaller than the same frames as PNGs (the whole request travels as one JSON body).
+SILENT_MP4_CRF = 18
+
+
+def encode_silent_mp4(frames: Sequence[Image.Image], fps: float, crf: int = SILENT_MP4_CRF) -> bytes:
+    """``frames`` (already sampled, in time order) as an h264 mp4 at ``fps``: one video stream, **no audio**.
+
+    This is how the teacher's silent video travels to an OpenAI-compatible server (``video_url``):
+    the container carries the sampling rate, so the server's video loader sees the frames at the times
+    they were taken. No audio stream is ever added (the teacher must not hear); the frames are all
+    there is to encode. Odd sides are padded by one replicated edge pixel (yuv420p needs even sides).
+    Output bytes are deterministic (bit-exact flags, one encoder thread), so the same frames give
+    the same request body.
+    """
+    import av
+    from av.codec.context import Flags
+
+    if not frames:
+        raise ValueError("no frames to encode")
+    if not fps or fps <= 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    width, height = frames[0].size
+    if any(f.size != (width, height) for f in frames):
+        raise ValueError("all frames of one video must have the same size")
+    even = (width + width % 2, height + height % 2)
+    rate = Fraction(fps).limit_denominator(1001)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4", options={"fflags": "+bitexact"}) as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height = even
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": str(int(crf)), "threads": "1"}
+        stream.codec_context.flags |= Flags.bitexact
+        for img in frames:
+            img = img.convert("RGB")
+            if img.size != even:
+                pad = ((0, even[1] - height), (0, even[0] - width), (0, 0))
+                img = Image.fromarray(np.pad(np.asarray(img), pad, mode="edge"))
+            for pkt in stream.encode(av.VideoFrame.from_image(img)):
+                out.mux(pkt)
+        for pkt in stream.encode(None):
+            out.mux(pkt)
+    return buf.getvalue()
+
+
+def decode_video_bytes(data: bytes, max_frames: int | None = None) -> tuple[list[Image.Image], float | None]:
+    """Every frame of an in-memory video (mp4, webm, ...) as RGB images, and its frame rate (None if unknown).
+
+    Only the video stream is decoded; an audio stream, if any, is never read. Raises ``ValueError``
+    for bytes that are not a decodable video, or that hold more than ``max_frames`` frames.
+    """
+    import av
+
+    try:
+        container = av.open(io.BytesIO(data), metadata_errors="ignore")
+    except av.FFmpegError as e:
+        raise ValueError(f"not a decodable video ({_ffmpeg_reason(e)})") from None
+    with container:
+        if not container.streams.video:
+            raise ValueError("no video stream")
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        images: list[Image.Image] = []
+        try:
+            for frame in container.decode(stream):
+                if max_frames is not None and len(images) >= max_frames:
+                    raise ValueError(f"video holds more than {max_frames} frames")
+                images.append(frame.to_image())
+        except av.FFmpegError as e:
+            raise ValueError(f"video decode failed ({_ffmpeg_reason(e)})") from None
+    if not images:
+        raise ValueError("video decodes to no frames")
+    return images, (float(rate) if rate else None)

@@ -7,8 +7,10 @@ e.g. a tiny Qwen2-Audio behind :class:`~sightsound.backends.hf.HFBackend`, over 
 What it speaks (the subset the pipeline uses, in vLLM's dialect):
 
 * ``POST /v1/chat/completions`` with an optional system turn and one user turn whose content is a
-  string or a list of ``text``, ``image_url`` (base64 ``data:image/...`` URLs only; decoded to PIL)
-  and ``input_audio`` parts (base64 wav/flac; decoded to float32 mono and resampled to 16 kHz);
+  string or a list of ``text``, ``image_url`` (base64 ``data:image/...`` URLs only; decoded to PIL),
+  one ``video_url`` (vLLM's part; base64 ``data:video/mp4`` and other PyAV-readable containers; its
+  video stream is decoded to PIL frames, which become the request's frames) and ``input_audio``
+  parts (base64 wav/flac; decoded to float32 mono and resampled to 16 kHz);
   ``n``, ``temperature``, ``top_p``, ``max_completion_tokens``/``max_tokens``, ``seed``.
 * ``GET /v1/models`` and ``GET /health``.
 
@@ -57,6 +59,9 @@ log = logging.getLogger(__name__)
 FAULT_KINDS = ("429", "500", "503", "hang", "malformed", "empty", "drop", "echo_auth")
 TARGET_SAMPLE_RATE = 16000
 DEFAULT_MAX_TOKENS = 512
+# A video part decodes to at most this many frames (the teacher sends ~16; 10 s at vLLM's 32-frame
+# default would be 32): a longer one is refused before it fills memory.
+MAX_VIDEO_FRAMES = 256
 
 
 class BadRequest(ValueError):
@@ -116,6 +121,7 @@ class RequestLog:
     arrived: float = 0.0  # time.monotonic() on arrival
     status: int | None = None  # HTTP status sent; 0 = connection closed without one; None = in progress
     seconds: float | None = None
+    num_videos: int = 0  # video_url parts (the teacher's silent mp4)
 
 
 # ---------------------------------------------------------------------------------------- decoding
@@ -135,6 +141,28 @@ def decode_image_url(url: str) -> Any:
     except (ValueError, binascii.Error, OSError) as e:
         raise BadRequest(f"cannot decode image data URL: {e}") from None
     return image.convert("RGB")
+
+
+def decode_video_url(url: str) -> tuple[list[Any], float | None]:
+    """A base64 ``data:video/...`` URL (vLLM's ``video_url`` part) -> its frames (RGB PIL) and frame rate.
+
+    Only the video stream is decoded; an audio track in the file is never read, so what reaches the
+    backend is the silent video whatever the client sent. ``video/jpeg`` (vLLM's other form:
+    comma-separated base64 JPEG frames) is not supported; send an mp4.
+    """
+    from sightsound.media import decode_video_bytes
+
+    if not url.startswith("data:video/"):
+        raise BadRequest("only base64 data:video/... URLs are supported (this server fetches nothing)")
+    header, _, payload = url.partition(",")
+    if not header.endswith(";base64"):
+        raise BadRequest("video data URL must be base64-encoded")
+    if header.startswith("data:video/jpeg"):
+        raise BadRequest("data:video/jpeg frame lists are not supported; send the frames as an mp4")
+    try:
+        return decode_video_bytes(base64.b64decode(payload, validate=True), max_frames=MAX_VIDEO_FRAMES)
+    except (ValueError, binascii.Error) as e:
+        raise BadRequest(f"cannot decode video data URL: {e}") from None
 
 
 def decode_input_audio(part: dict[str, Any]) -> np.ndarray:
@@ -185,7 +213,7 @@ def parse_chat_request(body: Any, request_id: str) -> GenerationRequest:
                              param="messages")
     if user is None:
         raise BadRequest("no user message", param="messages")
-    texts, images, audio = [], [], None
+    texts, images, audio, video = [], [], None, None
     for part in [{"type": "text", "text": user}] if isinstance(user, str) else user:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
@@ -193,12 +221,26 @@ def parse_chat_request(body: Any, request_id: str) -> GenerationRequest:
         elif kind == "image_url":
             url = part.get("image_url")
             images.append(decode_image_url(url.get("url", "") if isinstance(url, dict) else str(url)))
+        elif kind == "video_url":
+            if video is not None:
+                raise BadRequest("at most one video_url part per request")
+            url = part.get("video_url")
+            # The container's frame rate is not passed on: the backend times frames by its own video_fps.
+            video, _ = decode_video_url(url.get("url", "") if isinstance(url, dict) else str(url))
         elif kind == "input_audio":
             if audio is not None:
                 raise BadRequest("at most one input_audio part per request")
             audio = decode_input_audio(part.get("input_audio") or {})
         else:
             raise BadRequest(f"unsupported content part type {kind!r}")
+    if video is not None:
+        if images:
+            # One frame sequence per request: the backend could not tell the video's frames from images.
+            raise BadRequest("a request takes either one video_url part or image_url parts, not both")
+        # The decoded frames go to the backend as the request's frames; the backend shows them to its
+        # model as one video where its processor takes video (hf with torchvision, vllm), else as
+        # images (hf on CPU), by its own frames_as, at its own video_fps.
+        images = video
     n = _number(body, "n", 1, int)
     if n < 1:
         raise BadRequest("n must be >= 1", param="n")
@@ -418,6 +460,7 @@ class _Handler(BaseHTTPRequestHandler):
         seed = body.get("seed") if isinstance(body, dict) else None
         entry = RequestLog(text=text, n=n if isinstance(n, int) else -1,
                            num_images=_count_parts(body, "image_url"),
+                           num_videos=_count_parts(body, "video_url"),
                            has_audio=_count_parts(body, "input_audio") > 0, fault=fault,
                            seed=seed if isinstance(seed, int) else None, arrived=started)
         app._record(entry)

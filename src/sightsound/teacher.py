@@ -189,6 +189,9 @@ def compute_stats(traces: Iterable[dict]) -> dict[str, Any]:
         "reasons": dict(sorted(Counter(t["reason"] or "kept" for t in traces).items())),
         # Records by the size of their largest group of equal parsed choices (0..n).
         "agreement_histogram": {str(k): agreement.get(k, 0) for k in range(max_n + 1)},
+        # How the teacher was shown the silent video: "video" (one clip) or "images" (frames as separate
+        # images), from each trace's backend description; more than one value means a mixed file.
+        "teacher_frames_as": sorted({f for t in traces if (f := (t.get("teacher") or {}).get("frames_as"))}),
         **{k: v for k, v in _group_stats(traces).items() if k in ("teacher_accuracy", "majority_is_vision_answer")},
     }
     for field in ("evidence", "family"):
@@ -224,6 +227,10 @@ def _check_resume(out: Path, recipe: Recipe) -> None:
     old_model = before.get("models", {}).get("teacher", {}).get("name_or_path")
     if old_model != recipe.models.teacher.name_or_path:
         diffs.append(f"models.teacher.name_or_path: {old_model!r} -> {recipe.models.teacher.name_or_path!r}")
+    # One video or separate images is a different teacher input: half a file of each is not one run.
+    old_teacher = before.get("models", {}).get("teacher", {})
+    diffs += [f"models.teacher.{k}: {old_teacher[k]!r} -> {v!r}" for k in ("frames_as", "video_fps")
+              if k in old_teacher and old_teacher[k] != (v := getattr(recipe.models.teacher, k))]
     if diffs:
         raise ConfigError(f"{out} was started with other teacher settings ({'; '.join(diffs)}); "
                           "resume with the same settings or write to a new --out")

@@ -4,8 +4,10 @@ One backend for a vLLM server (``vllm serve Qwen/Qwen2.5-VL-32B-Instruct``, Qwen
 gpt-4o / gpt-4o-audio-preview, or the local server in :mod:`sightsound.serve`. It goes through the
 official ``openai`` client (``AsyncOpenAI``) and adds what a long distillation run needs:
 
-* media in the user turn before the text: frames as ``image_url`` parts holding base64 PNG/JPEG
-  data URLs, audio as an ``input_audio`` part holding a base64 16-bit wav;
+* media in the user turn before the text: frames as one ``video_url`` part holding a silent
+  ``data:video/mp4;base64,`` mp4 at ``ModelSpec.video_fps`` (``frames_as: video``; ``auto`` for a
+  Qwen2.5-VL endpoint) or as ``image_url`` parts holding base64 PNG/JPEG data URLs
+  (``frames_as: images``), audio as an ``input_audio`` part holding a base64 16-bit wav;
 * ``n`` samples through the ``n`` parameter, or n separate calls (seed, seed+1, ...) where the
   endpoint rejects ``n > 1`` (``ModelSpec.n_mode``);
 * bounded concurrency (``ModelSpec.max_concurrency`` calls in flight);
@@ -30,10 +32,11 @@ Usage::
                                                 sampling=SamplingParams(n=1, temperature=0))])
     res.error or res.generations[0].text
 
-Serving the paper's models with vLLM for this backend: frames arrive as several images, and
-``vllm serve`` allows one image per prompt unless told otherwise, e.g.
-``vllm serve Qwen/Qwen2.5-VL-32B-Instruct --limit-mm-per-prompt '{"image": 16}'`` (at least
-``teach.max_frames``); Qwen2-Audio takes its one ``input_audio`` part as is.
+Serving the paper's models with vLLM for this backend: with ``frames_as: video`` the frames arrive
+as one video, ``vllm serve Qwen/Qwen2.5-VL-32B-Instruct --limit-mm-per-prompt '{"video": 1}'``;
+with ``frames_as: images`` they arrive as several images, and ``vllm serve`` may allow fewer per
+prompt than ``teach.max_frames`` unless told, e.g. ``--limit-mm-per-prompt '{"image": 16}'``.
+Qwen2-Audio takes its one ``input_audio`` part as is.
 
 ``generate`` is synchronous (it runs its own event loop, in a worker thread if the caller is
 already inside one); ``agenerate`` is the coroutine.
@@ -103,11 +106,19 @@ def wav_base64(audio: np.ndarray, sample_rate: int) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def build_messages(request: GenerationRequest, image_format: str = "png") -> list[dict[str, Any]]:
-    """The chat messages for one request: optional system turn, then one user turn, media first."""
+def build_messages(request: GenerationRequest, image_format: str = "png", frames_as: str = "images",
+                   video_fps: float = 2.0) -> list[dict[str, Any]]:
+    """The chat messages for one request: optional system turn, then one user turn, media first.
+
+    Frames go as one ``video_url`` part (``frames_as="video"``, see :func:`video_part`) or as one
+    ``image_url`` part each (``"images"``).
+    """
     content: list[dict[str, Any]] = []
-    for image in request.images or []:
-        content.append({"type": "image_url", "image_url": {"url": image_data_url(image, image_format)}})
+    if frames_as == "video" and request.images:
+        content.append(video_part(request.images, video_fps))
+    else:
+        for image in request.images or []:
+            content.append({"type": "image_url", "image_url": {"url": image_data_url(image, image_format)}})
     if request.audio is not None:
         content.append({"type": "input_audio",
                         "input_audio": {"data": wav_base64(request.audio, request.sample_rate), "format": "wav"}})
@@ -117,6 +128,53 @@ def build_messages(request: GenerationRequest, image_format: str = "png") -> lis
         messages.append({"role": "system", "content": request.system})
     messages.append({"role": "user", "content": content})
     return messages
+
+
+def video_data_url(frames: list[Image.Image], fps: float) -> str:
+    """Frames as a ``data:video/mp4;base64,`` URL: an h264 mp4 at ``fps`` with no audio stream."""
+    from sightsound.media import encode_silent_mp4
+
+    return f"data:video/mp4;base64,{base64.b64encode(encode_silent_mp4(frames, fps)).decode('ascii')}"
+
+
+def video_part(frames: list[Image.Image], fps: float) -> dict[str, Any]:
+    """One ``video_url`` content part holding the request's frames as a silent mp4 at ``fps``.
+
+    The shape is vLLM's extension of the chat API (``ChatCompletionContentPartVideoParam`` in
+    ``vllm/entrypoints/chat_utils.py``: ``{"type": "video_url", "video_url": {"url": ...}}``, where the
+    url is "either a URL of the video or a data URL with base64 encoded video data"). vLLM's
+    ``MediaConnector`` hands a base64 data URL to ``VideoMediaIO.load_base64``
+    (``vllm/multimodal/media/video.py``): ``video/jpeg`` means comma-separated JPEG frames with no
+    frame rate, any other type (our ``video/mp4``) is decoded by the video loader (OpenCV by
+    default), which reads the frame rate from the container, so Qwen2.5-VL's temporal positions
+    match the times the frames were taken. (vLLM 0.6.x took only ``video/jpeg`` data URLs,
+    vllm-project/vllm#11640; mp4 needs a newer server.) vLLM resamples the decoded video: by default
+    to at most 32 frames, or, with its Qwen2-VL loader, to 2 fps; at ``video_fps`` <= 2 and
+    ``teach.max_frames`` <= 32 every frame sent is kept.
+
+    An odd number of frames is padded with a copy of the last one: Qwen2.5-VL groups frames in pairs
+    (temporal patch 2); its HF processor pads the same way, whereas the fps-based frame sampler
+    that vLLM ports from HF (``Qwen2VLVideoBackend``) floors the count to a multiple of 2 and would
+    drop the last frame instead.
+    """
+    frames = list(frames)
+    if len(frames) % 2:
+        frames.append(frames[-1])
+    return {"type": "video_url", "video_url": {"url": video_data_url(frames, fps)}}
+
+
+def resolve_frames_as(spec: ModelSpec) -> str:
+    """``"video"`` or ``"images"``: how this endpoint gets a request's frames.
+
+    ``auto`` is video for a Qwen2.5-VL endpoint (vLLM takes ``video_url`` for it; the paper shows the
+    teacher the video) and images for anything else: OpenAI's own chat API has no video content part,
+    and an endpoint of unknown architecture may not take one either.
+    """
+    if spec.frames_as == "auto":
+        return "video" if spec.architecture == "qwen2_5_vl" else "images"
+    if spec.frames_as not in ("images", "video"):
+        raise ConfigError(f"openai backend: frames_as must be auto, images or video, got {spec.frames_as!r}")
+    return spec.frames_as
 
 
 def sampling_kwargs(sampling: SamplingParams, n: int, seed: int | None) -> dict[str, Any]:
@@ -341,6 +399,10 @@ class OpenAIBackend:
         self._rng = random.Random(seed)  # backoff jitter only; never affects outputs
         # Whether one call may ask for n > 1; "auto" turns it off on the first rejection.
         self._native_n = spec.n_mode != "separate"
+        self.frames_as = resolve_frames_as(spec)
+        if self.frames_as == "video" and not spec.video_fps > 0:
+            raise ConfigError(f"openai backend: video_fps must be > 0 for frames_as=video, "
+                              f"got {spec.video_fps}")
 
     # ---- public API
     def describe(self) -> dict[str, Any]:
@@ -351,6 +413,10 @@ class OpenAIBackend:
             "base_url": public_url(self.spec.base_url),
             "api_key_env": self.spec.api_key_env,  # the variable's name, never its value
             "n_mode": self.spec.n_mode,
+            # How frames travel: one silent mp4 (video_url) or one image_url part per frame; not
+            # recorded for an audio-only model (the verifier), which is never sent frames.
+            **({"frames_as": self.frames_as} if self.spec.architecture != "qwen2_audio" else {}),
+            **({"video_fps": self.spec.video_fps} if self.frames_as == "video" else {}),
         }
 
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
@@ -419,8 +485,9 @@ class OpenAIBackend:
         if n < 1:
             return GenerationResult(request_id=req.id, error=f"bad_request: n must be >= 1, got {n}")
         try:
-            # PNG/wav encoding is CPU work: keep the event loop free for the calls in flight.
-            messages = await asyncio.to_thread(build_messages, req, self.spec.image_format)
+            # PNG/mp4/wav encoding is CPU work: keep the event loop free for the calls in flight.
+            messages = await asyncio.to_thread(build_messages, req, self.spec.image_format, self.frames_as,
+                                             self.spec.video_fps)
         except (ValueError, OSError) as e:
             return GenerationResult(request_id=req.id, error=f"bad_request: cannot encode media ({e})")
         try:

@@ -60,7 +60,7 @@ def test_cot_set_from_kept_samples_only(world, tmp_path):
     assert user == {"role": "user", "content": [
         {"type": "audio", "path": audio},
         {"type": "text", "text": student_prompt("Which object makes the sound?", ["car", "dog", "cat", "violin"])}]}
-    assert user["content"][1]["text"].endswith("Available options: A. car B. dog C. cat D. violin")
+    assert user["content"][1]["text"].endswith("Available options: A. car B. dog C. cat D. violin .")  # [paper] " ."
     assert assistant == {"role": "assistant", "content": [{"type": "text", "text":
         "<think> A dog barks twice on the left. </think> <answer> The correct answer is: B. dog </answer>"}]}
     assert summary["examples"] == 4 and summary["records"] == 3
@@ -92,7 +92,8 @@ def test_grpo_prompt_set_carries_the_distilled_label(world, tmp_path):
     assert [r["id"] for r in rows] == ["r0", "r1", "r4"]  # one prompt per record
     assert summary["grpo_prompts"] == 3
     for r in rows:
-        assert set(r) == {"id", "prompt", "audio", "question", "choices", "solution"}
+        assert set(r) == {"id", "prompt", "audio", "question", "choices", "solution", "labels", "prompt_style"}
+        assert r["labels"] == "distilled" and r["prompt_style"] == "paper"
         assert len(r["prompt"]) == 1 and r["prompt"][0]["role"] == "user"
         assert r["solution"] == 1
 
@@ -209,3 +210,25 @@ def test_answer_styles_parse_to_the_same_choice():
     assert paper.endswith("<answer> The correct answer is: B. cat </answer>")
     assert text.endswith("<answer> The correct answer is: cat </answer>")
     assert parse_response(paper, choices).choice == parse_response(text, choices).choice == 1
+
+
+def test_r1_aqa_prompt_set_same_records_distilled_or_ground_truth(world, tmp_path):
+    """The R1-AQA baseline's GRPO set: the verified set's records, R1-AQA's prompt, either label."""
+    from sightsound.prompts import r1_aqa_prompt
+
+    paper = tmp_path / "grpo.jsonl"
+    build_sft(world["data"], tmp_path / "cot.jsonl", verified_path=world["verified"], grpo_out=paper)
+    for labels in ("distilled", "ground_truth"):
+        out = tmp_path / f"r1_{labels}.jsonl"
+        s = build_sft(world["data"], None, verified_path=world["verified"], grpo_out=out, prompt_style="r1_aqa",
+                      labels=labels)
+        rows, ref = list(read_jsonl(out)), list(read_jsonl(paper))
+        assert [r["id"] for r in rows] == [r["id"] for r in ref] and s["labels"] == labels
+        for r in rows:
+            text = r["prompt"][0]["content"][1]["text"]
+            assert text == r1_aqa_prompt(r["question"], r["choices"])
+            assert text.endswith("Output the final answer in <answer> </answer>.") and str(r["choices"]) in text
+        records = {r["id"]: r for r in read_jsonl(world["data"])}
+        want = [x["solution"] for x in ref] if labels == "distilled" else [records[r["id"]]["answer"] for r in rows]
+        assert [r["solution"] for r in rows] == want
+    assert (tmp_path / "r1_ground_truth.summary.json").is_file()

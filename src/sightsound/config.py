@@ -217,9 +217,10 @@ class GRPOConfig:
     bf16: bool | None = None
     top_p: float = 1.0  # [ours]
     epsilon: float = 0.2  # [ours, TRL default] PPO-style clip range
-    loss_type: str = "dapo"  # [ours, TRL 1.16 default] grpo | dr_grpo | dapo | bnpo ...
+    # [ours, TRL 1.16 default] dapo: token-level mean over the batch. grpo | dr_grpo | dapo | bnpo ...
+    loss_type: str = "dapo"
     scale_rewards: Literal["group", "batch", "none"] = "group"  # [ours] std normalisation of advantages
-    lr_scheduler_type: str = "constant"  # [ours]
+    lr_scheduler_type: str = "constant"  # [ours] (R1-AQA: linear decay)
     warmup_ratio: float = 0.0
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool = False
@@ -229,6 +230,23 @@ class GRPOConfig:
     resume: str = "auto"  # "auto": latest checkpoint in output_dir if any; "never"; or a checkpoint dir
     validate_audio: bool = True  # decode every clip before step 1 (a bad file stops the run, listing offenders)
     report_to: list[str] = field(default_factory=list)  # e.g. ["tensorboard"]; metrics.jsonl is always written
+
+
+@dataclass
+class R1AQAConfig:
+    """The R1-AQA baseline (system ``r1_aqa``; Li et al. 2025, xiaomi-research/r1-aqa): label-only GRPO
+    with R1-AQA's own prompt, format reward, loss and schedule. Every other setting is ``grpo``'s, so it
+    differs from ``label_grpo`` only where R1-AQA's recipe does."""
+
+    # [ours] Labels on the verified records: "distilled" (the teacher's unanimous, fact-checked
+    # choice, as the paper's label-only baselines) or "ground_truth" (what R1-AQA trained on).
+    labels: Literal["distilled", "ground_truth"] = "distilled"
+    prompt: Literal["r1_aqa", "paper"] = "r1_aqa"  # [R1-AQA] "... Output the final answer in <answer> </answer>."
+    reward_funcs: list[str] = field(default_factory=lambda: ["answer_format", "accuracy"])  # [R1-AQA]
+    reward_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])  # [R1-AQA] unweighted sum
+    loss_type: str = "grpo"  # [R1-AQA] per-sequence mean of token losses, then mean over sequences
+    lr_scheduler_type: str = "linear"  # [R1-AQA] the HF Trainer default: linear decay to 0
+    max_completion_length: int = 256  # [R1-AQA]
 
 
 # ------------------------------------------------------------------------------------------ evaluate
@@ -289,10 +307,11 @@ class Recipe:
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    r1_aqa: R1AQAConfig = field(default_factory=R1AQAConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     # Systems the pipeline trains and evaluates (paper's comparison). Names: pretrained,
-    # label_sft, label_grpo, cot_sft_unverified, cot_sft, sightsound_r1.
+    # pretrained_r1_aqa_prompt, label_sft, label_grpo, r1_aqa, cot_sft_unverified, cot_sft, sightsound_r1.
     systems: list[str] = field(default_factory=lambda: ["pretrained", "label_sft", "label_grpo", "cot_sft", "sightsound_r1"])
 
 

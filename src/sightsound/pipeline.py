@@ -13,16 +13,20 @@ Run-directory layout (stable; scripts and ``sightsound report`` rely on it)::
     RUN/data/test/data.jsonl           held-out synthetic test records (when eval includes "synthetic")
     RUN/teach/traces.jsonl             Step 1 (+ .stats.json)
     RUN/verify/verified.jsonl          Step 2 (+ .stats.json)
-    RUN/sft_data/{cot,label,cot_unverified,grpo}.jsonl
+    RUN/sft_data/{cot,label,cot_unverified,grpo,grpo_r1_aqa}.jsonl
     RUN/train/<system>/                adapters, checkpoints, metrics.jsonl
     RUN/eval/<system>/<benchmark>.json (+ .predictions.json; distill.* = the distillation records)
     RUN/results.json                   systems x benchmarks accuracies, stage yields, versions
     RUN/report.md, RUN/plots/*.png, RUN/report.html
 
-Systems (the paper's comparison): ``pretrained``; ``label_sft`` (SFT on the distilled labels, no
-reasoning); ``label_grpo`` (GRPO from the pretrained student, R1-AQA style); ``cot_sft_unverified``
-(SFT on consistent but unverified CoT: the ablation of Step 2); ``cot_sft`` (SFT on verified CoT);
-``sightsound_r1`` (verified-CoT SFT, then GRPO).
+Systems (the paper's comparison): ``pretrained`` (the paper's student prompt);
+``pretrained_r1_aqa_prompt`` (the same model asked with R1-AQA's answer instruction); ``label_sft``
+(SFT on the distilled labels, no reasoning); ``label_grpo`` (GRPO on the distilled labels from the
+pretrained student, with the paper's prompt and rewards); ``r1_aqa`` (the R1-AQA recipe: its prompt,
+answer-only format reward, per-sequence loss, linear decay, 256 tokens; section ``r1_aqa``);
+``cot_sft_unverified`` (SFT on consistent but unverified CoT: the ablation of Step 2); ``cot_sft``
+(SFT on verified CoT); ``sightsound_r1`` (verified-CoT SFT, then GRPO). Every system is evaluated with
+the prompt it was trained with (:data:`EVAL_PROMPT`), recorded in its results.
 """
 
 from __future__ import annotations
@@ -42,15 +46,25 @@ from sightsound.stages import Stage, StageRunner
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("pretrained", "label_sft", "label_grpo", "cot_sft_unverified", "cot_sft", "sightsound_r1")
+SYSTEMS = ("pretrained", "pretrained_r1_aqa_prompt", "label_sft", "label_grpo", "r1_aqa", "cot_sft_unverified",
+           "cot_sft", "sightsound_r1")
+UNTRAINED = ("pretrained", "pretrained_r1_aqa_prompt")  # the pretrained student, no adapter
 # system -> (trainer, training set, starts from)
 TRAINING = {
     "label_sft": ("sft", "label", None),
     "cot_sft_unverified": ("sft", "cot_unverified", None),
     "cot_sft": ("sft", "cot", None),
     "label_grpo": ("grpo", "grpo", None),
+    "r1_aqa": ("grpo", "grpo_r1_aqa", None),
     "sightsound_r1": ("grpo", "grpo", "cot_sft"),
 }
+
+
+def eval_prompt(recipe: Recipe, system: str) -> str:
+    """The student prompt a system is evaluated with: the one it was trained with."""
+    if system == "r1_aqa":
+        return recipe.r1_aqa.prompt
+    return "r1_aqa" if system == "pretrained_r1_aqa_prompt" else "paper"
 
 
 @dataclasses.dataclass
@@ -167,9 +181,12 @@ def _verify_stage(recipe: Recipe, L: Layout) -> Stage:
 
 def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
     want_unverified = "cot_sft_unverified" in systems
+    want_r1_aqa = "r1_aqa" in systems
     outputs = [L.sft_set("cot"), L.sft_set("label"), L.sft_set("grpo")]
     if want_unverified:
         outputs.append(L.sft_set("cot_unverified"))
+    if want_r1_aqa:
+        outputs.append(L.sft_set("grpo_r1_aqa"))
 
     def fn() -> dict:
         from sightsound.sft_data import build_sft
@@ -184,11 +201,17 @@ def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
         if want_unverified:
             out["cot_unverified"] = build_sft(L.data, L.sft_set("cot_unverified"), traces_path=L.traces,
                                               answer_style=style)
-        return {f"{k}_examples": v["examples"] for k, v in out.items()} | {
+        stats = {f"{k}_examples": v["examples"] for k, v in out.items()} | {
             "grpo_prompts": out["cot"]["grpo_prompts"], "records": out["cot"]["records"]}
+        if want_r1_aqa:  # the same verified records, R1-AQA's prompt, distilled or ground-truth labels
+            r1 = build_sft(L.data, None, verified_path=L.verified, grpo_out=L.sft_set("grpo_r1_aqa"),
+                           prompt_style=recipe.r1_aqa.prompt, labels=recipe.r1_aqa.labels)
+            stats["grpo_r1_aqa_prompts"] = r1["grpo_prompts"]
+        return stats
 
-    return Stage("sft_data", fn, outputs, [L.data, L.traces, L.verified],
-                 {"unverified": want_unverified, "answer_style": recipe.pipeline.answer_style})
+    cfg = {"unverified": want_unverified, "answer_style": recipe.pipeline.answer_style,
+           "r1_aqa": {"prompt": recipe.r1_aqa.prompt, "labels": recipe.r1_aqa.labels} if want_r1_aqa else None}
+    return Stage("sft_data", fn, outputs, [L.data, L.traces, L.verified], cfg)
 
 
 def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
@@ -202,6 +225,12 @@ def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
     else:
         section = dataclasses.replace(recipe.grpo, train_file=str(train_file), output_dir=str(out),
                                       init_adapter=str(L.train(start) / "adapter") if start else None)
+        if system == "r1_aqa":  # R1-AQA's recipe where it differs from label_grpo's
+            r1 = recipe.r1_aqa
+            section = dataclasses.replace(section, reward_funcs=list(r1.reward_funcs),
+                                          reward_weights=list(r1.reward_weights), loss_type=r1.loss_type,
+                                          lr_scheduler_type=r1.lr_scheduler_type,
+                                          max_completion_length=r1.max_completion_length)
         sub = dataclasses.replace(recipe, grpo=section)
 
     def fn() -> dict:
@@ -226,7 +255,7 @@ def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
 
 def _adapter_for(L: Layout, system: str) -> Path | None | bool:
     """The system's adapter dir; None for the pretrained student; False when it was not trained."""
-    if system == "pretrained":
+    if system in UNTRAINED:
         return None
     adapter = L.train(system) / "adapter"
     return adapter if (adapter / "adapter_config.json").is_file() else False
@@ -236,7 +265,8 @@ def _eval_stage(recipe: Recipe, L: Layout, system: str, bench: str, controls: bo
     out = L.eval(system, bench)
     annotations = {"synthetic": L.test_data, "distill": L.data}.get(bench)
     name = "synthetic" if bench == "distill" else bench
-    inputs = ([annotations] if annotations else []) + ([L.train(system)] if system != "pretrained" else [])
+    inputs = ([annotations] if annotations else []) + ([L.train(system)] if system not in UNTRAINED else [])
+    prompt = eval_prompt(recipe, system)
 
     def fn() -> dict:
         from sightsound.evaluate.run import evaluate
@@ -252,7 +282,7 @@ def _eval_stage(recipe: Recipe, L: Layout, system: str, bench: str, controls: bo
         res = evaluate(recipe, benchmark=name, out=out, adapter=str(adapter) if adapter else None,
                        annotations=str(annotations) if annotations else None, system=system,
                        silent_audio=controls and pc.silent_audio_control,
-                       shuffle_choices=pc.shuffle_choices_seed if controls else None)
+                       shuffle_choices=pc.shuffle_choices_seed if controls else None, prompt=prompt)
         if bench == "distill":  # the report joins student answers to records by this name
             preds = out.with_name(out.stem + ".predictions.json")
             if not preds.exists():
@@ -260,6 +290,7 @@ def _eval_stage(recipe: Recipe, L: Layout, system: str, bench: str, controls: bo
         return {"accuracy": res.get("accuracy"), "n": res.get("n")}
 
     cfg = {"eval": to_dict(recipe.eval), "student": to_dict(recipe.models.student), "controls": controls,
+           "prompt": prompt,
            "pipeline": {"silent": recipe.pipeline.silent_audio_control, "shuffle": recipe.pipeline.shuffle_choices_seed}}
     # Everything eval writes beside the results (generations, predictions, controls) belongs to the stage,
     # so a changed config removes it too instead of tripping eval's own resume check.
@@ -282,7 +313,10 @@ def collect_results(recipe: Recipe, L: Layout, systems: list[str], benches: list
                 continue
             r = read_json(p)
             table.setdefault(system, {})[bench] = {
-                "accuracy": r.get("accuracy"), "n": r.get("n"), "skipped": r.get("skipped"),
+                "accuracy": r.get("accuracy"), "ci95": r.get("ci95"), "n": r.get("n"), "skipped": r.get("skipped"),
+                "choice_parsed": (r.get("choice_parsed") or {}).get("accuracy"),
+                "format_rate": r.get("format_rate"), "prompt_style": r.get("prompt_style"),
+                "version": r.get("version"),
                 "controls": {k: v.get("accuracy") for k, v in (r.get("controls") or {}).items()},
                 "breakdowns": {k: {g: (v or {}).get("accuracy") for g, v in groups.items()}
                                for k, groups in (r.get("breakdowns") or {}).items()
@@ -294,6 +328,8 @@ def collect_results(recipe: Recipe, L: Layout, systems: list[str], benches: list
         "systems": table,
         "stages": stage_stats,
         "answer_parser": "sightsound.parsing.parse_response",
+        "extraction": "the last <answer> block's content, else the whole reply",
+        "interval": "Wilson score interval, 95%",
         "packages": package_versions(),
     }
 
@@ -306,18 +342,25 @@ def write_markdown(results: dict, L: Layout) -> Path:
     systems = results["systems"]
     benches = sorted({b for s in systems.values() for b in s})
     if systems:
-        lines += ["## Student accuracy (%)", "", "| system | " + " | ".join(benches) + " |",
-                  "|---|" + "---|" * len(benches)]
+        lines += ["## Student accuracy (%)", "",
+                  "Official rule of each benchmark on the extracted text (last `<answer>` block, else the whole "
+                  "reply), Wilson 95% interval in brackets, controls in parentheses; prompt = the one the system "
+                  "was trained with.", "",
+                  "| system | prompt | " + " | ".join(benches) + " | format rate |",
+                  "|---|---|" + "---|" * len(benches) + "---|"]
         for name, per in systems.items():
-            cells = []
+            cells = [next((r.get("prompt_style") for r in per.values() if r.get("prompt_style")), None) or "—"]
             for b in benches:
                 r = per.get(b) or {}
                 acc = r.get("accuracy")
-                cell = "—" if acc is None else f"{100 * acc:.1f}"
+                ci = r.get("ci95")
+                cell = "—" if acc is None else f"{100 * acc:.1f}" + (f" [{100 * ci[0]:.1f}–{100 * ci[1]:.1f}]" if ci else "")
                 ctrl = r.get("controls") or {}
                 if ctrl:
                     cell += " (" + ", ".join(f"{k} {100 * v:.1f}" for k, v in ctrl.items() if v is not None) + ")"
                 cells.append(cell)
+            rates = [r.get("format_rate") for b, r in per.items() if b != "distill" and r.get("format_rate") is not None]
+            cells.append(f"{100 * rates[0]:.0f}%" if rates else "—")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Stage yields", "", "| stage | figure | value |", "|---|---|---|"]
@@ -331,7 +374,10 @@ def write_markdown(results: dict, L: Layout) -> Path:
              if b != "distill" and L.eval(s, b).exists() and per[b].get("accuracy") is not None]
     plots = L.root / "plots"
     if paths:
+        from sightsound.evaluate.compare import paired_markdown
+
         cmp = compare(paths, plots, names=[p.parent.name for p in paths])
+        lines += [""] + paired_markdown(cmp["paired"])
         lines += ["", "## Plots", ""] + [f"![{Path(c).stem}](plots/{Path(c).name})" for c in cmp["charts"]]
     pk = results["packages"]
     lines += ["", f"Packages: {', '.join(f'{k} {v}' for k, v in pk.items() if v)}.",

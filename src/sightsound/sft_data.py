@@ -4,7 +4,7 @@
 chat example per sample the verifier kept (``id`` = the sample's key ``<record id>#<index>``,
 ``record_id`` = the record's id, plus the pinned fields)::
 
-    user:      [audio] + student_prompt(question, choices)        (the paper's "<audio> (AVQA Question)")
+    user:      [audio] + student_prompt(question, choices)        (the paper's "<audio> (AVQA Question) .")
     assistant: <think> {teacher's think} </think> <answer> The correct answer is: B. cat </answer>
 
 Variants (same record selection, so systems differ only in what they learn from):
@@ -17,6 +17,10 @@ Variants (same record selection, so systems differ only in what they learn from)
   (the teacher's unanimous, fact-checked choice) as ``solution``.
 * ``--traces TRACES.jsonl`` instead of ``--verified``: the *unverified* CoT set (every consistent
   sample of every kept trace, no fact-check), for the "SFT on unverified CoT" ablation.
+* ``--prompt-style r1_aqa``: the user turn in R1-AQA's words (``... Please choose the answer from
+  the following options: [...]. Output the final answer in <answer> </answer>.``), and
+  ``--labels ground_truth``: the record's own answer as ``solution`` instead of the distilled label;
+  together, with ``--grpo-out``, the R1-AQA baseline's prompt set (same records).
 
 A sample is refused, with a reason, when its record is not in the data or is invalid, has no audio
 or its audio file is missing, when its choice (the distilled label) is not an index of the
@@ -34,7 +38,7 @@ from typing import Any
 
 from sightsound.jsonl import ArtefactError, atomic_write_json, read_jsonl, write_jsonl_atomic
 from sightsound.parsing import ANSWER_STYLES, answer_line
-from sightsound.prompts import student_prompt
+from sightsound.prompts import STUDENT_PROMPTS, build_student_prompt
 from sightsound.schema import RecordError, Sample, resolve_media
 
 log = logging.getLogger(__name__)
@@ -49,10 +53,13 @@ CONFLICTING_LABELS = "conflicting_labels"
 
 
 # -------------------------------------------------------------------------------------- message form
-def user_message(audio: str, question: str, choices: list[str]) -> dict[str, Any]:
-    """The student's user turn: the audio, then the question with its options."""
+LABELS = ("distilled", "ground_truth")
+
+
+def user_message(audio: str, question: str, choices: list[str], prompt_style: str = "paper") -> dict[str, Any]:
+    """The student's user turn: the audio, then the question with its options (paper or R1-AQA wording)."""
     return {"role": "user", "content": [{"type": "audio", "path": audio},
-                                        {"type": "text", "text": student_prompt(question, choices)}]}
+                                        {"type": "text", "text": build_student_prompt(prompt_style, question, choices)}]}
 
 
 def target_text(think: str | None, choices: list[str], choice: int, label_only: bool = False,
@@ -143,8 +150,15 @@ def _refusal(sample: dict, records: dict[str, dict | str]) -> tuple[str, str] | 
 
 
 def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: bool = False,
-               answer_style: str = "letter_text") -> tuple[list[dict], list[dict], list[dict]]:
-    """(SFT rows, GRPO rows, refusals) from source samples; pure apart from checking audio files exist."""
+               answer_style: str = "letter_text", prompt_style: str = "paper", labels: str = "distilled"
+               ) -> tuple[list[dict], list[dict], list[dict]]:
+    """(SFT rows, GRPO rows, refusals) from source samples; pure apart from checking audio files exist.
+
+    ``labels="ground_truth"`` puts the record's own answer in the GRPO rows' ``solution`` (the SFT
+    rows always learn the distilled choice: they are the teacher's samples).
+    """
+    if labels not in LABELS:
+        raise ValueError(f"unknown labels {labels!r} (known: {LABELS})")
     sft, refused = [], []
     grpo: dict[str, dict] = {}
     for sample in samples:
@@ -154,7 +168,7 @@ def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: 
             continue
         rec = records[sample["id"]]
         choice = sample["choice"]
-        user = user_message(rec["audio"], rec["question"], rec["choices"])
+        user = user_message(rec["audio"], rec["question"], rec["choices"], prompt_style)
         sft.append({
             # One line per kept sample, and a record may have several: the line's id is the sample's
             # key ("<record id>#<index>"), unique as every artefact's id is; record_id names the record.
@@ -167,9 +181,16 @@ def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: 
         })
         prev = grpo.get(rec["id"])
         if prev is None:
+            truth = rec.get("answer")
+            solution = choice if labels == "distilled" else truth
+            if solution is None:
+                refused.append({"id": rec["id"], "key": sample["key"], "reason": LABEL_OUTSIDE_CHOICES,
+                                "detail": "the record has no ground-truth answer"})
+                continue
             grpo[rec["id"]] = {"id": rec["id"], "prompt": [user], "audio": rec["audio"], "question": rec["question"],
-                               "choices": rec["choices"], "solution": choice}
-        elif prev["solution"] != choice:
+                               "choices": rec["choices"], "solution": solution, "labels": labels,
+                               "prompt_style": prompt_style}
+        elif labels == "distilled" and prev["solution"] != choice:
             # Samples of one record that passed the unanimity filter cannot disagree; if they do, the
             # distilled label is unknown, so the record leaves the GRPO set rather than being guessed.
             refused.append({"id": rec["id"], "key": sample["key"], "reason": CONFLICTING_LABELS,
@@ -186,18 +207,24 @@ def summary_path(out_path: str | Path) -> Path:
 
 def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | Path | None = None,
               traces_path: str | Path | None = None, label_only: bool = False,
-              grpo_out: str | Path | None = None, answer_style: str = "letter_text") -> dict[str, Any]:
+              grpo_out: str | Path | None = None, answer_style: str = "letter_text", prompt_style: str = "paper",
+              labels: str = "distilled") -> dict[str, Any]:
     """Write the SFT set (and optionally the GRPO prompt set); return the summary.
 
     The source is exactly one of ``verified_path`` (kept, fact-checked samples: the paper's set)
-    and ``traces_path`` (all consistent samples, unverified: the ablation).
+    and ``traces_path`` (all consistent samples, unverified: the ablation). ``out_path`` None writes
+    the GRPO prompt set only (the R1-AQA baseline has no SFT set).
     """
     if (verified_path is None) == (traces_path is None):
         raise ValueError("give exactly one source: verified_path (fact-checked) or traces_path (unverified)")
     samples = kept_verified_samples(verified_path) if verified_path else unverified_samples(traces_path)
     records = index_records(data_path)
-    sft, grpo, refused = build_sets(samples, records, label_only=label_only, answer_style=answer_style)
-    write_jsonl_atomic(out_path, sft)
+    sft, grpo, refused = build_sets(samples, records, label_only=label_only, answer_style=answer_style,
+                                    prompt_style=prompt_style, labels=labels)
+    if out_path is None and not grpo_out:
+        raise ValueError("nothing to write: give out_path, grpo_out or both")
+    if out_path is not None:
+        write_jsonl_atomic(out_path, sft)
     if grpo_out:
         write_jsonl_atomic(grpo_out, grpo)
     summary = {
@@ -205,6 +232,8 @@ def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | 
         "source_path": str(verified_path or traces_path),
         "variant": "label_only" if label_only else "cot",
         "answer_style": answer_style,
+        "prompt_style": prompt_style,
+        "labels": labels,
         "samples_in": len(samples),
         "examples": len(sft),
         "records": len({r["record_id"] for r in sft}),
@@ -212,7 +241,7 @@ def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | 
         "refused": dict(sorted(Counter(r["reason"] for r in refused).items())),
         "refused_samples": refused,
     }
-    atomic_write_json(summary_path(out_path), summary)
+    atomic_write_json(summary_path(out_path if out_path is not None else grpo_out), summary)
     for r in refused[:20]:
         log.warning("build-sft: refused %s (%s): %s", r["key"], r["reason"], r["detail"])
     return summary
@@ -230,11 +259,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grpo-out", help="also write the GRPO prompt set with the distilled label as solution")
     parser.add_argument("--answer-style", choices=ANSWER_STYLES, default="letter_text",
                         help="'The correct answer is: B. cat' (the paper's, default) or '...: cat' (tiny models)")
+    parser.add_argument("--prompt-style", choices=sorted(STUDENT_PROMPTS), default="paper",
+                        help="the user turn: the paper's '<audio> (AVQA Question) .' (default) or R1-AQA's")
+    parser.add_argument("--labels", choices=LABELS, default="distilled",
+                        help="GRPO solution: the distilled label (default, the paper's) or the record's ground truth")
 
 
 def run(args: argparse.Namespace) -> int:
     s = build_sft(args.data, args.out, verified_path=args.verified, traces_path=args.traces,
-                  label_only=args.label_only, grpo_out=args.grpo_out, answer_style=args.answer_style)
+                  label_only=args.label_only, grpo_out=args.grpo_out, answer_style=args.answer_style,
+                  prompt_style=args.prompt_style, labels=args.labels)
     refused = ", ".join(f"{k} {v}" for k, v in s["refused"].items()) or "none"
     grpo = f", {s['grpo_prompts']} GRPO prompts -> {args.grpo_out}" if args.grpo_out else ""
     print(f"build-sft ({s['variant']}, {s['source']}): {s['examples']} examples from {s['records']} records "

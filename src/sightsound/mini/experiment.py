@@ -27,7 +27,8 @@ from sightsound.config import Recipe, load_recipe
 from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json
 
 BENCH = "synthetic"
-SHARED = ("recipe.yaml", "manifest.json", "data", "teach", "verify", "sft_data", "eval/pretrained")
+SHARED = ("recipe.yaml", "manifest.json", "data", "teach", "verify", "sft_data", "eval/pretrained",
+          "eval/pretrained_r1_aqa_prompt")
 
 
 def experiment_recipe(recipe: Recipe, models: dict[str, str] | None = None) -> Recipe:
@@ -84,11 +85,20 @@ def _share_from(first: Path, run: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------- summary
-def _mean_std(xs: list[float]) -> dict[str, float | None]:
+def _mean_std(xs: list[float]) -> dict[str, Any]:
+    """Mean, std and the 95 % t-interval of the mean over seeds (seeds are the unit of replication)."""
     xs = [x for x in xs if x is not None]
     if not xs:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "n": len(xs)}
+        return {"mean": None, "std": None, "n": 0, "ci95": None}
+    mean = statistics.fmean(xs)
+    std = statistics.stdev(xs) if len(xs) > 1 else 0.0
+    ci = None
+    if len(xs) > 1:
+        from scipy.stats import t
+
+        half = float(t.ppf(0.975, len(xs) - 1)) * std / len(xs) ** 0.5
+        ci = [mean - half, mean + half]
+    return {"mean": mean, "std": std, "n": len(xs), "ci95": ci}
 
 
 def summarize(per_seed: dict[int, dict], first_run: Path) -> dict[str, Any]:
@@ -140,15 +150,19 @@ def _pct(x: float | None) -> str:
 
 
 def markdown(summary: dict[str, Any]) -> str:
+    def ci(r: dict) -> str:
+        return "—" if not r.get("ci95") else f"[{_pct(r['ci95'][0])}, {_pct(r['ci95'][1])}]"
+
     lines = [f"## Student accuracy on the held-out synthetic test split (%), {len(summary['seeds'])} training seeds", "",
-             "| system | mean ± std | per seed |", "|---|---|---|"]
+             "Official rule of the benchmark on the extracted text; 95% CI = t-interval of the mean over seeds.", "",
+             "| system | mean ± std | 95% CI | per seed |", "|---|---|---|---|"]
     for s, r in summary["accuracy"].items():
         per = " ".join(_pct(v) for v in r["per_seed"].values())
-        lines.append(f"| {s} | {_pct(r['mean'])} ± {_pct(r['std'])} | {per} |")
-    lines += ["", "### Paired differences per seed (points)", "", "| comparison | mean ± std | wins / seeds |",
-              "|---|---|---|"]
+        lines.append(f"| {s} | {_pct(r['mean'])} ± {_pct(r['std'])} | {ci(r)} | {per} |")
+    lines += ["", "### Paired differences per seed (points)", "", "| comparison | mean ± std | 95% CI | wins / seeds |",
+              "|---|---|---|---|"]
     for name, r in summary["paired"].items():
-        lines.append(f"| {name} | {_pct(r['mean'])} ± {_pct(r['std'])} | {r['wins']} / {r['seeds']} |")
+        lines.append(f"| {name} | {_pct(r['mean'])} ± {_pct(r['std'])} | {ci(r)} | {r['wins']} / {r['seeds']} |")
     ev = summary["breakdowns"].get("evidence") or {}
     groups = sorted({g for v in ev.values() for g in v})
     if groups:

@@ -109,3 +109,23 @@ def test_recipes_parse_with_known_keys_and_existing_files(recipe):
         if token.startswith("configs/") and not token.endswith("/"):
             assert (REPO / token).exists(), f"{recipe.name} refers to missing {token}"
     assert r.teach.n >= 1
+
+
+def test_each_system_is_evaluated_with_its_training_prompt_and_r1_aqa_uses_its_recipe(tmp_path):
+    from sightsound.pipeline import Layout, _train_stage, eval_prompt
+
+    recipe = load_recipe(REPO / "configs" / "paper.yaml")
+    assert {s: eval_prompt(recipe, s) for s in recipe.systems} == {
+        "pretrained": "paper", "pretrained_r1_aqa_prompt": "r1_aqa", "label_sft": "paper", "label_grpo": "paper",
+        "r1_aqa": "r1_aqa", "cot_sft_unverified": "paper", "cot_sft": "paper", "sightsound_r1": "paper"}
+    L = Layout(tmp_path)
+    r1 = _train_stage(recipe, L, "r1_aqa").config["grpo"]
+    label = _train_stage(recipe, L, "label_grpo").config["grpo"]
+    assert r1["reward_funcs"] == ["answer_format", "accuracy"] and label["reward_funcs"] == ["format", "accuracy"]
+    assert (r1["loss_type"], r1["lr_scheduler_type"], r1["max_completion_length"]) == ("grpo", "linear", 256)
+    assert (label["loss_type"], label["lr_scheduler_type"]) == ("dapo", "constant")
+    assert r1["train_file"].endswith("grpo_r1_aqa.jsonl") and label["train_file"].endswith("grpo.jsonl")
+    # Everything R1-AQA's recipe does not name is label_grpo's.
+    same = {k for k in r1 if k not in ("reward_funcs", "reward_weights", "loss_type", "lr_scheduler_type",
+                                       "max_completion_length", "train_file", "output_dir")}
+    assert {k: r1[k] for k in same} == {k: label[k] for k in same}

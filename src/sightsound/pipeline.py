@@ -315,7 +315,8 @@ def collect_results(recipe: Recipe, L: Layout, systems: list[str], benches: list
             table.setdefault(system, {})[bench] = {
                 "accuracy": r.get("accuracy"), "ci95": r.get("ci95"), "n": r.get("n"), "skipped": r.get("skipped"),
                 "choice_parsed": (r.get("choice_parsed") or {}).get("accuracy"),
-                "format_rate": r.get("format_rate"), "prompt_style": r.get("prompt_style"),
+                "format_rate": r.get("format_rate"), "answer_tag_rate": r.get("answer_tag_rate"),
+                "prompt_style": r.get("prompt_style"),
                 "version": r.get("version"),
                 "controls": {k: v.get("accuracy") for k, v in (r.get("controls") or {}).items()},
                 "breakdowns": {k: {g: (v or {}).get("accuracy") for g, v in groups.items()}
@@ -346,7 +347,7 @@ def write_markdown(results: dict, L: Layout) -> Path:
                   "Official rule of each benchmark on the extracted text (last `<answer>` block, else the whole "
                   "reply), Wilson 95% interval in brackets, controls in parentheses; prompt = the one the system "
                   "was trained with.", "",
-                  "| system | prompt | " + " | ".join(benches) + " | format rate |",
+                  "| system | prompt | " + " | ".join(benches) + " | format / answer tags |",
                   "|---|---|" + "---|" * len(benches) + "---|"]
         for name, per in systems.items():
             cells = [next((r.get("prompt_style") for r in per.values() if r.get("prompt_style")), None) or "—"]
@@ -359,8 +360,10 @@ def write_markdown(results: dict, L: Layout) -> Path:
                 if ctrl:
                     cell += " (" + ", ".join(f"{k} {100 * v:.1f}" for k, v in ctrl.items() if v is not None) + ")"
                 cells.append(cell)
-            rates = [r.get("format_rate") for b, r in per.items() if b != "distill" and r.get("format_rate") is not None]
-            cells.append(f"{100 * rates[0]:.0f}%" if rates else "—")
+            # How often replies were in the paper's <think><answer> format / had an <answer> block at all.
+            rates = [(r.get("format_rate"), r.get("answer_tag_rate")) for b, r in per.items()
+                     if b != "distill" and r.get("format_rate") is not None]
+            cells.append(f"{100 * rates[0][0]:.0f}% / {100 * (rates[0][1] or 0):.0f}%" if rates else "—")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Stage yields", "", "| stage | figure | value |", "|---|---|---|"]

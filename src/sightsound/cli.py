@@ -39,7 +39,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="RECIPE", help="YAML recipe (see configs/); defaults if omitted")
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value",
-        help="dotted overrides of the recipe, e.g. teach.n=8 models.teacher.backend=openai",
+        help="dotted overrides of the recipe, values read as YAML, e.g. teach.n=8 "
+             "'eval.benchmarks=[avqa,mmau]' 'models.teacher={backend: openai, base_url: \"http://h:8000/v1\"}'",
     )
 
 
@@ -87,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"sightsound {name}", description=(module.__doc__ or helptext).strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_arguments(parser)
-    args = parser.parse_args(rest)
+    # Intermixed: options may come before, between or after the recipe and its key=value overrides
+    # (plain parse_args stops collecting overrides at the first option after the recipe).
+    args = parser.parse_intermixed_args(rest)
     from sightsound.errors import USER_ERRORS
 
     try:

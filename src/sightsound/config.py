@@ -269,6 +269,16 @@ class PipelineConfig:
     # The SFT target's answer wording: "letter_text" = "The correct answer is: B. cat" [paper];
     # "text" = "The correct answer is: cat" [ours] for models too small to learn letters (SightSound-mini).
     answer_style: Literal["letter_text", "text"] = "letter_text"
+    # [ours] The label-only baseline's set: "per_record" = one line per record whose CoT the
+    # verifier kept (the CoT set's records, each once: a label repeated per kept sample adds identical
+    # lines, not information); "per_sample" = mirror the CoT set line for line (a record with 3 kept
+    # samples appears 3 times, the CoT set's weighting).
+    label_set: Literal["per_record", "per_sample"] = "per_record"
+    # Preflight (`sightsound run --preflight`, and before every run unless --no-preflight):
+    preflight_missing_train: float = 0.05  # [ours] share of distillation clips that may be missing (YouTube clips vanish)
+    preflight_missing_eval: float = 0.0  # [ours] a benchmark scored on fewer items is not the benchmark
+    min_free_disk_gb: float = 10.0  # [ours] adapters, checkpoints and eval outputs of six systems
+    preflight_timeout_s: float = 5.0  # [ours] per endpoint / hub request
 
 
 # ----------------------------------------------------------------------------------------------- recipe

@@ -108,7 +108,7 @@ def _data_stage(recipe: Recipe, L: Layout) -> Stage:
             generate(L.data.parent, recipe.synth, progress=recipe.pipeline.progress)
         else:
             from sightsound.data import load_benchmark
-            from sightsound.schema import load_samples
+            from sightsound.schema import absolute_media, load_samples
 
             if not src.annotations:
                 raise ConfigError(f"data.annotations is required for data.source={src.source!r}")
@@ -121,7 +121,9 @@ def _data_stage(recipe: Recipe, L: Layout) -> Stage:
             if missing:
                 log.warning("%d records lack audio or video and will fail in teach/verify: %s", len(missing),
                             missing[:5])
-            write_jsonl_atomic(L.data, [s.to_dict() for s in samples])
+            # Absolute: the loader found the clips relative to the working directory, later stages read
+            # this file relative to itself (issue 19: a relative media_root failed every teach record).
+            write_jsonl_atomic(L.data, [absolute_media(s).to_dict() for s in samples])
         return {"records": sum(1 for _ in read_jsonl(L.data))}
 
     cfg = {"data": to_dict(src), "synth": to_dict(recipe.synth) if src.source == "synthetic" else None}
@@ -179,7 +181,7 @@ def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
             "cot": build_sft(L.data, L.sft_set("cot"), verified_path=L.verified, grpo_out=L.sft_set("grpo"),
                              answer_style=style),
             "label": build_sft(L.data, L.sft_set("label"), verified_path=L.verified, label_only=True,
-                               answer_style=style),
+                               answer_style=style, label_set=recipe.pipeline.label_set),
         }
         if want_unverified:
             out["cot_unverified"] = build_sft(L.data, L.sft_set("cot_unverified"), traces_path=L.traces,
@@ -188,7 +190,8 @@ def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
             "grpo_prompts": out["cot"]["grpo_prompts"], "records": out["cot"]["records"]}
 
     return Stage("sft_data", fn, outputs, [L.data, L.traces, L.verified],
-                 {"unverified": want_unverified, "answer_style": recipe.pipeline.answer_style})
+                 {"unverified": want_unverified, "answer_style": recipe.pipeline.answer_style,
+                  "label_set": recipe.pipeline.label_set})
 
 
 def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
@@ -350,14 +353,72 @@ def _attach_log(run_dir: Path) -> logging.Handler:
     return h
 
 
+def _eval_plan(recipe: Recipe, systems: list[str]) -> list[tuple[str, str, bool]]:
+    """(system, benchmark, with controls) of every eval stage, in run order."""
+    benches = list(dict.fromkeys(recipe.eval.benchmarks))
+    eval_benches = benches + (["distill"] if recipe.pipeline.eval_distill_records else [])
+    final = systems[-1]
+    return [(system, bench, bench != "distill" and system in ("pretrained", final))
+            for system in systems for bench in eval_benches
+            # the report shows the distilled records' answers before and after training only
+            if not (bench == "distill" and system not in ("pretrained", final))]
+
+
+def stage_names(recipe: Recipe) -> list[str]:
+    """Every stage ``run`` would run for this recipe, in order (the preflight's plan)."""
+    systems = _check_systems(recipe)
+    names = ["data"] + (["test_data"] if "synthetic" in recipe.eval.benchmarks else [])
+    names += ["teach", "verify", "sft_data"] + [f"train/{s}" for s in systems if s in TRAINING]
+    return names + [f"eval/{s}/{b}" for s, b, _ in _eval_plan(recipe, systems)]
+
+
+def _all_failed(name: str, stats: dict, total_key: str, path: Path, endpoint: str | None) -> str | None:
+    """A failure line when every line of a stage's output is an error (the stage produced nothing)."""
+    total, errors = stats.get(total_key) or 0, stats.get("errors") or 0
+    if not total or errors < total:
+        return None
+    first = next((r.get("error") for r in read_jsonl(path) if r.get("error")), None)
+    where = f" ({endpoint})" if endpoint else ""
+    return f"{name}: all {total} {total_key} failed{where}; first error: {first}"
+
+
+def preflight(recipe: Recipe, run_dir: str | Path | None = None):
+    """:func:`sightsound.preflight.run_preflight` for this recipe's stages (complete ones are not rechecked)."""
+    from sightsound.preflight import run_preflight
+    from sightsound.runinfo import Manifest
+
+    root = Path(run_dir or recipe.output_dir)
+    done: set[str] = set()
+    if (root / "manifest.json").is_file():
+        done = {k for k, v in Manifest(root / "manifest.json").data.get("artefacts", {}).items()
+                if v.get("status") == "complete"}
+    return run_preflight(recipe, root, _check_systems(recipe), stage_names(recipe), done)
+
+
 def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
-    """Run (or resume) every stage the recipe asks for; returns ``results.json``'s content."""
+    """Run (or resume) every stage the recipe asks for; returns ``results.json``'s content.
+
+    ``results["failures"]`` names each stage that produced only errors, each system that was not
+    trained and each benchmark that failed (``sightsound run`` then exits 1). A teach or verify
+    stage that failed outright stops the run: everything after it would be built from nothing.
+    """
     L = Layout(Path(run_dir or recipe.output_dir))
     L.root.mkdir(parents=True, exist_ok=True)
     systems = _check_systems(recipe)
     benches = list(dict.fromkeys(recipe.eval.benchmarks))
     handler = _attach_log(L.root)
     t0 = time.time()
+    failures: list[str] = []
+
+    def guarded(stage: Stage) -> dict:
+        # One system or benchmark that breaks must not hide the others: record it, go on, exit 1.
+        try:
+            return runner.run(stage)
+        except Exception as e:  # noqa: BLE001 - named in the summary, traceback in the log
+            log.exception("stage %s failed", stage.name)
+            failures.append(f"{stage.name}: {type(e).__name__}: {e}")
+            return {"failed": str(e)}
+
     try:
         write_resolved_config(recipe, L.root, name="recipe.yaml")
         runner = StageRunner(L.root)
@@ -366,22 +427,31 @@ def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
         if "synthetic" in benches:
             stats["test_data"] = runner.run(_test_data_stage(recipe, L))
         stats["teach"] = runner.run(_teach_stage(recipe, L))
-        stats["verify"] = runner.run(_verify_stage(recipe, L))
-        stats["sft_data"] = runner.run(_sft_data_stage(recipe, L, systems))
-        for system in systems:
-            if system in TRAINING:
-                stats[f"train/{system}"] = runner.run(_train_stage(recipe, L, system))
+        m = recipe.models
+        failed = _all_failed("teach", stats["teach"], "records", L.traces,
+                             f"models.teacher {m.teacher.base_url or m.teacher.name_or_path}")
+        if not failed:
+            stats["verify"] = runner.run(_verify_stage(recipe, L))
+            failed = _all_failed("verify", stats["verify"], "lines", L.verified,
+                                 f"models.verifier {m.verifier.base_url or m.verifier.name_or_path}")
+        if failed:
+            failures.append(failed)
+        else:
+            stats["sft_data"] = runner.run(_sft_data_stage(recipe, L, systems))
+            for system in systems:
+                if system in TRAINING:
+                    st = stats[f"train/{system}"] = guarded(_train_stage(recipe, L, system))
+                    if st.get("skipped"):
+                        failures.append(f"train/{system}: not trained ({st['skipped']})")
+            for system, bench, controls in _eval_plan(recipe, systems):
+                st = guarded(_eval_stage(recipe, L, system, bench, controls))
+                if "failed" not in st and not st.get("skipped") and not st.get("n"):
+                    failures.append(f"eval/{system}/{bench}: no item was scored")
         eval_benches = benches + (["distill"] if recipe.pipeline.eval_distill_records else [])
-        final = systems[-1]
-        for system in systems:
-            for bench in eval_benches:
-                if bench == "distill" and system not in ("pretrained", final):
-                    continue  # the report shows answers before and after training
-                controls = bench != "distill" and system in ("pretrained", final)
-                runner.run(_eval_stage(recipe, L, system, bench, controls))
         results = collect_results(recipe, L, systems, eval_benches, stats)
         results["seconds"] = round(time.time() - t0, 1)
         results["stages_skipped"] = runner.skipped
+        results["failures"] = failures
         atomic_write_json(L.results, results)
         write_markdown(results, L)
         if recipe.pipeline.html_report:
@@ -397,16 +467,36 @@ def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", nargs="?", help="recipe YAML (configs/demo.yaml, configs/paper.yaml, ...)")
     parser.add_argument("--out", help="run directory (default: the recipe's output_dir)")
+    check = parser.add_mutually_exclusive_group()
+    check.add_argument("--preflight", action="store_true",
+                       help="only check data, media, endpoints, models and disk, print the plan, and exit (1 on a problem)")
+    check.add_argument("--no-preflight", action="store_true", help="skip the checks that run before every run")
     add_recipe_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     path = args.recipe or args.config
     if not path:
         raise ConfigError("give a recipe: sightsound run configs/demo.yaml [key=value ...]")
     recipe = load_recipe(path, args.overrides)
-    results = run_pipeline(recipe, args.out)
     out = Path(args.out or recipe.output_dir)
+    if not args.no_preflight:
+        pf = preflight(recipe, out)
+        print(pf.render(), flush=True)
+        if pf.problems:
+            print(f"sightsound run: preflight failed ({len(pf.problems)} problem(s)); nothing was run",
+                  file=sys.stderr)
+            return 1
+        if args.preflight:
+            return 0
+    results = run_pipeline(recipe, args.out)
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"run directory: {out}  ({results['seconds']} s; skipped up-to-date stages: {results['stages_skipped']})")
+    if results["failures"]:
+        print(f"sightsound run: FAILED ({len(results['failures'])}):", file=sys.stderr)
+        for line in results["failures"]:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     return 0

@@ -442,7 +442,11 @@ def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
                 if system in TRAINING:
                     st = stats[f"train/{system}"] = guarded(_train_stage(recipe, L, system))
                     if st.get("skipped"):
-                        failures.append(f"train/{system}: not trained ({st['skipped']})")
+                        t, v = stats["teach"], stats["verify"]
+                        failures.append(f"train/{system}: not trained ({st['skipped']}: teach kept {t.get('kept')} "
+                                        f"of {t.get('records')} records, {t.get('parse_failures')} of "
+                                        f"{t.get('samples')} samples unparsable; verify kept {v.get('kept')} "
+                                        f"of {v.get('checked')} checked)")
             for system, bench, controls in _eval_plan(recipe, systems):
                 st = guarded(_eval_stage(recipe, L, system, bench, controls))
                 if "failed" not in st and not st.get("skipped") and not st.get("n"):

@@ -358,3 +358,28 @@ def test_sigkill_and_resume_gives_the_same_traces(tiny_teacher, synth_data, hf_t
     # One record per call with a fixed seed: the resumed run even reproduces the same samples.
     assert resumed_traces == whole_traces
     assert read_json(stats_path(killed)) == read_json(stats_path(whole))
+
+
+def test_decode_pool_gives_the_frames_in_order_and_errors_per_record(tmp_path, shared_dir):
+    """Worker processes decode real clips ahead of the backend: same frames as in-process, same order."""
+    import numpy as np
+
+    from sightsound.config import TeachConfig
+    from sightsound.schema import Sample
+    from sightsound.teacher import _batches, build_request, decode_pool, decode_workers, prefetch
+
+    clips = sorted((shared_dir / "data" / "avqa_clips").glob("*.mp4"))[:2]
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    videos = [clips[0], tmp_path / "broken.mp4", clips[1]]
+    samples = [Sample(id=f"r{i}", question="q", choices=["a", "b"], answer=0, video=str(v)) for i, v in enumerate(videos)]
+    cfg = TeachConfig(max_frames=4, max_pixels=6272, batch_size=1, decode_workers=2)
+    assert decode_workers(cfg, 4) == 2 and decode_workers(TeachConfig(), 1) == 1
+    with decode_pool(2) as pool:
+        got = [b for batch in prefetch(list(_batches(samples, 1)), cfg, pool, 2) for b in batch]
+    assert [s.id for s, _, _ in got] == ["r0", "r1", "r2"]
+    assert got[1][1] is None and got[1][2].startswith("media: ") and "broken.mp4" in got[1][2]
+    assert len(got[2][1].images) == 4
+    for s, req, _ in got[:1]:
+        direct = build_request(s, cfg).images
+        assert len(req.images) == len(direct) == 4
+        assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(req.images, direct))

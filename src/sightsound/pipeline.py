@@ -153,7 +153,9 @@ def _teach_stage(recipe: Recipe, L: Layout) -> Stage:
 
         return _yields(teach(recipe, L.data, L.traces, progress=recipe.pipeline.progress))
 
-    cfg = {"teach": to_dict(recipe.teach), "teacher": to_dict(recipe.models.teacher)}
+    # How many processes decode frames does not change a trace: not part of the fingerprint.
+    teach_cfg = {k: v for k, v in to_dict(recipe.teach).items() if k != "decode_workers"}
+    cfg = {"teach": teach_cfg, "teacher": to_dict(recipe.models.teacher)}
     return Stage("teach", fn, [L.traces], [L.data], cfg)
 
 

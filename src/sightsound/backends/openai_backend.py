@@ -84,7 +84,9 @@ def image_data_url(image: Image.Image, fmt: str = "png") -> str:
         image.convert("RGB").save(buf, format="JPEG", quality=90)
         mime = "image/jpeg"
     elif fmt == "png":
-        image.save(buf, format="PNG")
+        # Level 1: still lossless, 12 % larger than the default 6 but 4x faster to write (16 frames of a
+        # 10 s clip: 0.4 s instead of 1.5 s, more than decoding them); teach would otherwise wait on it.
+        image.save(buf, format="PNG", compress_level=1)
         mime = "image/png"
     else:
         raise ValueError(f"image format must be 'png' or 'jpeg', got {fmt!r}")

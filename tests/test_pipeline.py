@@ -109,3 +109,25 @@ def test_recipes_parse_with_known_keys_and_existing_files(recipe):
         if token.startswith("configs/") and not token.endswith("/"):
             assert (REPO / token).exists(), f"{recipe.name} refers to missing {token}"
     assert r.teach.n >= 1
+
+
+def test_exported_stage_configs_are_the_runs_own(tmp_path):
+    """export-stage-config writes what `run` trains with: paper.yaml's numbers, the run directory's files."""
+    from sightsound.cli import main
+    from sightsound.pipeline import TRAINING, Layout, stage_recipe
+
+    recipe = load_recipe(REPO / "configs" / "paper.yaml")
+    for system, (trainer, set_name, start) in TRAINING.items():
+        to = tmp_path / f"{system}.yaml"
+        assert main(["export-stage-config", str(REPO / "configs" / "paper.yaml"), "--stage", f"train/{system}",
+                     "--to", str(to), "--out", str(tmp_path / "run"), "sft.learning_rate=5e-5"]) == 0
+        exported = load_recipe(to)  # strict: a launcher reads it with the same loader
+        _, expected = stage_recipe(load_recipe(REPO / "configs" / "paper.yaml", ["sft.learning_rate=5e-5"]),
+                                   Layout((tmp_path / "run").resolve()), system)
+        assert exported == expected
+        section = getattr(exported, trainer)
+        assert section.train_file == str((tmp_path / "run" / "sft_data" / f"{set_name}.jsonl").resolve())
+        assert section.output_dir == str((tmp_path / "run" / "train" / system).resolve())
+        assert section.gradient_checkpointing and exported.models.student.dtype == "bfloat16"  # paper.yaml's, not a copy's
+    assert exported.grpo.init_adapter == str((tmp_path / "run" / "train" / "cot_sft" / "adapter").resolve())
+    assert load_recipe(tmp_path / "cot_sft.yaml").sft.gradient_accumulation_steps == recipe.sft.gradient_accumulation_steps == 4

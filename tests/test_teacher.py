@@ -288,6 +288,25 @@ def test_shards_merge_to_the_whole(tiny_teacher, synth_data, hf_teacher, tmp_pat
                           check=False, capture_output=True, text=True)
     assert proc.returncode == 2 and "ids of" in proc.stderr and not (tmp_path / "gap.jsonl").exists()
 
+    # Adopted into a run: each shard's fingerprint (teach section, teacher, data) checked, then `run` skips teach.
+    from sightsound.pipeline import Layout, _teach_stage
+    from sightsound.stage_config import adopt
+    from sightsound.stages import fingerprint
+
+    run = tmp_path / "run"
+    data = ["data.source=jsonl", f"data.annotations={synth_data}"]
+    with pytest.raises(ArtefactError, match=r"shard0.jsonl: made with another recipe .*teach.temperature: 1.0 != 0.7"):
+        adopt(_recipe(tiny_teacher, "teach.n=2", "teach.temperature=0.7", *data), run, "teach", outs)
+    with pytest.raises(ArtefactError, match="models.teacher.name_or_path"):
+        adopt(_recipe(tiny_teacher, "teach.n=2", "models.teacher.name_or_path=other", *data), run, "teach", outs)
+    with pytest.raises(ArtefactError, match="ids of .* are in no input"):  # a shard left out is a gap
+        adopt(_recipe(tiny_teacher, "teach.n=2", *data), run, "teach", outs[:2])
+    ok = _recipe(tiny_teacher, "teach.n=2", "teach.batch_size=5", *data)  # speed-only settings may differ
+    assert adopt(ok, run, "teach", outs)["rows"] == N_RECORDS
+    entry = read_json(run / "manifest.json")["artefacts"]["teach"]
+    assert entry["status"] == "complete" and entry["fingerprint"] == fingerprint(_teach_stage(ok, Layout(run)))
+    assert sorted(r["id"] for r in read_jsonl(run / "teach" / "traces.jsonl")) == sorted(r["id"] for r in traces)
+
 
 def test_teach_through_openai_backend_and_local_server(tiny_teacher, synth_data, hf_teacher, tmp_path):
     from sightsound.serve import serve_backend

@@ -196,18 +196,27 @@ def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
                   "label_set": recipe.pipeline.label_set})
 
 
+def stage_recipe(recipe: Recipe, L: Layout, system: str) -> tuple[str, Recipe]:
+    """(trainer, recipe) of a system's training stage: the run's recipe with the sft/grpo section
+    pointed at the run's training set, output folder and starting adapter (``export-stage-config``
+    writes exactly this, so a multi-GPU launch trains what ``run`` would)."""
+    trainer, set_name, start = TRAINING[system]
+    train_file, out = L.sft_set(set_name), L.train(system)
+    if trainer == "sft":
+        return trainer, dataclasses.replace(recipe, sft=dataclasses.replace(
+            recipe.sft, train_file=str(train_file), output_dir=str(out)))
+    return trainer, dataclasses.replace(recipe, grpo=dataclasses.replace(
+        recipe.grpo, train_file=str(train_file), output_dir=str(out),
+        init_adapter=str(L.train(start) / "adapter") if start else None))
+
+
 def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
     trainer, set_name, start = TRAINING[system]
     train_file = L.sft_set(set_name)
     out = L.train(system)
     inputs = [train_file] + ([L.train(start) / "adapter"] if start else [])
-    if trainer == "sft":
-        section = dataclasses.replace(recipe.sft, train_file=str(train_file), output_dir=str(out))
-        sub = dataclasses.replace(recipe, sft=section)
-    else:
-        section = dataclasses.replace(recipe.grpo, train_file=str(train_file), output_dir=str(out),
-                                      init_adapter=str(L.train(start) / "adapter") if start else None)
-        sub = dataclasses.replace(recipe, grpo=section)
+    _, sub = stage_recipe(recipe, L, system)
+    section = sub.sft if trainer == "sft" else sub.grpo
 
     def fn() -> dict:
         if sum(1 for _ in read_jsonl(train_file)) == 0:

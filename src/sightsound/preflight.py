@@ -228,7 +228,10 @@ def _requests(spec, n: int) -> int:
 def _plan(recipe: Recipe, pf: Preflight, stages: list[str], data: list[Sample] | None, benches: dict[str, int],
           todo: set[str]) -> None:
     m = recipe.models
-    pf.plan.append(f"stages ({len(stages)}): {', '.join(stages)}")
+    evals = [s.split("/")[1:] for s in stages if s.startswith("eval/")]
+    systems, benches_run = dict.fromkeys(e[0] for e in evals), dict.fromkeys(e[1] for e in evals)
+    pf.plan.append(f"stages ({len(stages)}): {', '.join(s for s in stages if not s.startswith('eval/'))}"
+                   + (f", eval ({len(evals)}): {{{', '.join(systems)}}} x {{{', '.join(benches_run)}}}" if evals else ""))
     if data is None and recipe.data.source != "synthetic":
         return  # the data check failed: no counts to plan with
     records = len(data) if data is not None else recipe.synth.num

@@ -6,7 +6,8 @@ Both parts use the 16 real AVQA clips (``../shared/data/avqa_clips``: 10 s, h264
 recipe's teacher settings (2 fps, 16 frames, max_pixels 151,200 per frame).
 
 1. *Frame preparation*: ``teacher.prefetch`` over all clips (teach.batch_size 4) with a pool of
-   ``w`` decoding processes, no backend: records/s per ``w``. This is the rate a teacher server can
+   ``w`` decoding processes, no backend: records/s per ``w``. Preparation = decoding the frames and
+   encoding them as the PNG data URLs an endpoint receives, both in the workers. This is the rate a teacher server can
    be fed at, whatever its speed.
 2. *Teach against an endpoint*: the real ``teach()`` with the ``openai`` backend (frames sent as PNG
    data URLs) to ``sightsound serve``'s HTTP server on 127.0.0.1 with a fixed latency per request
@@ -65,7 +66,8 @@ def _prepare_rate(data: Path, recipe, workers: int) -> float:
     samples = load_samples(data)
     t0 = time.perf_counter()
     with decode_pool(workers) as pool:
-        n = sum(len(b) for b in prefetch(list(_batches(samples, recipe.teach.batch_size)), recipe.teach, pool, workers))
+        batches = list(_batches(samples, recipe.teach.batch_size))
+        n = sum(len(b) for b in prefetch(batches, recipe.teach, pool, workers, encode="png"))
     return n / (time.perf_counter() - t0)
 
 

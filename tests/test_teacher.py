@@ -383,6 +383,7 @@ def test_decode_pool_gives_the_frames_in_order_and_errors_per_record(tmp_path, s
     """Worker processes decode real clips ahead of the backend: same frames as in-process, same order."""
     import numpy as np
 
+    from sightsound.backends.openai_backend import image_data_url
     from sightsound.config import TeachConfig
     from sightsound.schema import Sample
     from sightsound.teacher import _batches, build_request, decode_pool, decode_workers, prefetch
@@ -394,7 +395,7 @@ def test_decode_pool_gives_the_frames_in_order_and_errors_per_record(tmp_path, s
     cfg = TeachConfig(max_frames=4, max_pixels=6272, batch_size=1, decode_workers=2)
     assert decode_workers(cfg, 4) == 2 and decode_workers(TeachConfig(), 1) == 1
     with decode_pool(2) as pool:
-        got = [b for batch in prefetch(list(_batches(samples, 1)), cfg, pool, 2) for b in batch]
+        got = [b for batch in prefetch(list(_batches(samples, 1)), cfg, pool, 2, encode="png") for b in batch]
     assert [s.id for s, _, _ in got] == ["r0", "r1", "r2"]
     assert got[1][1] is None and got[1][2].startswith("media: ") and "broken.mp4" in got[1][2]
     assert len(got[2][1].images) == 4
@@ -402,3 +403,6 @@ def test_decode_pool_gives_the_frames_in_order_and_errors_per_record(tmp_path, s
         direct = build_request(s, cfg).images
         assert len(req.images) == len(direct) == 4
         assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(req.images, direct))
+        # The data URL an endpoint gets was encoded in the worker, and is the one encoded here.
+        assert "sightsound.data_url.png" in req.images[0].info and "sightsound.data_url.png" not in direct[0].info
+        assert image_data_url(req.images[0]) == image_data_url(direct[0])

@@ -271,12 +271,19 @@ def _batches(items: list[Sample], size: int) -> Iterator[list[Sample]]:
         yield items[i:i + size]
 
 
-def _prepare_one(s: Sample, cfg: TeachConfig) -> tuple[Sample, GenerationRequest | None, str | None]:
-    """Load one record's frames; an unreadable video becomes an error for that record only."""
+def _prepare_one(s: Sample, cfg: TeachConfig, encode: str | None = None,
+                 ) -> tuple[Sample, GenerationRequest | None, str | None]:
+    """Load one record's frames (and, for an endpoint, their data URLs in format ``encode``);
+    an unreadable video becomes an error for that record only."""
     try:
-        return s, build_request(s, cfg), None
+        req = build_request(s, cfg)
     except MediaError as e:
         return s, None, f"media: {e}"
+    if encode:
+        from sightsound.backends.openai_backend import attach_data_urls
+
+        attach_data_urls(req.images, encode)
+    return s, req, None
 
 
 def decode_workers(cfg: TeachConfig, records: int) -> int:
@@ -300,16 +307,17 @@ def decode_pool(workers: int) -> Executor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
 
 
-def prefetch(batches: list[list[Sample]], cfg: TeachConfig, pool: Executor, workers: int,
+def prefetch(batches: list[list[Sample]], cfg: TeachConfig, pool: Executor, workers: int, encode: str | None = None,
              ) -> Iterator[list[tuple[Sample, GenerationRequest | None, str | None]]]:
     """Each batch's (record, request, error), decoded by ``pool`` while earlier batches are generated.
 
     The first batches are submitted now (so worker processes fork before a model is loaded and
-    decode while it loads); records go one by one, enough batches ahead to keep every worker busy
+    decode while it loads; with ``encode``, the frames' data URLs for an endpoint are written there
+    too); records go one by one, enough batches ahead to keep every worker busy
     (two batches, or two records per worker if more), and come back in order.
     """
     depth = max(2, -(-2 * workers // max(1, cfg.batch_size)))
-    submit = lambda batch: [pool.submit(_prepare_one, s, cfg) for s in batch]  # noqa: E731
+    submit = lambda batch: [pool.submit(_prepare_one, s, cfg, encode) for s in batch]  # noqa: E731
     ahead: deque[list[Future]] = deque(submit(b) for b in batches[:depth])
 
     def results() -> Iterator[list[tuple[Sample, GenerationRequest | None, str | None]]]:
@@ -360,7 +368,9 @@ def teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: st
             workers = decode_workers(cfg, len(todo))
             # Frames of the next batches decode in worker processes while the teacher generates this one.
             with decode_pool(workers) as pool:
-                prepared_batches = prefetch(list(_batches(todo, cfg.batch_size)), cfg, pool, workers)
+                spec = recipe.models.teacher
+                encode = spec.image_format if spec.backend == "openai" else None
+                prepared_batches = prefetch(list(_batches(todo, cfg.batch_size)), cfg, pool, workers, encode)
                 # The backend's own per-call bar would fight with ours over the same terminal line.
                 backend = backend if backend is not None else make_backend(recipe.models.teacher, progress=False)
                 teacher = backend.describe()

@@ -59,16 +59,23 @@ def _records(tmp: Path) -> Path:
     return path
 
 
-def _prepare_rate(data: Path, recipe, workers: int) -> float:
+def _cpu() -> float:
+    """CPU seconds of this process and its reaped children (the pool's workers, once shut down)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _prepare_rate(data: Path, recipe, workers: int) -> tuple[float, float]:
+    """(records/s, CPU seconds per record) of preparing every clip with ``workers`` processes."""
     from sightsound.schema import load_samples
     from sightsound.teacher import _batches, decode_pool, prefetch
 
     samples = load_samples(data)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     with decode_pool(workers) as pool:
         batches = list(_batches(samples, recipe.teach.batch_size))
         n = sum(len(b) for b in prefetch(batches, recipe.teach, pool, workers, encode="png"))
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), (_cpu() - c0) / n
 
 
 def _teach_rate(data: Path, recipe, workers: int, url: str, tmp: Path) -> float:
@@ -102,17 +109,23 @@ def main(argv: list[str] | None = None) -> int:
                                                              latency_s=args.latency_s) as server:
         data = _records(Path(tmp))
         for w in args.workers:
-            prep = statistics.median(_prepare_rate(data, recipe, w) for _ in range(args.repeats))
+            runs = [_prepare_rate(data, recipe, w) for _ in range(args.repeats)]
+            prep, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
             rate = statistics.median(_teach_rate(data, recipe, w, server.base_url, Path(tmp))
                                      for _ in range(args.repeats))
-            rows.append({"workers": w, "prepare_records_per_s": prep, "teach_records_per_s": rate})
+            rows.append({"workers": w, "prepare_records_per_s": prep, "prepare_cpu_s_per_record": cpu,
+                         "teach_records_per_s": rate, "load_average": os.getloadavg()[0]})
     print(f"16 real AVQA clips, 16 frames at 2 fps, max_pixels {recipe.teach.max_pixels}; "
           f"endpoint latency {args.latency_s:.1f} s; {os.cpu_count()} cores")
-    print(f"{'workers':>8} {'prepare rec/s':>14} {'x':>6} {'teach rec/s':>12} {'x':>6}")
+    print(f"{'workers':>8} {'prepare rec/s':>14} {'x':>6} {'CPU s/rec':>10} {'teach rec/s':>12} {'x':>6} {'load':>6}")
     for r in rows:
         print(f"{r['workers']:>8} {r['prepare_records_per_s']:>14.2f} "
               f"{r['prepare_records_per_s'] / rows[0]['prepare_records_per_s']:>6.2f} "
-              f"{r['teach_records_per_s']:>12.2f} {r['teach_records_per_s'] / rows[0]['teach_records_per_s']:>6.2f}")
+              f"{r['prepare_cpu_s_per_record']:>10.2f} "
+              f"{r['teach_records_per_s']:>12.2f} {r['teach_records_per_s'] / rows[0]['teach_records_per_s']:>6.2f} "
+              f"{r['load_average']:>6.1f}")
+    print("CPU s/rec: decoding + PNG encoding per record, all processes; on w idle cores preparation "
+          "runs at up to w / (CPU s/rec) records/s. load: the machine's 1-minute load average.")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "cores": os.cpu_count(), "rows": rows}, indent=2) + "\n")
     return 0

@@ -135,3 +135,16 @@ def test_exported_stage_configs_are_the_runs_own(tmp_path):
         assert section.gradient_checkpointing and exported.models.student.dtype == "bfloat16"  # paper.yaml's, not a copy's
     assert exported.grpo.init_adapter == str((tmp_path / "run" / "train" / "cot_sft" / "adapter").resolve())
     assert load_recipe(tmp_path / "cot_sft.yaml").sft.gradient_accumulation_steps == recipe.sft.gradient_accumulation_steps == 4
+
+
+def test_a_stage_that_produced_only_errors_is_named_with_its_endpoint(tmp_path):
+    from sightsound.jsonl import write_jsonl_atomic
+    from sightsound.pipeline import _all_failed
+
+    traces = tmp_path / "traces.jsonl"
+    write_jsonl_atomic(traces, [{"id": "a", "error": None}, {"id": "b", "error": "backend: connection: refused"}])
+    where = "models.teacher http://127.0.0.1:8000/v1"
+    assert _all_failed("teach", {"records": 2, "errors": 1}, "records", traces, where) is None  # one worked
+    assert _all_failed("teach", {"records": 0, "errors": 0}, "records", traces, where) is None  # nothing to do
+    assert _all_failed("teach", {"records": 2, "errors": 2}, "records", traces, where) == (
+        "teach: all 2 records failed (models.teacher http://127.0.0.1:8000/v1); first error: backend: connection: refused")

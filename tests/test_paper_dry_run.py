@@ -8,7 +8,6 @@ endpoints, plus lengths and steps that keep a CPU test short (the paper's 512 ne
 GRPO steps are hours on a CPU; they change how long each stage runs, not which stages run).
 """
 
-import json
 import os
 import socket
 import subprocess
@@ -18,8 +17,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from _paper_world import build_paper_world
+
 from sightsound.jsonl import read_json, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from _paper_world import build_paper_world
+
 from sightsound.cli import main
 from sightsound.config import load_recipe
 from sightsound.schema import load_samples

@@ -425,7 +425,7 @@ def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
         # One system or benchmark that breaks must not hide the others: record it, go on, exit 1.
         try:
             return runner.run(stage)
-        except Exception as e:  # noqa: BLE001 - named in the summary, traceback in the log
+        except Exception as e:
             log.exception("stage %s failed", stage.name)
             failures.append(f"{stage.name}: {type(e).__name__}: {e}")
             return {"failed": str(e)}

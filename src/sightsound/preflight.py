@@ -152,7 +152,7 @@ def _served_models(base_url: str, api_key: str | None, timeout: float) -> list[s
     req = urllib.request.Request(base_url.rstrip("/") + "/models")
     if api_key:
         req.add_header("Authorization", f"Bearer {api_key}")
-    with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 (the recipe's own endpoint)
+    with urllib.request.urlopen(req, timeout=timeout) as r:
         body = json.loads(r.read().decode("utf-8"))
     return [str(m.get("id")) for m in body.get("data") or [] if isinstance(m, dict)]
 

@@ -95,7 +95,7 @@ def absolute_media(sample: Sample) -> Sample:
     it feeds lives elsewhere (a run's ``data/train/``) and is read back relative to *that* file; so a
     writer stores absolute paths, which mean the same thing to every stage and every working directory.
     """
-    ab = lambda p: os.path.abspath(p) if p else p  # noqa: E731
+    ab = lambda p: os.path.abspath(p) if p else p
     sample.audio, sample.video = ab(sample.audio), ab(sample.video)
     if sample.frames:
         sample.frames = [ab(f) for f in sample.frames]

@@ -33,8 +33,8 @@ or from the shell: ``sightsound serve --role student models.student.name_or_path
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import io
 import json
 import logging

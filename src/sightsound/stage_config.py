@@ -25,7 +25,6 @@ skips it. Copying files into ``RUN/teach/`` by hand is not adoption: ``run`` wou
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any

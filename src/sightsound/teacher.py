@@ -25,9 +25,8 @@ import argparse
 import logging
 import os
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator
-from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -317,7 +316,7 @@ def prefetch(batches: list[list[Sample]], cfg: TeachConfig, pool: Executor, work
     (two batches, or two records per worker if more), and come back in order.
     """
     depth = max(2, -(-2 * workers // max(1, cfg.batch_size)))
-    submit = lambda batch: [pool.submit(_prepare_one, s, cfg, encode) for s in batch]  # noqa: E731
+    submit = lambda batch: [pool.submit(_prepare_one, s, cfg, encode) for s in batch]
     ahead: deque[list[Future]] = deque(submit(b) for b in batches[:depth])
 
     def results() -> Iterator[list[tuple[Sample, GenerationRequest | None, str | None]]]:

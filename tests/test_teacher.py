@@ -306,6 +306,18 @@ def test_shards_merge_to_the_whole(tiny_teacher, synth_data, hf_teacher, tmp_pat
     entry = read_json(run / "manifest.json")["artefacts"]["teach"]
     assert entry["status"] == "complete" and entry["fingerprint"] == fingerprint(_teach_stage(ok, Layout(run)))
     assert sorted(r["id"] for r in read_jsonl(run / "teach" / "traces.jsonl")) == sorted(r["id"] for r in traces)
+    # Verify shards of the adopted traces go in the same way (the verifier is only built when a trace was kept).
+    from sightsound.verify import verify
+
+    vouts = [tmp_path / f"verified{i}.jsonl" for i in range(2)]
+    for i, vout in enumerate(vouts):
+        verify(ok, run / "teach" / "traces.jsonl", vout, shard=f"{i}/2", data_path=run / "data" / "train" / "data.jsonl",
+               progress=False)
+    with pytest.raises(ArtefactError, match="verify.votes: 1 != 3"):
+        adopt(_recipe(tiny_teacher, "teach.n=2", "verify.votes=3", *data), run, "verify", vouts)
+    kept = sum(bool(t["kept"]) for t in traces)
+    assert adopt(ok, run, "verify", vouts)["rows"] == sum(len(list(read_jsonl(v))) for v in vouts)
+    assert read_json(run / "manifest.json")["artefacts"]["verify"]["status"] == "complete", kept
 
 
 def test_teach_through_openai_backend_and_local_server(tiny_teacher, synth_data, hf_teacher, tmp_path):

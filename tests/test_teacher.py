@@ -418,3 +418,26 @@ def test_decode_pool_gives_the_frames_in_order_and_errors_per_record(tmp_path, s
         # The data URL an endpoint gets was encoded in the worker, and is the one encoded here.
         assert "sightsound.data_url.png" in req.images[0].info and "sightsound.data_url.png" not in direct[0].info
         assert image_data_url(req.images[0]) == image_data_url(direct[0])
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads process states from /proc (Linux)")
+def test_decode_workers_leave_when_teach_is_killed():
+    """SIGKILL of teach (as a preempted job gets) must not leave its decoding processes behind."""
+    code = ("import os, time\nfrom sightsound.teacher import decode_pool\np = decode_pool(2)\n"
+            "print(*{p.submit(os.getpid).result() for _ in range(8)}, flush=True)\ntime.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = [int(x) for x in proc.stdout.readline().split()]
+    assert workers and proc.pid not in workers
+    proc.kill()
+    proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+
+    deadline = time.time() + 10
+    while any(alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in workers), f"decoding processes {workers} outlived their teach process"

@@ -292,6 +292,19 @@ def decode_workers(cfg: TeachConfig, records: int) -> int:
     return max(1, min(cfg.decode_workers or os.cpu_count() or 1, records))
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave when the teach process is gone (killed with SIGKILL, it cannot stop us;
+    a worker waiting on its task queue would otherwise wait forever, holding its memory)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def decode_pool(workers: int) -> Executor:
     """A pool of ``workers`` processes (one thread when 1: no process to start for a small job).
 
@@ -303,7 +316,8 @@ def decode_pool(workers: int) -> Executor:
     import multiprocessing as mp
 
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
 
 
 def prefetch(batches: list[list[Sample]], cfg: TeachConfig, pool: Executor, workers: int, encode: str | None = None,

@@ -36,7 +36,11 @@ def _run(models: Path, out: Path, **popen) -> subprocess.Popen:
 
 def _finish(proc: subprocess.Popen) -> str:
     out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out[-3000:]
+    # Random tiny models may keep no trace, so a system can go untrained: then the run exits 1 and
+    # says so; anything else failing is a real failure.
+    failed = [ln.strip() for ln in out.split("sightsound run: FAILED")[-1].splitlines()[1:] if ln.startswith("  ")]
+    assert proc.returncode == 0 or (proc.returncode == 1 and failed and all(
+        ln.startswith("train/") and "not trained" in ln for ln in failed)), out[-3000:]
     return out
 
 
@@ -129,3 +133,38 @@ def test_each_system_is_evaluated_with_its_training_prompt_and_r1_aqa_uses_its_r
     same = {k for k in r1 if k not in ("reward_funcs", "reward_weights", "loss_type", "lr_scheduler_type",
                                        "max_completion_length", "train_file", "output_dir")}
     assert {k: r1[k] for k in same} == {k: label[k] for k in same}
+
+
+def test_exported_stage_configs_are_the_runs_own(tmp_path):
+    """export-stage-config writes what `run` trains with: paper.yaml's numbers, the run directory's files."""
+    from sightsound.cli import main
+    from sightsound.pipeline import TRAINING, Layout, stage_recipe
+
+    recipe = load_recipe(REPO / "configs" / "paper.yaml")
+    for system, (trainer, set_name, start) in TRAINING.items():
+        to = tmp_path / f"{system}.yaml"
+        assert main(["export-stage-config", str(REPO / "configs" / "paper.yaml"), "--stage", f"train/{system}",
+                     "--to", str(to), "--out", str(tmp_path / "run"), "sft.learning_rate=5e-5"]) == 0
+        exported = load_recipe(to)  # strict: a launcher reads it with the same loader
+        _, expected = stage_recipe(load_recipe(REPO / "configs" / "paper.yaml", ["sft.learning_rate=5e-5"]),
+                                   Layout((tmp_path / "run").resolve()), system)
+        assert exported == expected
+        section = getattr(exported, trainer)
+        assert section.train_file == str((tmp_path / "run" / "sft_data" / f"{set_name}.jsonl").resolve())
+        assert section.output_dir == str((tmp_path / "run" / "train" / system).resolve())
+        assert section.gradient_checkpointing and exported.models.student.dtype == "bfloat16"  # paper.yaml's, not a copy's
+    assert exported.grpo.init_adapter == str((tmp_path / "run" / "train" / "cot_sft" / "adapter").resolve())
+    assert load_recipe(tmp_path / "cot_sft.yaml").sft.gradient_accumulation_steps == recipe.sft.gradient_accumulation_steps == 4
+
+
+def test_a_stage_that_produced_only_errors_is_named_with_its_endpoint(tmp_path):
+    from sightsound.jsonl import write_jsonl_atomic
+    from sightsound.pipeline import _all_failed
+
+    traces = tmp_path / "traces.jsonl"
+    write_jsonl_atomic(traces, [{"id": "a", "error": None}, {"id": "b", "error": "backend: connection: refused"}])
+    where = "models.teacher http://127.0.0.1:8000/v1"
+    assert _all_failed("teach", {"records": 2, "errors": 1}, "records", traces, where) is None  # one worked
+    assert _all_failed("teach", {"records": 0, "errors": 0}, "records", traces, where) is None  # nothing to do
+    assert _all_failed("teach", {"records": 2, "errors": 2}, "records", traces, where) == (
+        "teach: all 2 records failed (models.teacher http://127.0.0.1:8000/v1); first error: backend: connection: refused")

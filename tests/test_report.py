@@ -2,7 +2,9 @@
 
 import json
 import shutil
+import time
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
@@ -63,7 +65,7 @@ def test_report_on_missing_run_dir(tmp_path):
 
 
 @pytest.mark.browser
-def test_report_in_headless_chromium(tmp_path):
+def test_report_in_headless_chromium(tmp_path, monkeypatch):
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver_path):
         pytest.skip("chromium/chromedriver not installed (scripts/setup.sh --browser installs them)")
@@ -72,8 +74,15 @@ def test_report_in_headless_chromium(tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    _make_run(tmp_path)
-    out = build_report(tmp_path)
+    # Built as `sightsound run` builds it: from the working directory above a relative run directory,
+    # with the comparison plot and the run's files to link to (the case that broke the plots).
+    run = tmp_path / "runs" / "demo"
+    _make_run(run)
+    (run / "plots").mkdir()
+    Image.new("RGB", (64, 32), (200, 30, 30)).save(run / "plots" / "overall.png")
+    (run / "report.md").write_text("# run\n")
+    monkeypatch.chdir(tmp_path)
+    out = build_report(Path("runs") / "demo").resolve()
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -93,9 +102,24 @@ def test_report_in_headless_chromium(tmp_path):
         assert driver.find_element(By.ID, "shown-count").text == "1"
         Select(driver.find_element(By.ID, "filter-state")).select_by_value("discarded")
         assert {e.get_attribute("id") for e in visible()} == {"rec-r2"}
-        imgs_ok = driver.execute_script(
-            "return [...document.images].every(i => i.complete && i.naturalWidth > 0)")
-        assert imgs_ok, "an image in the report did not load"
+        broken = driver.execute_script(
+            "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+        assert not broken, f"images that did not load: {broken}"
+        assert driver.execute_script("return document.querySelectorAll('img.plot').length") == 1
+        # Every audio player loads its clip (metadata read by the browser), or the test names it.
+        driver.execute_script("document.querySelectorAll('audio').forEach(a => {a.preload = 'metadata'; a.load();})")
+        pending = "return [...document.querySelectorAll('audio')].filter(a => a.readyState < 1).map(a => [a.src, !!a.error])"
+        deadline = time.time() + 10
+        while (left := driver.execute_script(pending)) and time.time() < deadline and not any(e for _, e in left):
+            time.sleep(0.1)
+        assert not left, f"audio that did not load: {left}"
+        # Every link resolves (as the browser resolves it, against the page) to a file that exists.
+        hrefs = driver.execute_script("return [...document.querySelectorAll('a[href]')].map(a => a.href)")
+        assert len(hrefs) == 2, hrefs  # report.md, results.json
+        for href in hrefs:
+            assert href.startswith("file://") and Path(unquote(urlsplit(href).path)).is_file(), f"broken link {href}"
+        page = out.read_text()
+        assert 'src="plots/overall.png"' in page and 'href="report.md"' in page and str(tmp_path) not in page
         driver.save_screenshot(str(tmp_path / "report.png"))
         assert (tmp_path / "report.png").stat().st_size > 1000
         errors = [m for m in driver.get_log("browser") if m["level"] == "SEVERE"]

@@ -74,7 +74,7 @@ def test_cot_set_from_kept_samples_only(world, tmp_path):
 def test_label_only_differs_only_in_the_assistant_turn(world, tmp_path):
     cot, label = tmp_path / "cot.jsonl", tmp_path / "label.jsonl"
     build_sft(world["data"], cot, verified_path=world["verified"])
-    build_sft(world["data"], label, verified_path=world["verified"], label_only=True)
+    build_sft(world["data"], label, verified_path=world["verified"], label_only=True, label_set="per_sample")
     a, b = list(read_jsonl(cot)), list(read_jsonl(label))
     assert len(a) == len(b) == 4
     for x, y in zip(a, b):
@@ -83,6 +83,18 @@ def test_label_only_differs_only_in_the_assistant_turn(world, tmp_path):
         assert x["messages"][1] != y["messages"][1]
         text = y["messages"][1]["content"][0]["text"]
         assert "<think>" not in text and text == f"<answer> The correct answer is: B. {x['choices'][1]} </answer>"
+
+
+def test_label_only_default_has_each_record_once(world, tmp_path):
+    """The default label-only set: the CoT set's records, each once (no identical lines from one record)."""
+    cot, label = tmp_path / "cot.jsonl", tmp_path / "label.jsonl"
+    build_sft(world["data"], cot, verified_path=world["verified"])
+    summary = build_sft(world["data"], label, verified_path=world["verified"], label_only=True)
+    rows = list(read_jsonl(label))
+    assert [r["record_id"] for r in rows] == ["r0", "r1", "r4"]  # r0 has two kept samples in the CoT set
+    assert {r["record_id"] for r in read_jsonl(cot)} == {r["record_id"] for r in rows}
+    assert len({json.dumps(r["messages"]) for r in rows}) == len(rows)
+    assert summary["label_set"] == "per_record" and summary["examples"] == 3
 
 
 def test_grpo_prompt_set_carries_the_distilled_label(world, tmp_path):
@@ -137,7 +149,7 @@ def test_the_training_stage_reads_the_sets(world, tmp_path):
 
     sft, label, grpo = tmp_path / "sft.jsonl", tmp_path / "label.jsonl", tmp_path / "grpo.jsonl"
     build_sft(world["data"], sft, verified_path=world["verified"], grpo_out=grpo)
-    build_sft(world["data"], label, verified_path=world["verified"], label_only=True)
+    build_sft(world["data"], label, verified_path=world["verified"], label_only=True, label_set="per_sample")
     rows = load_sft_rows(sft)
     assert [r["id"] for r in rows] == ["r0#0", "r0#2", "r1#0", "r4#0"]
     # The trainer's own label-only rewrite of the CoT set gives exactly what --label-only wrote.
@@ -175,7 +187,7 @@ def test_messages_render_through_the_student_template_with_audio_expanded(world,
 
     cot, label = tmp_path / "cot.jsonl", tmp_path / "label.jsonl"
     build_sft(world["data"], cot, verified_path=world["verified"])
-    build_sft(world["data"], label, verified_path=world["verified"], label_only=True)
+    build_sft(world["data"], label, verified_path=world["verified"], label_only=True, label_set="per_sample")
     processor = load_processor(str(tiny_models_dir / "student"))
     audio_id = processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>")
     cache = str(tmp_path / "hf_cache")

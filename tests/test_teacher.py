@@ -288,6 +288,37 @@ def test_shards_merge_to_the_whole(tiny_teacher, synth_data, hf_teacher, tmp_pat
                           check=False, capture_output=True, text=True)
     assert proc.returncode == 2 and "ids of" in proc.stderr and not (tmp_path / "gap.jsonl").exists()
 
+    # Adopted into a run: each shard's fingerprint (teach section, teacher, data) checked, then `run` skips teach.
+    from sightsound.pipeline import Layout, _teach_stage
+    from sightsound.stage_config import adopt
+    from sightsound.stages import fingerprint
+
+    run = tmp_path / "run"
+    data = ["data.source=jsonl", f"data.annotations={synth_data}"]
+    with pytest.raises(ArtefactError, match=r"shard0.jsonl: made with another recipe .*teach.temperature: 1.0 != 0.7"):
+        adopt(_recipe(tiny_teacher, "teach.n=2", "teach.temperature=0.7", *data), run, "teach", outs)
+    with pytest.raises(ArtefactError, match="models.teacher.name_or_path"):
+        adopt(_recipe(tiny_teacher, "teach.n=2", "models.teacher.name_or_path=other", *data), run, "teach", outs)
+    with pytest.raises(ArtefactError, match="ids of .* are in no input"):  # a shard left out is a gap
+        adopt(_recipe(tiny_teacher, "teach.n=2", *data), run, "teach", outs[:2])
+    ok = _recipe(tiny_teacher, "teach.n=2", "teach.batch_size=5", *data)  # speed-only settings may differ
+    assert adopt(ok, run, "teach", outs)["rows"] == N_RECORDS
+    entry = read_json(run / "manifest.json")["artefacts"]["teach"]
+    assert entry["status"] == "complete" and entry["fingerprint"] == fingerprint(_teach_stage(ok, Layout(run)))
+    assert sorted(r["id"] for r in read_jsonl(run / "teach" / "traces.jsonl")) == sorted(r["id"] for r in traces)
+    # Verify shards of the adopted traces go in the same way (the verifier is only built when a trace was kept).
+    from sightsound.verify import verify
+
+    vouts = [tmp_path / f"verified{i}.jsonl" for i in range(2)]
+    for i, vout in enumerate(vouts):
+        verify(ok, run / "teach" / "traces.jsonl", vout, shard=f"{i}/2", data_path=run / "data" / "train" / "data.jsonl",
+               progress=False)
+    with pytest.raises(ArtefactError, match="verify.votes: 1 != 3"):
+        adopt(_recipe(tiny_teacher, "teach.n=2", "verify.votes=3", *data), run, "verify", vouts)
+    kept = sum(bool(t["kept"]) for t in traces)
+    assert adopt(ok, run, "verify", vouts)["rows"] == sum(len(list(read_jsonl(v))) for v in vouts)
+    assert read_json(run / "manifest.json")["artefacts"]["verify"]["status"] == "complete", kept
+
 
 def test_teach_through_openai_backend_and_local_server(tiny_teacher, synth_data, hf_teacher, tmp_path):
     from sightsound.serve import serve_backend
@@ -358,3 +389,55 @@ def test_sigkill_and_resume_gives_the_same_traces(tiny_teacher, synth_data, hf_t
     # One record per call with a fixed seed: the resumed run even reproduces the same samples.
     assert resumed_traces == whole_traces
     assert read_json(stats_path(killed)) == read_json(stats_path(whole))
+
+
+def test_decode_pool_gives_the_frames_in_order_and_errors_per_record(tmp_path, shared_dir):
+    """Worker processes decode real clips ahead of the backend: same frames as in-process, same order."""
+    import numpy as np
+
+    from sightsound.backends.openai_backend import image_data_url
+    from sightsound.config import TeachConfig
+    from sightsound.schema import Sample
+    from sightsound.teacher import _batches, build_request, decode_pool, decode_workers, prefetch
+
+    clips = sorted((shared_dir / "data" / "avqa_clips").glob("*.mp4"))[:2]
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    videos = [clips[0], tmp_path / "broken.mp4", clips[1]]
+    samples = [Sample(id=f"r{i}", question="q", choices=["a", "b"], answer=0, video=str(v)) for i, v in enumerate(videos)]
+    cfg = TeachConfig(max_frames=4, max_pixels=6272, batch_size=1, decode_workers=2)
+    assert decode_workers(cfg, 4) == 2 and decode_workers(TeachConfig(), 1) == 1
+    with decode_pool(2) as pool:
+        got = [b for batch in prefetch(list(_batches(samples, 1)), cfg, pool, 2, encode="png") for b in batch]
+    assert [s.id for s, _, _ in got] == ["r0", "r1", "r2"]
+    assert got[1][1] is None and got[1][2].startswith("media: ") and "broken.mp4" in got[1][2]
+    assert len(got[2][1].images) == 4
+    for s, req, _ in got[:1]:
+        direct = build_request(s, cfg).images
+        assert len(req.images) == len(direct) == 4
+        assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(req.images, direct))
+        # The data URL an endpoint gets was encoded in the worker, and is the one encoded here.
+        assert "sightsound.data_url.png" in req.images[0].info and "sightsound.data_url.png" not in direct[0].info
+        assert image_data_url(req.images[0]) == image_data_url(direct[0])
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads process states from /proc (Linux)")
+def test_decode_workers_leave_when_teach_is_killed():
+    """SIGKILL of teach (as a preempted job gets) must not leave its decoding processes behind."""
+    code = ("import os, time\nfrom sightsound.teacher import decode_pool\np = decode_pool(2)\n"
+            "print(*{p.submit(os.getpid).result() for _ in range(8)}, flush=True)\ntime.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = [int(x) for x in proc.stdout.readline().split()]
+    assert workers and proc.pid not in workers
+    proc.kill()
+    proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+
+    deadline = time.time() + 10
+    while any(alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in workers), f"decoding processes {workers} outlived their teach process"

@@ -296,21 +296,24 @@ def test_cli_and_module_entry_points(student, sft_set, tmp_path):
         assert out.returncode == 0 and "--config" in out.stdout and "--resume" in out.stdout
 
 
-def test_shipped_recipes_and_accelerate_configs():
+def test_shipped_recipes_and_accelerate_configs(tmp_path):
+    """The training stages' configs, exported from paper.yaml as `run` builds them, and the accelerate configs."""
     from pathlib import Path
 
     from accelerate.commands.config.config_args import load_config_from_file
 
     from sightsound.config import LoraSpec, load_recipe
+    from sightsound.stage_config import export_stage_config
 
     root = Path(__file__).resolve().parents[1]
-    recipes = {p.stem: load_recipe(p) for p in sorted((root / "configs" / "train").glob("*.yaml"))}
-    assert {"cot_sft", "label_sft", "label_grpo", "sightsound_r1_grpo"} <= set(recipes)
+    paper = load_recipe(root / "configs" / "paper.yaml")
+    recipes = {s: load_recipe(export_stage_config(paper, tmp_path / "run", f"train/{s}", tmp_path / f"{s}.yaml"))
+               for s in ("cot_sft", "label_sft", "label_grpo", "sightsound_r1")}
     cot, label = recipes["cot_sft"].sft, recipes["label_sft"].sft
-    assert cot.target == "as_is" and label.target == "label_only" and label.train_file == cot.train_file
+    assert cot.target == label.target == "as_is" and label.train_file.endswith("sft_data/label.jsonl")
     assert cot.lora.target_modules == LoraSpec().target_modules  # language model only
-    r1, lg = recipes["sightsound_r1_grpo"].grpo, recipes["label_grpo"].grpo
-    assert r1.init_adapter == f"{cot.output_dir}/adapter"  # GRPO starts from the SFT recipe's adapter
+    r1, lg = recipes["sightsound_r1"].grpo, recipes["label_grpo"].grpo
+    assert r1.init_adapter == f"{cot.output_dir}/adapter"  # GRPO starts from the SFT stage's adapter
     assert lg.init_adapter is None and lg.reward_funcs == r1.reward_funcs == ["format", "accuracy"]
     assert r1.num_generations == 8 and r1.temperature == 1.0  # R1-AQA's precedent
     kinds = {p.stem: load_config_from_file(str(p)) for p in (root / "configs" / "accelerate").glob("*.yaml")}

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "teach": ("sightsound.teacher", "Step 1: teacher CoT from the silent video, n samples, consistency filter"),
     "verify": ("sightsound.verify", "Step 2: audio-grounded fact-check of the teacher's <think>"),
     "merge": ("sightsound.sharding", "join shard outputs of teach/verify, refusing duplicates and gaps"),
+    "adopt": ("sightsound.stage_config", "take teach/verify shard outputs into a run, checking each shard's fingerprint"),
     "build-sft": ("sightsound.sft_data", "build the student's SFT / GRPO sets from verified traces"),
     "sft": ("sightsound.train.sft", "Step 3a: LoRA SFT of the audio student (audio in the loss)"),
     "grpo": ("sightsound.train.grpo", "Step 3b: GRPO of the student with format + accuracy rewards"),
@@ -28,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("sightsound.evaluate.compare", "compare results files: markdown table and bar charts"),
     "serve": ("sightsound.serve", "serve a role's local model over an OpenAI-compatible HTTP API"),
     "run": ("sightsound.pipeline", "the whole pipeline from one recipe, resumable stage by stage"),
+    "export-stage-config": ("sightsound.stage_config", "a training stage's config derived from the run recipe (for accelerate)"),
     "experiment": ("sightsound.mini.experiment", "the paper's comparison on SightSound-mini over several seeds"),
     "demo": ("sightsound.demo", "the CPU demo: every stage on synthetic data with tiny models"),
     "report": ("sightsound.report", "a static HTML page to browse a run's distillation"),
@@ -39,7 +41,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="RECIPE", help="YAML recipe (see configs/); defaults if omitted")
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value",
-        help="dotted overrides of the recipe, e.g. teach.n=8 models.teacher.backend=openai",
+        help="dotted overrides of the recipe, values read as YAML, e.g. teach.n=8 "
+             "'eval.benchmarks=[avqa,mmau]' 'models.teacher={backend: openai, base_url: \"http://h:8000/v1\"}'",
     )
 
 
@@ -87,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"sightsound {name}", description=(module.__doc__ or helptext).strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_arguments(parser)
-    args = parser.parse_args(rest)
+    # Intermixed: options may come before, between or after the recipe and its key=value overrides
+    # (plain parse_args stops collecting overrides at the first option after the recipe).
+    args = parser.parse_intermixed_args(rest)
     from sightsound.errors import USER_ERRORS
 
     try:

@@ -124,6 +124,9 @@ class TeachConfig:
     # [ours] where the teacher's frames come from: "auto" = the record's extracted frames when it has
     # them (lossless PNGs, thinned to max_frames), else its video sampled at fps; or force one.
     frames_from: Literal["auto", "video", "frames"] = "auto"
+    # [ours] Processes decoding frames ahead of the backend (0: one per CPU core). One decode takes
+    # ~1 s per 10 s clip at 16 frames: on one thread a 32B teacher server would wait on it.
+    decode_workers: int = 0
 
 
 # -------------------------------------------------------------------------------------------- stage 2
@@ -290,6 +293,16 @@ class PipelineConfig:
     # The SFT target's answer wording: "letter_text" = "The correct answer is: B. cat" [paper];
     # "text" = "The correct answer is: cat" [ours] for models too small to learn letters (SightSound-mini).
     answer_style: Literal["letter_text", "text"] = "letter_text"
+    # [ours] The label-only baseline's set: "per_record" = one line per record whose CoT the
+    # verifier kept (the CoT set's records, each once: a label repeated per kept sample adds identical
+    # lines, not information); "per_sample" = mirror the CoT set line for line (a record with 3 kept
+    # samples appears 3 times, the CoT set's weighting).
+    label_set: Literal["per_record", "per_sample"] = "per_record"
+    # Preflight (`sightsound run --preflight`, and before every run unless --no-preflight):
+    preflight_missing_train: float = 0.05  # [ours] share of distillation clips that may be missing (YouTube clips vanish)
+    preflight_missing_eval: float = 0.0  # [ours] a benchmark scored on fewer items is not the benchmark
+    min_free_disk_gb: float = 10.0  # [ours] adapters, checkpoints and eval outputs of six systems
+    preflight_timeout_s: float = 5.0  # [ours] per endpoint / hub request
 
 
 # ----------------------------------------------------------------------------------------------- recipe

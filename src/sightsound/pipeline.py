@@ -122,7 +122,7 @@ def _data_stage(recipe: Recipe, L: Layout) -> Stage:
             generate(L.data.parent, recipe.synth, progress=recipe.pipeline.progress)
         else:
             from sightsound.data import load_benchmark
-            from sightsound.schema import load_samples
+            from sightsound.schema import absolute_media, load_samples
 
             if not src.annotations:
                 raise ConfigError(f"data.annotations is required for data.source={src.source!r}")
@@ -135,7 +135,9 @@ def _data_stage(recipe: Recipe, L: Layout) -> Stage:
             if missing:
                 log.warning("%d records lack audio or video and will fail in teach/verify: %s", len(missing),
                             missing[:5])
-            write_jsonl_atomic(L.data, [s.to_dict() for s in samples])
+            # Absolute: the loader found the clips relative to the working directory, later stages read
+            # this file relative to itself (issue 19: a relative media_root failed every teach record).
+            write_jsonl_atomic(L.data, [absolute_media(s).to_dict() for s in samples])
         return {"records": sum(1 for _ in read_jsonl(L.data))}
 
     cfg = {"data": to_dict(src), "synth": to_dict(recipe.synth) if src.source == "synthetic" else None}
@@ -165,7 +167,9 @@ def _teach_stage(recipe: Recipe, L: Layout) -> Stage:
 
         return _yields(teach(recipe, L.data, L.traces, progress=recipe.pipeline.progress))
 
-    cfg = {"teach": to_dict(recipe.teach), "teacher": to_dict(recipe.models.teacher)}
+    # How many processes decode frames does not change a trace: not part of the fingerprint.
+    teach_cfg = {k: v for k, v in to_dict(recipe.teach).items() if k != "decode_workers"}
+    cfg = {"teach": teach_cfg, "teacher": to_dict(recipe.models.teacher)}
     return Stage("teach", fn, [L.traces], [L.data], cfg)
 
 
@@ -196,7 +200,7 @@ def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
             "cot": build_sft(L.data, L.sft_set("cot"), verified_path=L.verified, grpo_out=L.sft_set("grpo"),
                              answer_style=style),
             "label": build_sft(L.data, L.sft_set("label"), verified_path=L.verified, label_only=True,
-                               answer_style=style),
+                               answer_style=style, label_set=recipe.pipeline.label_set),
         }
         if want_unverified:
             out["cot_unverified"] = build_sft(L.data, L.sft_set("cot_unverified"), traces_path=L.traces,
@@ -210,8 +214,30 @@ def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
         return stats
 
     cfg = {"unverified": want_unverified, "answer_style": recipe.pipeline.answer_style,
+           "label_set": recipe.pipeline.label_set,
            "r1_aqa": {"prompt": recipe.r1_aqa.prompt, "labels": recipe.r1_aqa.labels} if want_r1_aqa else None}
     return Stage("sft_data", fn, outputs, [L.data, L.traces, L.verified], cfg)
+
+
+def stage_recipe(recipe: Recipe, L: Layout, system: str) -> tuple[str, Recipe]:
+    """(trainer, recipe) of a system's training stage: the run's recipe with the sft/grpo section
+    pointed at the run's training set, output folder and starting adapter (``export-stage-config``
+    writes exactly this, so a multi-GPU launch trains what ``run`` would). ``r1_aqa`` takes R1-AQA's
+    recipe (section ``r1_aqa``) where it differs from ``label_grpo``'s."""
+    trainer, set_name, start = TRAINING[system]
+    train_file, out = L.sft_set(set_name), L.train(system)
+    if trainer == "sft":
+        return trainer, dataclasses.replace(recipe, sft=dataclasses.replace(
+            recipe.sft, train_file=str(train_file), output_dir=str(out)))
+    section = dataclasses.replace(recipe.grpo, train_file=str(train_file), output_dir=str(out),
+                                  init_adapter=str(L.train(start) / "adapter") if start else None)
+    if system == "r1_aqa":
+        r1 = recipe.r1_aqa
+        section = dataclasses.replace(section, reward_funcs=list(r1.reward_funcs),
+                                      reward_weights=list(r1.reward_weights), loss_type=r1.loss_type,
+                                      lr_scheduler_type=r1.lr_scheduler_type,
+                                      max_completion_length=r1.max_completion_length)
+    return trainer, dataclasses.replace(recipe, grpo=section)
 
 
 def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
@@ -219,19 +245,8 @@ def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
     train_file = L.sft_set(set_name)
     out = L.train(system)
     inputs = [train_file] + ([L.train(start) / "adapter"] if start else [])
-    if trainer == "sft":
-        section = dataclasses.replace(recipe.sft, train_file=str(train_file), output_dir=str(out))
-        sub = dataclasses.replace(recipe, sft=section)
-    else:
-        section = dataclasses.replace(recipe.grpo, train_file=str(train_file), output_dir=str(out),
-                                      init_adapter=str(L.train(start) / "adapter") if start else None)
-        if system == "r1_aqa":  # R1-AQA's recipe where it differs from label_grpo's
-            r1 = recipe.r1_aqa
-            section = dataclasses.replace(section, reward_funcs=list(r1.reward_funcs),
-                                          reward_weights=list(r1.reward_weights), loss_type=r1.loss_type,
-                                          lr_scheduler_type=r1.lr_scheduler_type,
-                                          max_completion_length=r1.max_completion_length)
-        sub = dataclasses.replace(recipe, grpo=section)
+    _, sub = stage_recipe(recipe, L, system)
+    section = sub.sft if trainer == "sft" else sub.grpo
 
     def fn() -> dict:
         if sum(1 for _ in read_jsonl(train_file)) == 0:
@@ -399,14 +414,72 @@ def _attach_log(run_dir: Path) -> logging.Handler:
     return h
 
 
+def _eval_plan(recipe: Recipe, systems: list[str]) -> list[tuple[str, str, bool]]:
+    """(system, benchmark, with controls) of every eval stage, in run order."""
+    benches = list(dict.fromkeys(recipe.eval.benchmarks))
+    eval_benches = benches + (["distill"] if recipe.pipeline.eval_distill_records else [])
+    final = systems[-1]
+    return [(system, bench, bench != "distill" and system in ("pretrained", final))
+            for system in systems for bench in eval_benches
+            # the report shows the distilled records' answers before and after training only
+            if not (bench == "distill" and system not in ("pretrained", final))]
+
+
+def stage_names(recipe: Recipe) -> list[str]:
+    """Every stage ``run`` would run for this recipe, in order (the preflight's plan)."""
+    systems = _check_systems(recipe)
+    names = ["data"] + (["test_data"] if "synthetic" in recipe.eval.benchmarks else [])
+    names += ["teach", "verify", "sft_data"] + [f"train/{s}" for s in systems if s in TRAINING]
+    return names + [f"eval/{s}/{b}" for s, b, _ in _eval_plan(recipe, systems)]
+
+
+def _all_failed(name: str, stats: dict, total_key: str, path: Path, endpoint: str | None) -> str | None:
+    """A failure line when every line of a stage's output is an error (the stage produced nothing)."""
+    total, errors = stats.get(total_key) or 0, stats.get("errors") or 0
+    if not total or errors < total:
+        return None
+    first = next((r.get("error") for r in read_jsonl(path) if r.get("error")), None)
+    where = f" ({endpoint})" if endpoint else ""
+    return f"{name}: all {total} {total_key} failed{where}; first error: {first}"
+
+
+def preflight(recipe: Recipe, run_dir: str | Path | None = None):
+    """:func:`sightsound.preflight.run_preflight` for this recipe's stages (complete ones are not rechecked)."""
+    from sightsound.preflight import run_preflight
+    from sightsound.runinfo import Manifest
+
+    root = Path(run_dir or recipe.output_dir)
+    done: set[str] = set()
+    if (root / "manifest.json").is_file():
+        done = {k for k, v in Manifest(root / "manifest.json").data.get("artefacts", {}).items()
+                if v.get("status") == "complete"}
+    return run_preflight(recipe, root, _check_systems(recipe), stage_names(recipe), done)
+
+
 def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
-    """Run (or resume) every stage the recipe asks for; returns ``results.json``'s content."""
+    """Run (or resume) every stage the recipe asks for; returns ``results.json``'s content.
+
+    ``results["failures"]`` names each stage that produced only errors, each system that was not
+    trained and each benchmark that failed (``sightsound run`` then exits 1). A teach or verify
+    stage that failed outright stops the run: everything after it would be built from nothing.
+    """
     L = Layout(Path(run_dir or recipe.output_dir))
     L.root.mkdir(parents=True, exist_ok=True)
     systems = _check_systems(recipe)
     benches = list(dict.fromkeys(recipe.eval.benchmarks))
     handler = _attach_log(L.root)
     t0 = time.time()
+    failures: list[str] = []
+
+    def guarded(stage: Stage) -> dict:
+        # One system or benchmark that breaks must not hide the others: record it, go on, exit 1.
+        try:
+            return runner.run(stage)
+        except Exception as e:
+            log.exception("stage %s failed", stage.name)
+            failures.append(f"{stage.name}: {type(e).__name__}: {e}")
+            return {"failed": str(e)}
+
     try:
         write_resolved_config(recipe, L.root, name="recipe.yaml")
         runner = StageRunner(L.root)
@@ -415,22 +488,35 @@ def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
         if "synthetic" in benches:
             stats["test_data"] = runner.run(_test_data_stage(recipe, L))
         stats["teach"] = runner.run(_teach_stage(recipe, L))
-        stats["verify"] = runner.run(_verify_stage(recipe, L))
-        stats["sft_data"] = runner.run(_sft_data_stage(recipe, L, systems))
-        for system in systems:
-            if system in TRAINING:
-                stats[f"train/{system}"] = runner.run(_train_stage(recipe, L, system))
+        m = recipe.models
+        failed = _all_failed("teach", stats["teach"], "records", L.traces,
+                             f"models.teacher {m.teacher.base_url or m.teacher.name_or_path}")
+        if not failed:
+            stats["verify"] = runner.run(_verify_stage(recipe, L))
+            failed = _all_failed("verify", stats["verify"], "lines", L.verified,
+                                 f"models.verifier {m.verifier.base_url or m.verifier.name_or_path}")
+        if failed:
+            failures.append(failed)
+        else:
+            stats["sft_data"] = runner.run(_sft_data_stage(recipe, L, systems))
+            for system in systems:
+                if system in TRAINING:
+                    st = stats[f"train/{system}"] = guarded(_train_stage(recipe, L, system))
+                    if st.get("skipped"):
+                        t, v = stats["teach"], stats["verify"]
+                        failures.append(f"train/{system}: not trained ({st['skipped']}: teach kept {t.get('kept')} "
+                                        f"of {t.get('records')} records, {t.get('parse_failures')} of "
+                                        f"{t.get('samples')} samples unparsable; verify kept {v.get('kept')} "
+                                        f"of {v.get('checked')} checked)")
+            for system, bench, controls in _eval_plan(recipe, systems):
+                st = guarded(_eval_stage(recipe, L, system, bench, controls))
+                if "failed" not in st and not st.get("skipped") and not st.get("n"):
+                    failures.append(f"eval/{system}/{bench}: no item was scored")
         eval_benches = benches + (["distill"] if recipe.pipeline.eval_distill_records else [])
-        final = systems[-1]
-        for system in systems:
-            for bench in eval_benches:
-                if bench == "distill" and system not in ("pretrained", final):
-                    continue  # the report shows answers before and after training
-                controls = bench != "distill" and system in ("pretrained", final)
-                runner.run(_eval_stage(recipe, L, system, bench, controls))
         results = collect_results(recipe, L, systems, eval_benches, stats)
         results["seconds"] = round(time.time() - t0, 1)
         results["stages_skipped"] = runner.skipped
+        results["failures"] = failures
         atomic_write_json(L.results, results)
         write_markdown(results, L)
         if recipe.pipeline.html_report:
@@ -446,16 +532,36 @@ def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", nargs="?", help="recipe YAML (configs/demo.yaml, configs/paper.yaml, ...)")
     parser.add_argument("--out", help="run directory (default: the recipe's output_dir)")
+    check = parser.add_mutually_exclusive_group()
+    check.add_argument("--preflight", action="store_true",
+                       help="only check data, media, endpoints, models and disk, print the plan, and exit (1 on a problem)")
+    check.add_argument("--no-preflight", action="store_true", help="skip the checks that run before every run")
     add_recipe_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     path = args.recipe or args.config
     if not path:
         raise ConfigError("give a recipe: sightsound run configs/demo.yaml [key=value ...]")
     recipe = load_recipe(path, args.overrides)
-    results = run_pipeline(recipe, args.out)
     out = Path(args.out or recipe.output_dir)
+    if not args.no_preflight:
+        pf = preflight(recipe, out)
+        print(pf.render(), flush=True)
+        if pf.problems:
+            print(f"sightsound run: preflight failed ({len(pf.problems)} problem(s)); nothing was run",
+                  file=sys.stderr)
+            return 1
+        if args.preflight:
+            return 0
+    results = run_pipeline(recipe, args.out)
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"run directory: {out}  ({results['seconds']} s; skipped up-to-date stages: {results['stages_skipped']})")
+    if results["failures"]:
+        print(f"sightsound run: FAILED ({len(results['failures'])}):", file=sys.stderr)
+        for line in results["failures"]:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     return 0

@@ -212,11 +212,20 @@ applyFilters();
 """
 
 
+def _links_html(run_dir: Path, out_dir: Path) -> str:
+    """Links to the run's own files beside the page (relative, so the folder can be moved or served)."""
+    names = [n for n in ("report.md", "results.json", "recipe.yaml", "logs/run.log") if (run_dir / n).is_file()]
+    links = " · ".join(f'<a href="{_e(_media_url(str(run_dir / n), run_dir, out_dir))}">{_e(n)}</a>' for n in names)
+    return f"<p class='files'>{links}</p>" if links else ""
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None, limit: int | None = None) -> Path:
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    if not Path(run_dir).is_dir():
         raise FileNotFoundError(f"run directory not found: {run_dir}")
-    out_path = Path(out) if out else run_dir / "report.html"
+    # Absolute from here on: every src/href is then computed relative to the page, never to the
+    # working directory the report happened to be built from (issue 19: broken plot images).
+    run_dir = Path(run_dir).resolve()
+    out_path = Path(out).resolve() if out else run_dir / "report.html"
     ctx = _load_run(run_dir)
     systems = list(ctx["predictions"])
     final_system = "sightsound_r1" if "sightsound_r1" in systems else (systems[-1] if systems else None)
@@ -230,6 +239,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, limit: int 
 <h1>{_e(title)}</h1>
 <p>{len(records)} records; {n_kept} kept after the consistency filter and the fact-check.
 Student answers shown per system; filter "student" uses <b>{_e(final_system or "—")}</b>.</p>
+{_links_html(run_dir, out_path.parent)}
 {_summary_html(ctx["results"], out_path.parent, run_dir)}
 <div id="filters">
  <label>distillation <select id="filter-state"><option value="all">all</option><option value="kept">kept</option>

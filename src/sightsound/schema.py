@@ -14,6 +14,7 @@ written; relative paths are resolved against the JSONL file's directory by :func
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,20 @@ def resolve_media(path: str | None, base: str | Path | None) -> str | None:
     if not p.is_absolute() and base is not None:
         p = Path(base) / p
     return str(p)
+
+
+def absolute_media(sample: Sample) -> Sample:
+    """``sample`` with its media paths made absolute against the working directory.
+
+    A loader resolves a relative ``media_root`` against the working directory, but the records file
+    it feeds lives elsewhere (a run's ``data/train/``) and is read back relative to *that* file; so a
+    writer stores absolute paths, which mean the same thing to every stage and every working directory.
+    """
+    ab = lambda p: os.path.abspath(p) if p else p
+    sample.audio, sample.video = ab(sample.audio), ab(sample.video)
+    if sample.frames:
+        sample.frames = [ab(f) for f in sample.frames]
+    return sample
 
 
 def load_samples(path: str | Path, resolve: bool = True) -> list[Sample]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import io
 import json
 import logging
@@ -572,6 +573,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--served-model-name", default=None,
                         help="the name clients must send as `model` (default: the role's name_or_path)")
+    parser.add_argument("--backend", choices=["hf", "vllm"], default=None,
+                        help="how to run the model here (default: the role's backend, or hf where the recipe "
+                             "reaches the role through an endpoint)")
     parser.add_argument("--latency-s", type=float, default=0.0, help="artificial latency per request")
     parser.add_argument("--api-key-env", default=None,
                         help="require the key held by this environment variable (default: no key)")
@@ -588,7 +592,11 @@ def run(args: Any) -> int:
     recipe = load_recipe_from_args(args)
     spec = getattr(recipe.models, args.role)
     if spec.backend == "openai":
-        raise ConfigError(f"models.{args.role}.backend is 'openai': serve a local model (hf or vllm), not an endpoint")
+        # The recipe reaches this role over HTTP; serving it means running its model here, so the
+        # recipe that names the endpoint can also stand it up (--backend picks vllm on a GPU).
+        spec = dataclasses.replace(spec, backend=args.backend or "hf")
+    elif args.backend:
+        spec = dataclasses.replace(spec, backend=args.backend)
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)

@@ -9,10 +9,11 @@ chat example per sample the verifier kept (``id`` = the sample's key ``<record i
 
 Variants (same record selection, so systems differ only in what they learn from):
 
-* ``--label-only``: the label-only baseline. The very same lines, in the same order, whose
-  assistant turn is only ``<answer> The correct answer is: B. cat </answer>``. Mirroring the CoT
-  set line for line (a record with three kept samples appears three times in both) means the two
-  systems see the same records with the same weights; only the reasoning differs.
+* ``--label-only``: the label-only baseline, on the records of the CoT set, whose assistant turn
+  is only ``<answer> The correct answer is: B. cat </answer>``. ``--label-set`` says how often a
+  record appears: ``per_record`` (default [ours]) once, its first kept sample's line, since a label
+  repeated per kept sample only adds identical lines; ``per_sample`` mirrors the CoT set line for
+  line (a record with three kept samples appears three times in both: the CoT set's weighting).
 * ``--grpo-out GRPO.jsonl``: the GRPO prompt set, one line per record, with the *distilled label*
   (the teacher's unanimous, fact-checked choice) as ``solution``.
 * ``--traces TRACES.jsonl`` instead of ``--verified``: the *unverified* CoT set (every consistent
@@ -149,18 +150,25 @@ def _refusal(sample: dict, records: dict[str, dict | str]) -> tuple[str, str] | 
     return None
 
 
+LABEL_SETS = ("per_record", "per_sample")
+
+
 def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: bool = False,
-               answer_style: str = "letter_text", prompt_style: str = "paper", labels: str = "distilled"
-               ) -> tuple[list[dict], list[dict], list[dict]]:
+               answer_style: str = "letter_text", label_set: str = "per_record", prompt_style: str = "paper",
+               labels: str = "distilled") -> tuple[list[dict], list[dict], list[dict]]:
     """(SFT rows, GRPO rows, refusals) from source samples; pure apart from checking audio files exist.
 
     ``labels="ground_truth"`` puts the record's own answer in the GRPO rows' ``solution`` (the SFT
     rows always learn the distilled choice: they are the teacher's samples).
     """
+    if label_set not in LABEL_SETS:
+        raise ValueError(f"label_set must be one of {LABEL_SETS}, got {label_set!r}")
     if labels not in LABELS:
         raise ValueError(f"unknown labels {labels!r} (known: {LABELS})")
     sft, refused = [], []
     grpo: dict[str, dict] = {}
+    once = label_only and label_set == "per_record"
+    in_sft: set[str] = set()
     for sample in samples:
         why = _refusal(sample, records)
         if why:
@@ -169,6 +177,9 @@ def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: 
         rec = records[sample["id"]]
         choice = sample["choice"]
         user = user_message(rec["audio"], rec["question"], rec["choices"], prompt_style)
+        if once and rec["id"] in in_sft:
+            continue  # the same answer line again: an identical example, not another sample
+        in_sft.add(rec["id"])
         sft.append({
             # One line per kept sample, and a record may have several: the line's id is the sample's
             # key ("<record id>#<index>"), unique as every artefact's id is; record_id names the record.
@@ -207,8 +218,8 @@ def summary_path(out_path: str | Path) -> Path:
 
 def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | Path | None = None,
               traces_path: str | Path | None = None, label_only: bool = False,
-              grpo_out: str | Path | None = None, answer_style: str = "letter_text", prompt_style: str = "paper",
-              labels: str = "distilled") -> dict[str, Any]:
+              grpo_out: str | Path | None = None, answer_style: str = "letter_text",
+              label_set: str = "per_record", prompt_style: str = "paper", labels: str = "distilled") -> dict[str, Any]:
     """Write the SFT set (and optionally the GRPO prompt set); return the summary.
 
     The source is exactly one of ``verified_path`` (kept, fact-checked samples: the paper's set)
@@ -220,7 +231,7 @@ def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | 
     samples = kept_verified_samples(verified_path) if verified_path else unverified_samples(traces_path)
     records = index_records(data_path)
     sft, grpo, refused = build_sets(samples, records, label_only=label_only, answer_style=answer_style,
-                                    prompt_style=prompt_style, labels=labels)
+                                    label_set=label_set, prompt_style=prompt_style, labels=labels)
     if out_path is None and not grpo_out:
         raise ValueError("nothing to write: give out_path, grpo_out or both")
     if out_path is not None:
@@ -231,6 +242,7 @@ def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | 
         "source": "verified" if verified_path else "unverified_traces",
         "source_path": str(verified_path or traces_path),
         "variant": "label_only" if label_only else "cot",
+        "label_set": label_set if label_only else None,
         "answer_style": answer_style,
         "prompt_style": prompt_style,
         "labels": labels,
@@ -255,7 +267,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="records JSONL the traces were made from (audio, question, choices)")
     parser.add_argument("--out", required=True, help="SFT chat-messages JSONL (written atomically)")
     parser.add_argument("--label-only", action="store_true",
-                        help="label-only baseline: same lines, assistant turn = the answer only")
+                        help="label-only baseline: the CoT set's records, assistant turn = the answer only")
+    parser.add_argument("--label-set", choices=LABEL_SETS, default="per_record",
+                        help="label-only: each record once (default [ours]) or once per kept sample, as the CoT set")
     parser.add_argument("--grpo-out", help="also write the GRPO prompt set with the distilled label as solution")
     parser.add_argument("--answer-style", choices=ANSWER_STYLES, default="letter_text",
                         help="'The correct answer is: B. cat' (the paper's, default) or '...: cat' (tiny models)")
@@ -268,7 +282,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     s = build_sft(args.data, args.out, verified_path=args.verified, traces_path=args.traces,
                   label_only=args.label_only, grpo_out=args.grpo_out, answer_style=args.answer_style,
-                  prompt_style=args.prompt_style, labels=args.labels)
+                  label_set=args.label_set, prompt_style=args.prompt_style, labels=args.labels)
     refused = ", ".join(f"{k} {v}" for k, v in s["refused"].items()) or "none"
     grpo = f", {s['grpo_prompts']} GRPO prompts -> {args.grpo_out}" if args.grpo_out else ""
     print(f"build-sft ({s['variant']}, {s['source']}): {s['examples']} examples from {s['records']} records "

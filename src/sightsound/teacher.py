@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ from sightsound.sharding import parse_shard, select_shard
 log = logging.getLogger(__name__)
 
 # TeachConfig fields that may change between a run and its resumption: they do not change a trace.
-_RESUMABLE_CHANGES = {"batch_size"}
+_RESUMABLE_CHANGES = {"batch_size", "decode_workers"}
 
 
 # ------------------------------------------------------------------------------------------- paths
@@ -277,15 +278,79 @@ def _batches(items: list[Sample], size: int) -> Iterator[list[Sample]]:
         yield items[i:i + size]
 
 
-def _prepare(batch: list[Sample], cfg: TeachConfig) -> list[tuple[Sample, GenerationRequest | None, str | None]]:
-    """Load the frames of a batch; an unreadable video becomes an error for that record only."""
-    out = []
-    for s in batch:
-        try:
-            out.append((s, build_request(s, cfg), None))
-        except MediaError as e:
-            out.append((s, None, f"media: {e}"))
-    return out
+def _prepare_one(s: Sample, cfg: TeachConfig, encode: str | None = None,
+                 ) -> tuple[Sample, GenerationRequest | None, str | None]:
+    """Load one record's frames (and, for an endpoint, their data URLs in format ``encode``);
+    an unreadable video becomes an error for that record only."""
+    try:
+        req = build_request(s, cfg)
+    except MediaError as e:
+        return s, None, f"media: {e}"
+    if encode:
+        from sightsound.backends.openai_backend import attach_data_urls
+
+        attach_data_urls(req.images, encode)
+    return s, req, None
+
+
+def decode_workers(cfg: TeachConfig, records: int) -> int:
+    """Frame-decoding processes: ``teach.decode_workers`` (0: the machine's cores), never more than records."""
+    if cfg.decode_workers < 0:
+        raise ConfigError(f"teach.decode_workers must be >= 0, got {cfg.decode_workers}")
+    return max(1, min(cfg.decode_workers or os.cpu_count() or 1, records))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave when the teach process is gone (killed with SIGKILL, it cannot stop us;
+    a worker waiting on its task queue would otherwise wait forever, holding its memory)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def decode_pool(workers: int) -> Executor:
+    """A pool of ``workers`` processes (one thread when 1: no process to start for a small job).
+
+    Processes, not threads: PyAV and the PIL resizing hold the GIL for much of a decode. Forked where
+    the platform allows (milliseconds to start; the children only decode) so short runs pay nothing.
+    """
+    if workers <= 1:
+        return ThreadPoolExecutor(max_workers=1)
+    import multiprocessing as mp
+
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
+def prefetch(batches: list[list[Sample]], cfg: TeachConfig, pool: Executor, workers: int, encode: str | None = None,
+             ) -> Iterator[list[tuple[Sample, GenerationRequest | None, str | None]]]:
+    """Each batch's (record, request, error), decoded by ``pool`` while earlier batches are generated.
+
+    The first batches are submitted now (so worker processes fork before a model is loaded and
+    decode while it loads; with ``encode``, the frames' data URLs for an endpoint are written there
+    too); records go one by one, enough batches ahead to keep every worker busy
+    (two batches, or two records per worker if more), and come back in order.
+    """
+    depth = max(2, -(-2 * workers // max(1, cfg.batch_size)))
+    submit = lambda batch: [pool.submit(_prepare_one, s, cfg, encode) for s in batch]
+    ahead: deque[list[Future]] = deque(submit(b) for b in batches[:depth])
+
+    def results() -> Iterator[list[tuple[Sample, GenerationRequest | None, str | None]]]:
+        nxt = len(ahead)
+        while ahead:
+            futures = ahead.popleft()
+            if nxt < len(batches):
+                ahead.append(submit(batches[nxt]))
+                nxt += 1
+            yield [f.result() for f in futures]
+
+    return results()
 
 
 def teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: str | tuple[int, int] | None = None,
@@ -321,20 +386,19 @@ def teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: st
         done = len(writer.existing)
         if todo:
             log.info("teach: %d records to do, %d already in %s", len(todo), len(samples) - len(todo), out)
-            # The backend's own per-call bar would fight with ours over the same terminal line.
-            backend = backend if backend is not None else make_backend(recipe.models.teacher, progress=False)
-            teacher = backend.describe()
-            from tqdm import tqdm
+            workers = decode_workers(cfg, len(todo))
+            # Frames of the next batches decode in worker processes while the teacher generates this one.
+            with decode_pool(workers) as pool:
+                spec = recipe.models.teacher
+                encode = spec.image_format if spec.backend == "openai" else None
+                prepared_batches = prefetch(list(_batches(todo, cfg.batch_size)), cfg, pool, workers, encode)
+                # The backend's own per-call bar would fight with ours over the same terminal line.
+                backend = backend if backend is not None else make_backend(recipe.models.teacher, progress=False)
+                teacher = backend.describe()
+                from tqdm import tqdm
 
-            bar = tqdm(total=len(todo), desc="teach", unit="rec", disable=not progress, dynamic_ncols=True)
-            # Frames of the next batch load on a thread while the teacher generates the current one.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                batches = list(_batches(todo, cfg.batch_size))
-                pending: Future = pool.submit(_prepare, batches[0], cfg)
-                for b in range(len(batches)):
-                    prepared = pending.result()
-                    if b + 1 < len(batches):
-                        pending = pool.submit(_prepare, batches[b + 1], cfg)
+                bar = tqdm(total=len(todo), desc="teach", unit="rec", disable=not progress, dynamic_ncols=True)
+                for prepared in prepared_batches:
                     requests = [req for _, req, _ in prepared if req is not None]
                     results = iter(backend.generate(requests) if requests else [])
                     rows = []

@@ -80,14 +80,33 @@ _REASON_MAX_CHARS = 400
 
 
 # ----------------------------------------------------------------------------------------- media
+def _url_key(fmt: str) -> str:
+    return f"sightsound.data_url.{fmt}"
+
+
+def attach_data_urls(images: list[Image.Image] | None, fmt: str = "png") -> None:
+    """Encode each image's data URL now and keep it in ``image.info`` (it survives pickling).
+
+    teach's frame-decoding processes call this, so the encoding (as costly as the decoding) runs
+    in parallel there instead of one image at a time in the process that talks to the endpoint.
+    """
+    for image in images or []:
+        image.info[_url_key(fmt)] = image_data_url(image, fmt)
+
+
 def image_data_url(image: Image.Image, fmt: str = "png") -> str:
     """A PIL image as a ``data:image/...;base64,`` URL (PNG is lossless; JPEG is ~10x smaller)."""
+    cached = image.info.get(_url_key(fmt))
+    if isinstance(cached, str):
+        return cached
     buf = io.BytesIO()
     if fmt == "jpeg":
         image.convert("RGB").save(buf, format="JPEG", quality=90)
         mime = "image/jpeg"
     elif fmt == "png":
-        image.save(buf, format="PNG")
+        # Level 1: still lossless, 12 % larger than the default 6 but 4x faster to write (16 frames of a
+        # 10 s clip: 0.4 s instead of 1.5 s, more than decoding them); teach would otherwise wait on it.
+        image.save(buf, format="PNG", compress_level=1)
         mime = "image/png"
     else:
         raise ValueError(f"image format must be 'png' or 'jpeg', got {fmt!r}")

@@ -1,6 +1,6 @@
 """Step 3b: GRPO of the audio student with format + accuracy rewards and a KL reference.
 
-    sightsound grpo --config configs/train/sightsound_r1_grpo.yaml [grpo.max_steps=200 ...]
+    sightsound grpo --config STAGE.yaml [grpo.max_steps=200 ...]   (STAGE.yaml: sightsound export-stage-config)
     accelerate launch --config_file configs/accelerate/ddp.yaml -m sightsound.train.grpo --config RECIPE
 
 Built on TRL's ``GRPOTrainer`` through :class:`~sightsound.train.audio_grpo_trainer.AudioGRPOTrainer`,

@@ -1,6 +1,6 @@
 """Step 3a: LoRA SFT of the audio student on the distilled chains of thought, audio in the loss.
 
-    sightsound sft --config configs/train/cot_sft.yaml [sft.max_steps=100 ...]
+    sightsound sft --config STAGE.yaml [sft.max_steps=100 ...]   (STAGE.yaml: sightsound export-stage-config)
     accelerate launch --config_file configs/accelerate/zero2.yaml -m sightsound.train.sft --config RECIPE
 
 Built on TRL's ``SFTTrainer`` (trl==1.16.0) with PEFT LoRA on the language model only; the

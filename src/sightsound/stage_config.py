@@ -1,0 +1,164 @@
+"""One recipe from one GPU to many: per-stage training configs and sharded outputs, both tied to the run.
+
+``sightsound export-stage-config RECIPE --stage train/<system> --to FILE [--out RUN] [key=value ...]``
+writes the recipe the pipeline itself would train ``<system>`` with (its ``sft``/``grpo`` section
+pointing at the run directory's training set, output folder and starting adapter), for a launcher::
+
+    sightsound export-stage-config configs/paper.yaml --stage train/cot_sft --to cot_sft.yaml
+    accelerate launch --config_file configs/accelerate/zero2.yaml -m sightsound.train.sft --config cot_sft.yaml
+
+So multi-GPU training reads the same numbers as ``sightsound run`` (no hand-kept copy to drift),
+and writes where ``run`` looks: a later ``sightsound run`` re-enters that stage, whose trainer
+resumes from the checkpoint in its output folder.
+
+``sightsound adopt RECIPE --stage teach|verify --inputs SHARD.jsonl ... [--out RUN] [key=value ...]``
+takes the outputs of ``sightsound teach/verify --shard i/N`` run elsewhere into the run directory.
+Each shard must carry its ``.config.yaml`` (written beside it by teach/verify), and is refused
+unless its fingerprint matches the run's: the recipe section (``teach`` or ``verify``, settings
+that only change speed aside), the model (``name_or_path``, backend) and the data (every id is a
+record of the run's data with the same question and options; for verify, a kept trace of the
+run's traces). The shards are merged (duplicates and gaps refused), their stats recomputed, and
+the stage recorded as complete in the manifest with the fingerprint ``run`` computes, so ``run``
+skips it. Copying files into ``RUN/teach/`` by hand is not adoption: ``run`` would redo the stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from sightsound.config import ConfigError, Recipe, dump_yaml, load_yaml, to_dict
+from sightsound.jsonl import ArtefactError, read_jsonl
+
+log = logging.getLogger(__name__)
+
+# Settings that change how fast a stage runs, not what it writes.
+SPEED_ONLY = {"teach": {"batch_size", "decode_workers"}, "verify": {"batch_size"}}
+ROLE = {"teach": "teacher", "verify": "verifier"}
+
+
+# ----------------------------------------------------------------------------------- export-stage-config
+def export_stage_config(recipe: Recipe, run_dir: str | Path, stage: str, to: str | Path) -> Path:
+    """Write the resolved recipe of training stage ``train/<system>`` (as ``run`` builds it) to ``to``."""
+    from sightsound.pipeline import TRAINING, Layout, _check_systems, stage_recipe
+
+    system = stage.removeprefix("train/")
+    if not stage.startswith("train/") or system not in TRAINING:
+        raise ConfigError(f"--stage must be one of {', '.join(f'train/{s}' for s in TRAINING)}, got {stage!r}")
+    if system not in _check_systems(recipe):
+        log.warning("%s is not among the recipe's systems %s", system, recipe.systems)
+    trainer, sub = stage_recipe(recipe, Layout(Path(run_dir).resolve()), system)
+    to = Path(to)
+    to.parent.mkdir(parents=True, exist_ok=True)
+    header = (f"# {stage} of recipe {recipe.name!r}, exported by `sightsound export-stage-config` (do not edit:\n"
+              f"# re-export after changing the recipe). Launch:\n"
+              f"#   accelerate launch --config_file configs/accelerate/zero2.yaml -m sightsound.train.{trainer} "
+              f"--config {to}\n")
+    to.write_text(header + dump_yaml(sub), encoding="utf-8")
+    return to
+
+
+# ------------------------------------------------------------------------------------------------ adopt
+def shard_config(shard: Path) -> dict[str, Any]:
+    cfg = shard.with_name(shard.stem + ".config.yaml")
+    if not cfg.is_file():
+        raise ArtefactError(f"{shard}: no {cfg.name} beside it (written by sightsound teach/verify): "
+                            "cannot tell which recipe and model produced it")
+    return load_yaml(cfg)
+
+
+def fingerprint_diffs(stage: str, before: dict[str, Any], recipe: Recipe) -> list[str]:
+    """What differs between a shard's recipe and the run's, in the stage's section and its model."""
+    now = to_dict(recipe)
+    old, new = before.get(stage) or {}, now[stage]
+    diffs = [f"{stage}.{k}: {old.get(k)!r} != {v!r}" for k, v in new.items()
+             if k not in SPEED_ONLY[stage] and old.get(k) != v]
+    role = ROLE[stage]
+    old_m, new_m = (before.get("models") or {}).get(role) or {}, now["models"][role]
+    diffs += [f"models.{role}.{k}: {old_m.get(k)!r} != {new_m[k]!r}" for k in ("name_or_path", "backend")
+              if old_m.get(k) != new_m[k]]
+    return diffs
+
+
+def _check_data(shard: Path, stage: str, records: dict[str, dict], traces: dict[str, dict]) -> None:
+    for lineno, row in read_jsonl(shard, with_lineno=True):
+        rid = row.get("id")
+        rec = records.get(rid)
+        if rec is None:
+            raise ArtefactError(f"{shard}:{lineno}: id {rid!r} is not a record of the run's data")
+        if stage == "teach" and (row.get("question"), row.get("choices")) != (rec["question"], rec["choices"]):
+            raise ArtefactError(f"{shard}:{lineno}: record {rid!r} has another question or options than the run's data")
+        if stage == "verify" and not (traces.get(rid) or {}).get("kept"):
+            raise ArtefactError(f"{shard}:{lineno}: {rid!r} is not a kept trace of the run's teach output")
+
+
+def adopt(recipe: Recipe, run_dir: str | Path | None, stage: str, shards: list[str | Path]) -> dict[str, Any]:
+    """Check each shard against the run, merge them into the run's stage output, record the stage done."""
+    from sightsound.pipeline import Layout, _data_stage, _teach_stage, _verify_stage
+    from sightsound.sharding import merge_outputs
+    from sightsound.stages import StageRunner, fingerprint
+
+    if stage not in ROLE:
+        raise ConfigError(f"--stage must be teach or verify, got {stage!r}")
+    L = Layout(Path(run_dir or recipe.output_dir))
+    runner = StageRunner(L.root)
+    runner.run(_data_stage(recipe, L))  # the records the shards must have been made from
+    if stage == "verify" and (runner.manifest.get("teach") or {}).get("status") != "complete":
+        raise ArtefactError(f"{L.root}: teach is not complete; adopt or run it before verify")
+    records = {r["id"]: r for r in read_jsonl(L.data)}
+    traces = {t["id"]: t for t in read_jsonl(L.traces)} if stage == "verify" else {}
+    shards = [Path(s) for s in shards]
+    for shard in shards:
+        diffs = fingerprint_diffs(stage, shard_config(shard), recipe)
+        if diffs:
+            raise ArtefactError(f"{shard}: made with another recipe or model than the run ({'; '.join(diffs)})")
+        _check_data(shard, stage, records, traces)
+    out = L.traces if stage == "teach" else L.verified
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if stage == "teach":
+        merged = merge_outputs(shards, out, key="id", data=L.data)
+        from sightsound.teacher import write_stats
+
+        stats = write_stats(out)
+        st = _teach_stage(recipe, L)
+    else:
+        merged = merge_outputs(shards, out, key="key", data=L.traces, data_filter="kept")
+        from sightsound.verify import write_stats
+
+        stats = write_stats(out, traces_path=L.traces, data_path=L.data)
+        st = _verify_stage(recipe, L)
+    from sightsound.pipeline import _yields
+
+    runner.manifest.start(st.name, fingerprint(st), [runner._rel(p) for p in st.inputs],
+                          [runner._rel(p) for p in st.outputs])
+    runner.manifest.complete(st.name, {"stats": _yields(stats), "adopted": [str(s.resolve()) for s in shards]})
+    return {"rows": merged["rows"], "shards": len(shards), "out": str(out)}
+
+
+# -------------------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from sightsound.cli import add_recipe_arguments
+
+    parser.add_argument("recipe", help="the run's recipe YAML")
+    parser.add_argument("--out", help="run directory (default: the recipe's output_dir)")
+    parser.add_argument("--stage", required=True, help="train/<system> (export-stage-config), teach or verify (adopt)")
+    parser.add_argument("--to", help="export-stage-config: the YAML to write")
+    parser.add_argument("--inputs", nargs="+", metavar="SHARD", help="adopt: the shard outputs (each with its .config.yaml)")
+    add_recipe_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sightsound.config import load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    if args.inputs:
+        res = adopt(recipe, args.out, args.stage, args.inputs)
+        print(f"adopted {res['shards']} shard(s), {res['rows']} rows -> {res['out']}; `sightsound run` skips {args.stage}")
+        return 0
+    if not args.to:
+        raise ConfigError("give --to FILE (export-stage-config) or --inputs SHARD ... (adopt)")
+    run_dir = args.out or recipe.output_dir
+    print(f"wrote {export_stage_config(recipe, run_dir, args.stage, args.to)}")
+    return 0

@@ -341,7 +341,7 @@ def test_loader_to_prompt_on_real_files(bench_dir, name, filename):
         _assert_prompt_has_question_and_options(s)
         prompt = student_prompt(s.question, s.choices)
         if name == "music-avqa":
-            assert not SLOT.search(prompt) and prompt == s.question  # open question: no options listed
+            assert not SLOT.search(prompt) and prompt == f"{s.question} ."  # open: no options; the paper's " ."
         else:
             assert prompt.count(". ") >= len(s.choices) and "Available options: A. " in prompt
 

@@ -593,8 +593,10 @@ def run(args: Any) -> int:
     spec = getattr(recipe.models, args.role)
     if spec.backend == "openai":
         # The recipe reaches this role over HTTP; serving it means running its model here, so the
-        # recipe that names the endpoint can also stand it up (--backend picks vllm on a GPU).
-        spec = dataclasses.replace(spec, backend=args.backend or "hf")
+        # recipe that names the endpoint can also stand it up (--backend picks vllm on a GPU). The
+        # recipe's frames_as says how the *client* sends frames; the model served here takes them as
+        # video where its processor can (GPU machines), else as images: "auto".
+        spec = dataclasses.replace(spec, backend=args.backend or "hf", frames_as="auto")
     elif args.backend:
         spec = dataclasses.replace(spec, backend=args.backend)
     api_key = None

@@ -38,9 +38,9 @@ from sightsound.jsonl import (
     ArtefactError,
     JsonlWriter,
     atomic_write_json,
+    drop_error_rows,
+    output_lock,
     read_jsonl,
-    repair_torn_tail,
-    write_jsonl_atomic,
 )
 from sightsound.parsing import OK, parse_response
 from sightsound.prompts import teacher_prompt
@@ -229,15 +229,8 @@ def _check_resume(out: Path, recipe: Recipe) -> None:
 
 
 def drop_error_traces(out: Path) -> int:
-    """Remove error lines so a rerun retries those records (``--retry-errors``); returns how many."""
-    if not out.exists():
-        return 0
-    repair_torn_tail(out)
-    rows = list(read_jsonl(out))
-    keep = [r for r in rows if r.get("reason") != ERROR]
-    if len(keep) != len(rows):
-        write_jsonl_atomic(out, keep)
-    return len(rows) - len(keep)
+    """Remove error lines so a rerun retries those records (the default; ``--no-retry-errors`` keeps them)."""
+    return drop_error_rows(out, lambda r: r.get("reason") == ERROR)
 
 
 # -------------------------------------------------------------------------------------------- main
@@ -286,7 +279,14 @@ def teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: st
 
     ``backend`` defaults to ``make_backend(recipe.models.teacher)``, built only if work remains.
     The returned dict is the stats file's content plus ``run`` (what this invocation did).
+    ``out_path`` is locked for the whole run: a second writer is refused at once.
     """
+    with output_lock(out_path, "teach output"):
+        return _teach(recipe, data_path, out_path, shard, backend, progress, retry_errors)
+
+
+def _teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: str | tuple[int, int] | None,
+           backend: Any, progress: bool, retry_errors: bool) -> dict[str, Any]:
     cfg = recipe.teach
     _check_config(cfg)
     data_path, out = Path(data_path), Path(out_path)
@@ -360,8 +360,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="records JSONL (sightsound synth or a dataset loader)")
     parser.add_argument("--out", required=True, help="traces JSONL; stats and config are written beside it")
     parser.add_argument("--shard", metavar="i/N", help="only shard i of N (0-based; stable hash of the id)")
-    parser.add_argument("--retry-errors", action="store_true",
-                        help="drop error traces from --out first, so those records are tried again")
+    parser.add_argument("--retry-errors", dest="retry_errors", action="store_true", default=True,
+                        help="try the records whose traces are errors again (the default)")
+    parser.add_argument("--no-retry-errors", dest="retry_errors", action="store_false",
+                        help="keep error traces from an earlier run as they are")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_recipe_arguments(parser)
 

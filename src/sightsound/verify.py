@@ -331,17 +331,10 @@ def _check_resume(out: Path, recipe) -> None:
 
 
 def drop_error_lines(out: Path) -> int:
-    """Remove ``error`` verdicts so a rerun retries those samples (``--retry-errors``); returns how many."""
-    from sightsound.jsonl import repair_torn_tail, write_jsonl_atomic
+    """Remove ``error`` verdicts so a rerun retries those samples (the default; ``--no-retry-errors`` keeps them)."""
+    from sightsound.jsonl import drop_error_rows
 
-    if not out.exists():
-        return 0
-    repair_torn_tail(out)
-    rows = list(read_jsonl(out))
-    keep = [r for r in rows if r.get("verdict") != verdicts.ERROR]
-    if len(keep) != len(rows):
-        write_jsonl_atomic(out, keep)
-    return len(rows) - len(keep)
+    return drop_error_rows(out, lambda r: r.get("verdict") == verdicts.ERROR)
 
 
 def verify(recipe, traces_path: str | Path, out_path: str | Path, shard: str | tuple[int, int] | None = None,
@@ -351,8 +344,16 @@ def verify(recipe, traces_path: str | Path, out_path: str | Path, shard: str | t
 
     ``backend`` (anything with ``generate`` and ``describe``) defaults to the recipe's verifier,
     built only when there is work left, so a finished run resumes in no time. ``data_path`` gives
-    audio paths to traces without one and scene graphs for the truth scores.
+    audio paths to traces without one and scene graphs for the truth scores. ``out_path`` is locked
+    for the whole run: a second writer is refused at once.
     """
+    from sightsound.jsonl import output_lock
+
+    with output_lock(out_path, "verify output"):
+        return _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, retry_errors)
+
+
+def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, retry_errors) -> dict[str, Any]:
     from sightsound.config import ConfigError
     from sightsound.runinfo import write_resolved_config
     from sightsound.sharding import parse_shard, select_shard
@@ -416,8 +417,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", metavar="i/N", help="only the records of shard i of N (0-based; stable hash of the id)")
     parser.add_argument("--data", help="records JSONL: audio paths for traces without one, and on synthetic "
                                        "data the scene graphs that score the verdicts")
-    parser.add_argument("--retry-errors", action="store_true",
-                        help="drop error lines from --out first, so those samples are tried again")
+    parser.add_argument("--retry-errors", dest="retry_errors", action="store_true", default=True,
+                        help="check the samples whose verdicts are errors again (the default)")
+    parser.add_argument("--no-retry-errors", dest="retry_errors", action="store_false",
+                        help="keep error verdicts from an earlier run as they are")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_recipe_arguments(parser)
 

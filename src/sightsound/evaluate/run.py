@@ -183,9 +183,22 @@ def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None 
     ``recipe.models.student`` with ``name_or_path`` replaced by ``model`` when given, and the LoRA
     ``adapter`` (a PEFT directory) applied on top. ``system`` names the system in comparisons
     (``pretrained``, ``label_sft``, ..., default: the adapter's or model's folder name). ``backend``
-    may be passed to reuse a loaded model.
+    may be passed to reuse a loaded model. ``out`` is locked for the whole run (one writer per
+    output). Items without a response are never written to the generations file, so a rerun always
+    retries them.
     Returns the main results dict (with ``"controls"``).
     """
+    from sightsound.jsonl import output_lock
+
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, "eval output"):
+        return _evaluate(recipe, benchmark=benchmark, out=out, model=model, adapter=adapter, annotations=annotations,
+                         media_root=media_root, silent_audio=silent_audio, shuffle_choices=shuffle_choices,
+                         limit=limit, system=system, backend=backend)
+
+
+def _evaluate(recipe, *, benchmark, out, model, adapter, annotations, media_root, silent_audio, shuffle_choices,
+              limit, system, backend) -> dict[str, Any]:
     from sightsound.config import ConfigError, Recipe
     from sightsound.data import canonical_name, load_benchmark, select
     from sightsound.errors import MediaError

@@ -94,7 +94,8 @@ def train_sft(recipe: Recipe, callbacks: list | None = None, load_audio=None) ->
         save_total_limit=cfg.save_total_limit,
         seed=cfg.seed,
         bf16=use_bf16(cfg.bf16),
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        # transformers 5 renamed it; the old name warns (FutureWarning) on every run.
+        activation_checkpointing=cfg.gradient_checkpointing,
         report_to=list(cfg.report_to) or "none",
         # The collator needs the raw rows (messages, audio): no TRL tokenisation, no column pruning.
         remove_unused_columns=False,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 import struct
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
@@ -46,6 +47,10 @@ def _check_file(path: str | Path) -> Path:
         raise MediaError(path, "not a regular file")
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file (0 bytes)")
+    try:  # an unreadable file (chmod 000) is that record's error, not a PermissionError that stops the stage
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as e:
+        raise MediaError(path, f"cannot read ({e.strerror})") from None
     return path
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from sightsound.backends.base import GenerationRequest, GenerationResult, SamplingParams, make_backend
-from sightsound.config import ConfigError, Recipe, TeachConfig, load_yaml, to_dict
+from sightsound.config import ConfigError, Recipe, TeachConfig, check_settings, load_yaml, to_dict
 from sightsound.consistency import ERROR, consistency_filter, majority
 from sightsound.errors import MediaError
 from sightsound.jsonl import (
@@ -288,10 +288,14 @@ def teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: st
 def _teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: str | tuple[int, int] | None,
            backend: Any, progress: bool, retry_errors: bool) -> dict[str, Any]:
     cfg = recipe.teach
+    check_settings(recipe)
     _check_config(cfg)
     data_path, out = Path(data_path), Path(out_path)
     shard = parse_shard(shard) if isinstance(shard, str) else shard
-    samples = select_shard(load_samples(data_path), shard)
+    samples = select_shard(load_samples(data_path, limits=recipe.limits), shard)
+    if not samples:
+        # An empty records file "distilled" 0 records with exit 0: say so instead.
+        raise RecordError(f"{data_path}: no records{f' in shard {shard[0]}/{shard[1]}' if shard else ''}")
     _check_records(samples, cfg, data_path)
     _check_resume(out, recipe)
     if retry_errors and (dropped := drop_error_traces(out)):

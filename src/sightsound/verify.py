@@ -139,7 +139,7 @@ def _sampling(cfg):
                           max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
 
 
-def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict) -> list[dict]:
+def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict, limits=None) -> list[dict]:
     """Fact-check one batch of jobs; every job gets exactly one row, whatever fails."""
     from sightsound.backends.base import GenerationRequest
     from sightsound.media import load_audio
@@ -166,6 +166,11 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
         if not job.think.strip():
             # Nothing to fact-check, and nothing to teach: a CoT example needs reasoning.
             rows[job.key] = row(job, verdicts.NO, False, [], None, note="empty <think>: not sent")
+            continue
+        if limits is not None and len(job.think) > limits.max_cot_chars:
+            # A runaway <think> would cost the verifier its whole context; it is no training example either.
+            rows[job.key] = row(job, verdicts.NO, False, [], None,
+                                note=f"<think> of {len(job.think)} characters, over limits.max_cot_chars: not sent")
             continue
         requests.append((job, GenerationRequest(id=job.key, text=verifier_prompt(job.think, cfg.prompt),
                                                 audio=audio, sampling=_sampling(cfg))))
@@ -358,6 +363,9 @@ def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, 
     from sightsound.runinfo import write_resolved_config
     from sightsound.sharding import parse_shard, select_shard
 
+    from sightsound.config import check_settings
+
+    check_settings(recipe)
     cfg = recipe.verify
     if cfg.votes < 1 or cfg.batch_size < 1:
         raise ConfigError(f"verify.votes and verify.batch_size must be >= 1, got {cfg.votes}, {cfg.batch_size}")
@@ -393,7 +401,7 @@ def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, 
                     # Keep only audio this batch needs (a record's samples are adjacent, so at most one carries over).
                     ids = {j.id for j in batch}
                     audio_cache = {k: v for k, v in audio_cache.items() if k in ids}
-                    rows = check_batch(batch, backend, cfg, identity, audio_cache)
+                    rows = check_batch(batch, backend, cfg, identity, audio_cache, recipe.limits)
                     writer.write_many(rows)  # one write + fsync per batch: a kill loses at most this batch
                     written += len(rows)
                     kept += sum(r["kept"] for r in rows)

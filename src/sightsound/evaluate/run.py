@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sightsound.cli import add_recipe_arguments, load_recipe_from_args
+from sightsound.cli import add_recipe_arguments, load_recipe_from_args, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None 
 
 def _evaluate(recipe, *, benchmark, out, model, adapter, annotations, media_root, silent_audio, shuffle_choices,
               limit, system, backend) -> dict[str, Any]:
-    from sightsound.config import ConfigError, Recipe
+    from sightsound.config import ConfigError, Recipe, check_settings
     from sightsound.data import canonical_name, load_benchmark, select
     from sightsound.errors import MediaError
     from sightsound.evaluate.controls import SHUFFLE, SILENT, control_name, shuffle_sample
@@ -209,6 +209,7 @@ def _evaluate(recipe, *, benchmark, out, model, adapter, annotations, media_root
     from sightsound.runinfo import config_hash, file_fingerprint, write_resolved_config
 
     recipe = recipe or Recipe()
+    check_settings(recipe)
     try:
         name = canonical_name(benchmark)
     except ValueError as e:
@@ -218,6 +219,8 @@ def _evaluate(recipe, *, benchmark, out, model, adapter, annotations, media_root
         raise ConfigError(f"no annotation file for benchmark {name!r}: pass --annotations or set eval.annotations.{name}")
     media_root = media_root or recipe.eval.media_roots.get(name)
     student = dataclasses.replace(recipe.models.student, name_or_path=model or recipe.models.student.name_or_path)
+    if limit is not None and limit < 1:  # a negative limit would slice from the end
+        raise ConfigError(f"limit must be >= 1, got {limit}")
     ev = recipe.eval if limit is None else dataclasses.replace(recipe.eval, limit=limit)
     recipe = dataclasses.replace(recipe, models=dataclasses.replace(recipe.models, student=student), eval=ev)
     out = Path(out)
@@ -229,6 +232,10 @@ def _evaluate(recipe, *, benchmark, out, model, adapter, annotations, media_root
     samples = list(bench)
     if not samples:
         raise ConfigError(f"{annotations}: the selection {sel} leaves no {name} items")
+    from sightsound.schema import check_limits
+
+    for s in samples:
+        check_limits(s, recipe.limits, str(annotations))
     have_audio = [s for s in samples if s.audio and Path(s.audio).is_file()]
     if not have_audio:
         first = samples[0].audio or f"<no file for {samples[0].id} under {media_root}>"
@@ -292,7 +299,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run the silent-audio control (zeros of the same length)")
     parser.add_argument("--shuffle-choices", type=int, metavar="SEED",
                         help="also run the shuffled-options control with this seed")
-    parser.add_argument("--limit", type=int, metavar="N", help="only the first N selected items")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected items")
     parser.add_argument("--system", help="the system's name in comparisons (pretrained, label_sft, label_grpo, "
                                          "cot_sft, sightsound_r1, ...); default: the adapter's or model's folder name")
     add_recipe_arguments(parser)

@@ -201,13 +201,40 @@ def load_processor(spec: ModelSpec | str, arch: str | None = None):
 
 
 # --------------------------------------------------------------------------------------------- model
+def looks_like_path(name_or_path: str) -> bool:
+    """A local path, not a hub id: hub ids are ``name`` or ``org/name``; paths start with / . ~ or go deeper."""
+    return name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") >= 2 or "\\" in name_or_path
+
+
 def load_model(spec: ModelSpec | str, for_training: bool = False):
-    """Load ``(model, processor)`` for a role's :class:`ModelSpec` (or a bare id/path)."""
-    import torch
+    """Load ``(model, processor)`` for a role's :class:`ModelSpec` (or a bare id/path).
+
+    Whatever goes wrong (a missing directory, a corrupt ``config.json``, truncated or ``.bin``-only
+    weights) is raised as one :class:`~sightsound.errors.ModelLoadError` line naming the model and
+    the reason, before anything else of the stage runs.
+    """
+    from sightsound.errors import ModelLoadError
 
     spec = as_spec(spec)
     if not spec.name_or_path:
         raise ValueError("model spec has an empty name_or_path")
+    name = spec.name_or_path
+    if looks_like_path(name) and not Path(name).expanduser().exists():
+        # Else transformers reads it as a hub id and fails with "Repo id must be in the form ...".
+        raise ModelLoadError(f"{name}: model directory not found")
+    try:
+        return _load_model(spec, for_training)
+    except (ModelLoadError, FileNotFoundError):  # already one line naming the model
+        raise
+    except Exception as e:  # noqa: BLE001 - every loading failure becomes one line; the trace goes to DEBUG
+        log.debug("loading %s failed", name, exc_info=True)
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        raise ModelLoadError(f"{name}: cannot load the model ({type(e).__name__}: {first})") from None
+
+
+def _load_model(spec: ModelSpec, for_training: bool):
+    import torch
+
     arch = resolve_architecture(spec)
     dtype = resolve_dtype(spec)
     kwargs: dict[str, Any] = {

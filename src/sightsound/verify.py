@@ -142,10 +142,11 @@ def _sampling(cfg):
 def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict, limits=None) -> list[dict]:
     """Fact-check one batch of jobs; every job gets exactly one row, whatever fails."""
     from sightsound.backends.base import GenerationRequest
-    from sightsound.media import load_audio
+    from sightsound.media import load_audio, load_audio_limited
     from sightsound.prompts import verifier_prompt
 
     rows: dict[str, dict] = {}
+    cut: dict[str, float] = {}
     row = functools.partial(_row, identity=identity, rule=cfg.verdict)
     requests = []
     for job in jobs:
@@ -156,13 +157,16 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
             try:
                 if not job.audio:
                     raise MediaError("<none>", "the record has no audio path")
-                audio_cache[job.id] = load_audio(job.audio)
+                if limits is None:
+                    audio_cache[job.id] = (load_audio(job.audio), None)
+                else:
+                    audio_cache[job.id] = load_audio_limited(job.audio, limits.max_audio_s, limits.audio_policy)
             except MediaError as e:
                 audio_cache[job.id] = e
-        audio = audio_cache[job.id]
-        if isinstance(audio, MediaError):
-            rows[job.key] = row(job, verdicts.ERROR, False, [], f"audio: {audio}")
+        if isinstance(audio_cache[job.id], MediaError):
+            rows[job.key] = row(job, verdicts.ERROR, False, [], f"audio: {audio_cache[job.id]}")
             continue
+        audio, cut_from_s = audio_cache[job.id]
         if not job.think.strip():
             # Nothing to fact-check, and nothing to teach: a CoT example needs reasoning.
             rows[job.key] = row(job, verdicts.NO, False, [], None, note="empty <think>: not sent")
@@ -174,6 +178,8 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
             continue
         requests.append((job, GenerationRequest(id=job.key, text=verifier_prompt(job.think, cfg.prompt),
                                                 audio=audio, sampling=_sampling(cfg))))
+        if cut_from_s is not None:
+            cut[job.key] = round(cut_from_s, 3)
     if requests:
         results = backend.generate([r for _, r in requests])
         if len(results) != len(requests):
@@ -187,6 +193,8 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
             replies = [g.text for g in res.generations]
             verdict, kept = verdicts.decide(replies, cfg.verdict)
             rows[job.key] = row(job, verdict, kept, replies, None)
+            if job.key in cut:  # the verifier heard only the first limits.max_audio_s seconds
+                rows[job.key]["audio_truncated_s"] = cut[job.key]
     return [rows[j.key] for j in jobs]
 
 
@@ -283,6 +291,7 @@ def compute_stats(rows: list[dict], records: dict[str, dict] | None = None) -> d
         "discarded": checked - sum(1 for r in rows if r["kept"]),
         "unparsable": counts[verdicts.UNPARSABLE],
         "errors": counts[verdicts.ERROR],
+        "audio_truncated": sum(1 for r in rows if r.get("audio_truncated_s") is not None),
         "verdicts": dict(sorted(counts.items())),
         "replies": dict(sorted(replies.items())),
         "records_with_a_kept_sample": len({r["id"] for r in rows if r["kept"]}),

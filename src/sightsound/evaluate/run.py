@@ -58,8 +58,8 @@ def _run_key(model_identity: dict[str, Any], settings: dict[str, Any]) -> str:
 
 
 def generate_responses(samples: list, backend, *, prompts: dict[str, str], path: Path, run_key: str,
-                       batch_size: int, max_new_tokens: int, silent: bool = False, desc: str = "eval"
-                       ) -> dict[str, dict[str, Any]]:
+                       batch_size: int, max_new_tokens: int, silent: bool = False, desc: str = "eval",
+                       limits=None) -> dict[str, dict[str, Any]]:
     """Greedy responses for ``samples``, appended to ``path`` as they come; returns ``id -> row``.
 
     Rows already in ``path`` (an interrupted run) are reused when they were made by the same model
@@ -73,9 +73,10 @@ def generate_responses(samples: list, backend, *, prompts: dict[str, str], path:
     from sightsound.errors import MediaError
     from sightsound.evaluate.controls import silence_like
     from sightsound.jsonl import ArtefactError, JsonlWriter
-    from sightsound.media import load_audio
+    from sightsound.media import load_audio, load_audio_limited
 
     rows: dict[str, dict[str, Any]] = {}
+    cut: dict[str, float] = {}
     with JsonlWriter(path, key=lambda r: r["id"]) as writer:
         for row in writer.existing:
             if row.get("run_key") != run_key:
@@ -94,10 +95,15 @@ def generate_responses(samples: list, backend, *, prompts: dict[str, str], path:
                 try:
                     if not s.audio:
                         raise MediaError(f"<{s.id}>", "no audio file for this item (check --media-root)")
-                    audio = load_audio(s.audio)
+                    if limits is None:
+                        audio, cut_from_s = load_audio(s.audio), None
+                    else:
+                        audio, cut_from_s = load_audio_limited(s.audio, limits.max_audio_s, limits.audio_policy)
                 except MediaError as e:
                     failed.append({"id": s.id, "response": None, "error": str(e), "run_key": run_key})
                     continue
+                if cut_from_s is not None:
+                    cut[s.id] = round(cut_from_s, 3)
                 requests.append(GenerationRequest(id=s.id, text=prompts[s.id],
                                                   audio=silence_like(audio) if silent else audio,
                                                   sampling=sampling))
@@ -113,6 +119,8 @@ def generate_responses(samples: list, backend, *, prompts: dict[str, str], path:
                 g = res.generations[0]
                 done.append({"id": req.id, "response": g.text, "num_tokens": g.num_tokens,
                              "finish_reason": g.finish_reason, "error": None, "run_key": run_key})
+                if req.id in cut:  # the student heard only the first limits.max_audio_s seconds
+                    done[-1]["audio_truncated_s"] = cut[req.id]
             writer.write_many(done)
             for row in done + failed:
                 rows[row["id"]] = row
@@ -139,7 +147,8 @@ def _one_pass(bench, samples: list, backend, *, out: Path, control: str | None, 
     t0 = time.time()
     rows = generate_responses(samples, backend, prompts=prompts, path=paths["generations"], run_key=key,
                               batch_size=recipe.eval.batch_size, max_new_tokens=recipe.eval.max_new_tokens,
-                              silent=silent, desc=f"eval {bench.name}" + (f" [{control}]" if control else ""))
+                              silent=silent, desc=f"eval {bench.name}" + (f" [{control}]" if control else ""),
+                              limits=recipe.limits)
     items = [prediction_item(s, prompts[s.id], rows[s.id].get("response"), recipe.eval.prediction,
                              error=rows[s.id].get("error"), control=control) for s in samples]
     verdicts, metrics = score_predictions(bench.name, samples, items)
@@ -157,6 +166,7 @@ def _one_pass(bench, samples: list, backend, *, out: Path, control: str | None, 
         "generation": {"greedy": True, "max_new_tokens": recipe.eval.max_new_tokens,
                        "batch_size": recipe.eval.batch_size, "backend": recipe.models.student.backend},
         "errors": sum(1 for it in items if it["error"]),
+        "audio_truncated": sum(1 for s in samples if rows[s.id].get("audio_truncated_s") is not None),
         "finish_reasons": _count(rows[s.id].get("finish_reason") for s in samples if rows[s.id].get("response")),
         "seconds": round(time.time() - t0, 3),
         "predictions": str(paths["predictions"]),

@@ -185,10 +185,13 @@ class JsonlWriter:
             return
         # One write call per batch: lines are never interleaved; a kill mid-write can still leave a
         # prefix of the batch with a torn last line, which the next open cuts off (repair_torn_tail).
-        self._f.write(b"".join(buf))
-        self._f.flush()
-        if self.fsync:
-            os.fsync(self._f.fileno())
+        try:
+            self._f.write(b"".join(buf))
+            self._f.flush()
+            if self.fsync:
+                os.fsync(self._f.fileno())
+        except OSError as e:  # disk full, file too large: the error must name the file it could not write
+            raise OSError(e.errno, f"cannot write ({e.strerror})", str(self.path)) from None
 
     def write(self, row: dict) -> None:
         self.write_many([row])
@@ -216,6 +219,9 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # disk full, file too large: name the file, leave no half-written one
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, f"cannot write ({e.strerror})", str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -231,6 +237,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, f"cannot write ({e.strerror})", str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

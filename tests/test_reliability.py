@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,8 +40,8 @@ HOLDER = ("import sys, time\nfrom sightsound.jsonl import output_lock\n"
           "    print('locked', flush=True)\n    time.sleep(600)\n")
 
 
-def _cli(*args, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sightsound", *map(str, args)], env={**ENV, **kw.pop("env", {})},
+def _cli(*args, timeout: float = 300, prefix: tuple[str, ...] = (), **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "sightsound", *map(str, args)], env=ENV,
                           capture_output=True, text=True, timeout=timeout, cwd=REPO, **kw)
 
 
@@ -400,42 +399,38 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path, synth):
     assert not out.exists()  # atomic: no half-written file either
 
 
-def _as_unprivileged() -> dict:
-    """subprocess arguments that drop root (root reads a chmod 000 file, so the fault needs a plain user)."""
-    return {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
+def _without_root_file_access() -> tuple[str, ...]:
+    """A command prefix under which chmod 000 denies reading: root reads anything, unless the process
+    drops the capabilities that bypass file permissions (the files stay root's: nothing else changes)."""
+    if os.geteuid() != 0:
+        return ()
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv (util-linux): a chmod 000 file stays readable")
+    caps = "-dac_override,-dac_read_search"
+    return ("setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--")
 
 
 @pytest.mark.slow
-def test_unreadable_media_is_that_records_error_and_verify_and_eval_finish(tiny_models_dir):
-    # Outside pytest's private tmp (mode 700), so that an unprivileged process can reach it.
-    root = Path(tempfile.mkdtemp(prefix="sightsound-chmod-"))
-    try:
-        os.chmod(root, 0o777)
-        w = _world_without_missing_audio(root / "world")
-        student = root / "student"
-        shutil.copytree(tiny_models_dir / "student", student)
-        for p in [root, *root.rglob("*")]:
-            os.chmod(p, 0o777 if p.is_dir() else 0o666)
-        bad = w["data_dir"] / "audio" / "r0.wav"
-        os.chmod(bad, 0o000)
-        env = {"HOME": str(root)}
-        v = _cli("verify", "--traces", w["traces"], "--out", root / "v.jsonl", "--data", w["data"], "--no-progress",
-                 f"models.verifier.name_or_path={student}", "verify.max_new_tokens=4", env=env, **_as_unprivileged())
-        assert v.returncode == 0, v.stderr[-3000:]
-        rows = {r["key"]: r for r in read_jsonl(root / "v.jsonl")}
-        assert len(rows) == 9 and all(rows[f"r0#{k}"]["verdict"] == "error" for k in range(3))
-        assert "Permission denied" in rows["r0#0"]["error"] and str(bad) in rows["r0#0"]["error"]
-        assert all(r["verdict"] != "error" for k, r in rows.items() if not k.startswith("r0#"))
+def test_unreadable_media_is_that_records_error_and_verify_and_eval_finish(tiny_models_dir, tmp_path):
+    w = _world_without_missing_audio(tmp_path / "world")
+    bad = w["data_dir"] / "audio" / "r0.wav"
+    os.chmod(bad, 0o000)
+    prefix = _without_root_file_access()
+    v = _cli("verify", "--traces", w["traces"], "--out", tmp_path / "v.jsonl", "--data", w["data"], "--no-progress",
+             f"models.verifier.name_or_path={tiny_models_dir / 'student'}", "verify.max_new_tokens=4", prefix=prefix)
+    assert v.returncode == 0, v.stderr[-3000:]
+    rows = {r["key"]: r for r in read_jsonl(tmp_path / "v.jsonl")}
+    assert len(rows) == 9 and all(rows[f"r0#{k}"]["verdict"] == "error" for k in range(3))
+    assert "Permission denied" in rows["r0#0"]["error"] and str(bad) in rows["r0#0"]["error"]
+    assert all(r["verdict"] != "error" for k, r in rows.items() if not k.startswith("r0#"))
 
-        e = _cli("eval", "--benchmark", "synthetic", "--annotations", w["data"], "--model", student,
-                 "--out", root / "e.json", "eval.max_new_tokens=4", env=env, **_as_unprivileged())
-        assert e.returncode == 0, e.stderr[-3000:]
-        res = read_json(root / "e.json")
-        assert res["errors"] == 1 and res["n"] == 4
-        preds = {p["id"]: p for p in read_json(root / "e.predictions.json")}
-        assert "Permission denied" in preds["r0"]["error"]
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    e = _cli("eval", "--benchmark", "synthetic", "--annotations", w["data"], "--model", tiny_models_dir / "student",
+             "--out", tmp_path / "e.json", "eval.max_new_tokens=4", prefix=prefix)
+    assert e.returncode == 0, e.stderr[-3000:]
+    res = read_json(tmp_path / "e.json")
+    assert res["errors"] == 1 and res["n"] == 4
+    preds = {p["id"]: p for p in read_json(tmp_path / "e.predictions.json")}
+    assert "Permission denied" in preds["r0"]["error"]
 
 
 # ========================================================================= 6. serve's bad requests

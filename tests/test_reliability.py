@@ -549,3 +549,29 @@ def test_serve_process_refuses_a_200_mb_body_without_reading_it_and_keeps_answer
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert "Traceback" not in log_file.read_text()
+
+
+# ======================================================================== README, by hand, verbatim
+def _readme_stage_commands() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [ln for ln in block.splitlines() if ln.startswith("sightsound ")]
+
+
+@pytest.mark.slow
+def test_readme_stage_commands_run_verbatim_with_the_demo_recipe(tmp_path):
+    import shlex
+
+    commands = _readme_stage_commands()
+    assert {c.split()[1] for c in commands} >= {"teach", "verify", "build-sft", "sft", "grpo", "eval"}
+    # A fresh working directory that looks like the repository root (the recipe's paths are relative to it).
+    for name in ("configs", "assets"):
+        (tmp_path / name).symlink_to(REPO / name)
+    for command in commands:
+        r = subprocess.run([sys.executable, "-m", "sightsound", *shlex.split(command)[1:]], cwd=tmp_path, env=ENV,
+                           capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, f"{command}\n{r.stderr[-3000:]}"
+        assert "Traceback" not in r.stderr and "FutureWarning" not in r.stderr, f"{command}\n{r.stderr[-3000:]}"
+    res = read_json(tmp_path / "runs" / "by-hand" / "eval" / "r1.json")
+    assert res["n"] == 16 and res["errors"] == 0

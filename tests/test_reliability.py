@@ -107,15 +107,17 @@ def _lock_cases(tmp: Path, models: Path, synth: Path) -> dict[str, tuple[Path, b
         "eval": (tmp / "e.json", False, ["eval", "--benchmark", "synthetic", "--annotations", synth,
                                          "--model", models / "student", "--out", tmp / "e.json"]),
         "run": (run, True, ["run", str(DEMO), "--out", run]),
+        "sft": (tmp / "cot_sft", False, ["sft", "--config", str(DEMO), f"sft.train_file={tmp / 'cot.jsonl'}",
+                                         f"sft.output_dir={tmp / 'cot_sft'}"]),
     }
 
 
-@pytest.mark.parametrize("command", ["teach", "verify", "eval", "run"])
+@pytest.mark.parametrize("command", ["teach", "verify", "eval", "run", "sft"])
 def test_a_second_writer_is_refused_at_once_naming_the_holder(command, tmp_path, tiny_models_dir, synth, capsys):
     out, inside, args = _lock_cases(tmp_path, tiny_models_dir, synth)[command]
-    if not inside:
+    if not inside and command != "sft":
         out.write_text('{"id": "done-before"}\n')  # what an earlier run wrote: must survive
-    before = out.read_bytes() if not inside else None
+    before = out.read_bytes() if out.is_file() else None
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out), "1" if inside else "0"], env=ENV,
                               stdout=subprocess.PIPE, text=True)
     try:

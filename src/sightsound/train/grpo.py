@@ -158,9 +158,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sightsound.train.common import recipe_from_train_args
+    from sightsound.train.common import output_dir_lock, recipe_from_train_args
 
-    result = train_grpo(recipe_from_train_args(args, "grpo"))
+    recipe = recipe_from_train_args(args, "grpo")
+    with output_dir_lock(grpo_output_dir(recipe)):
+        result = train_grpo(recipe)
     print(f"GRPO done at step {result.global_step}: adapter {result.adapter_dir}")
     return 0
 

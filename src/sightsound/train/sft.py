@@ -128,9 +128,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sightsound.train.common import recipe_from_train_args
+    from sightsound.train.common import output_dir_lock, recipe_from_train_args
 
-    result = train_sft(recipe_from_train_args(args, "sft"))
+    recipe = recipe_from_train_args(args, "sft")
+    with output_dir_lock(sft_output_dir(recipe)):
+        result = train_sft(recipe)
     print(f"SFT done at step {result.global_step}: adapter {result.adapter_dir}"
           + (f", merged model {result.merged_dir}" if result.merged_dir else ""))
     return 0

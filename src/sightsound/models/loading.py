@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
 from sightsound.config import ModelSpec
 
 log = logging.getLogger(__name__)
+
+# Training passes transformers 5's names (activation_checkpointing); PEFT 0.21 (wrapping or loading an
+# adapter) and TRL 1.16 still read the deprecated `model.is_gradient_checkpointing` inside, which would
+# print a FutureWarning about code that is not ours on every training and adapter evaluation.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 # config.json model_type -> our architecture name. A full Qwen2.5-Omni checkpoint ("qwen2_5_omni")
 # is loaded as its thinker: the text-generating part (the talker only speaks).

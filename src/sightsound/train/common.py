@@ -11,17 +11,12 @@ import json
 import logging
 import math
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 from sightsound.config import LoraSpec, ModelSpec, Recipe
 
 log = logging.getLogger(__name__)
-
-# Our arguments use transformers 5's names (activation_checkpointing); TRL 1.16 and PEFT 0.21 still read
-# the deprecated `model.is_gradient_checkpointing` inside, which warns on every run about code not ours.
-warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 METRICS_FILE = "metrics.jsonl"
 ADAPTER_DIR = "adapter"  # final LoRA adapter (adapter_model.safetensors + adapter_config.json)

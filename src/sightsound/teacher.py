@@ -15,8 +15,9 @@ record's audio path, question and choices so later stages need nothing else),
 it continues where it stopped: ids already written are skipped, a torn last line is cut off.
 
 An unreadable video, or a request the backend could not answer after its own retries, is written
-as an error trace (``reason: "error"`` with the cause) and the run goes on; such lines are final
-for a resumed run unless ``--retry-errors`` drops them first so those records are tried again.
+as an error trace (``reason: "error"`` with the cause) and the run goes on; a rerun of the command
+drops such lines first and tries those records again (``--no-retry-errors`` keeps them). ``--out``
+is locked while the command runs (:func:`sightsound.jsonl.output_lock`): a second writer is refused.
 """
 
 from __future__ import annotations

@@ -401,6 +401,16 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path, synth):
     assert not out.exists()  # atomic: no half-written file either
 
 
+def test_a_read_only_output_directory_is_one_line_naming_the_file(tmp_path, synth):
+    ro = tmp_path / "read-only"
+    ro.mkdir()
+    os.chmod(ro, 0o555)
+    r = _cli("merge", "--inputs", synth, "--out", ro / "merged.jsonl", prefix=_without_root_file_access(),
+             timeout=120)
+    assert r.returncode == 2
+    _one_error_line(r.stderr, str(ro), "Permission denied")
+
+
 def _without_root_file_access() -> tuple[str, ...]:
     """A command prefix under which chmod 000 denies reading: root reads anything, unless the process
     drops the capabilities that bypass file permissions (the files stay root's: nothing else changes)."""

@@ -27,10 +27,16 @@ from sightsound.config import ModelSpec
 
 log = logging.getLogger(__name__)
 
-# Training passes transformers 5's names (activation_checkpointing); PEFT 0.21 (wrapping or loading an
-# adapter) and TRL 1.16 still read the deprecated `model.is_gradient_checkpointing` inside, which would
-# print a FutureWarning about code that is not ours on every training and adapter evaluation.
-warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+def silence_library_warnings() -> None:
+    """Training passes transformers 5's names (activation_checkpointing); PEFT 0.21 (wrapping or loading
+    an adapter) and TRL 1.16 still read the deprecated ``model.is_gradient_checkpointing`` inside, which
+    would print a FutureWarning about code that is not ours on every training and adapter evaluation.
+
+    Called on every model load, not once at import: a ``warnings.catch_warnings`` block around the
+    first import (a test harness, a notebook cell) would otherwise take the filter away with it.
+    """
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 # config.json model_type -> our architecture name. A full Qwen2.5-Omni checkpoint ("qwen2_5_omni")
 # is loaded as its thinker: the text-generating part (the talker only speaks).
@@ -221,6 +227,7 @@ def load_model(spec: ModelSpec | str, for_training: bool = False):
     """
     from sightsound.errors import ModelLoadError
 
+    silence_library_warnings()
     spec = as_spec(spec)
     if not spec.name_or_path:
         raise ValueError("model spec has an empty name_or_path")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import resource
 import shutil
@@ -23,12 +22,12 @@ import time
 from pathlib import Path
 
 import pytest
+from verify_world import write_world
 
 from sightsound.cli import main
-from sightsound.config import ConfigError, load_recipe
-from sightsound.jsonl import LockedError, lock_path, output_lock, read_json, read_jsonl
-
-from verify_world import write_world
+from sightsound.config import load_recipe
+from sightsound.jsonl import lock_path, output_lock, read_json, read_jsonl
+from sightsound.schema import Sample
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "configs" / "demo.yaml"
@@ -41,7 +40,7 @@ HOLDER = ("import sys, time\nfrom sightsound.jsonl import output_lock\n"
 
 
 def _cli(*args, timeout: float = 300, prefix: tuple[str, ...] = (), **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, sys.executable, "-m", "sightsound", *map(str, args)], env=ENV,
+    return subprocess.run([*prefix, sys.executable, "-m", "sightsound", *map(str, args)], env=ENV, check=False,
                           capture_output=True, text=True, timeout=timeout, cwd=REPO, **kw)
 
 
@@ -146,8 +145,8 @@ def test_two_concurrent_teach_processes_one_is_refused_and_the_output_is_intact(
     deadline = time.time() + 60
     while time.time() < deadline and not (lock.exists() and lock.read_text().strip() == str(first.pid)):
         time.sleep(0.02)
-    second = subprocess.run(args, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=120)
-    first_out, first_err = first.communicate(timeout=300)
+    second = subprocess.run(args, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    _, first_err = first.communicate(timeout=300)
     assert first.returncode == 0, first_err[-2000:]
     assert second.returncode == 2
     _one_error_line(second.stderr, f"pid {first.pid}")
@@ -174,7 +173,7 @@ def test_endpoint_down_then_up_the_rerun_completes_the_stage(tmp_path, tiny_mode
         "models.verifier.name_or_path=tiny-verifier", "models.verifier.architecture=qwen2_audio",
         "models.verifier.max_retries=0", "models.verifier.timeout_s=20", "pipeline.progress=false",
         "verify.max_new_tokens=4"])
-    manifest = lambda: read_json(L.root / "manifest.json")["artefacts"]["verify"]  # noqa: E731
+    manifest = lambda: read_json(L.root / "manifest.json")["artefacts"]["verify"]
 
     # Nothing listens: every sample is an error entry, and the stage is incomplete, not complete.
     stats = StageRunner(L.root).run(_verify_stage(recipe, L))
@@ -228,6 +227,7 @@ LIMIT_CASES = {  # name -> (records, what the one line says)
     "30 options": ([_record(choices=[f"o{i}" for i in range(30)])], "at most 26"),
     "a JSON array as a record": ([[1, 2, 3]], "must be a JSON object"),
     "no records at all": ([], "no records"),
+    "a single option": ([_record(choices=["cat"])], "a single option"),
 }
 
 
@@ -237,8 +237,19 @@ def test_inputs_over_the_limits_are_one_line_naming_file_and_line(case, tmp_path
     data = _records(tmp_path / "data.jsonl", [_record("ok")] * (case != "no records at all") + rows)
     assert main(_teach_args(data, tmp_path / "t.jsonl", tiny_models_dir)) == 2
     line = _one_error_line(capsys.readouterr().err, needle)
-    if rows:
+    if rows and case != "a single option":
         assert f"{data}:2" in line  # file and line
+    else:
+        assert str(data) in line
+
+
+def test_duplicate_option_texts_are_named_in_a_warning(tmp_path, tiny_models_dir, caplog):
+    from sightsound.teacher import _check_records
+
+    samples = [Sample(**_record(choices=["Dog", "cat", "dog "]))]
+    with caplog.at_level(logging.WARNING):
+        _check_records(samples, load_recipe().teach, tmp_path / "data.jsonl")
+    assert "record 'r0' lists the option 'Dog' more than once" in caplog.text
 
 
 def test_a_100k_character_question_stays_far_below_2_gb(tmp_path, tiny_models_dir):
@@ -422,7 +433,7 @@ def test_unreadable_media_is_that_records_error_and_verify_and_eval_finish(tiny_
             "eval", "--benchmark", "synthetic", "--annotations", w["data"], "--model", student,
             "--out", tmp_path / "e.json", "eval.max_new_tokens=4"]
     r = subprocess.run([*_without_root_file_access(), sys.executable, "-c", VERIFY_THEN_EVAL, *map(str, args)],
-                       env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
+                       env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = {r["key"]: r for r in read_jsonl(tmp_path / "v.jsonl")}
     assert len(rows) == 9 and all(rows[f"r0#{k}"]["verdict"] == "error" for k in range(3))

@@ -142,7 +142,7 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE, max_s: float | None = No
     if not np.all(np.isfinite(audio)):
         raise MediaError(path, "audio contains NaN or infinite samples")
     if max_s is not None:
-        audio = audio[: int(round(max_s * file_sr))]
+        audio = audio[: round(max_s * file_sr)]
     if file_sr != sr:
         import soxr
 
@@ -176,7 +176,7 @@ def load_audio_limited(path: str | Path, max_s: float, policy: str = "truncate",
             if full > max_s and policy == "refuse":
                 raise MediaError(path, f"{full:.1f} s of audio, over limits.max_audio_s={max_s:g} "
                                        "(audio_policy: refuse)")
-            audio = audio[: int(round(max_s * sr))]
+            audio = audio[: round(max_s * sr)]
         if full > max_s:
             log.warning("%s: %.1f s of audio cut to limits.max_audio_s=%g s (the model's window)", path, full, max_s)
             return audio, full
@@ -194,7 +194,7 @@ def _read_soundfile(path: Path, max_s: float | None = None) -> tuple[np.ndarray,
     try:
         frames = -1
         if max_s is not None:
-            frames = int(round(max_s * sf.info(str(path)).samplerate))
+            frames = round(max_s * sf.info(str(path)).samplerate)
         data, file_sr = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise MediaError(path, f"cannot decode audio ({e})") from None

@@ -486,7 +486,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return self._refuse(400, f"body ended after {got} of the {length} bytes Content-Length declares")
                 chunks.append(chunk)
                 got += len(chunk)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:  # socket.timeout is TimeoutError
             return self._refuse(408, f"body not received within {app.body_timeout_s:g} s "
                                      f"({got} of {length} bytes arrived)")
         finally:
@@ -509,7 +509,6 @@ class _Handler(BaseHTTPRequestHandler):
                     pass
             except OSError:
                 pass
-        return None
 
     def _serve(self, body: Any, fault: str | None) -> int:
         app = self.app

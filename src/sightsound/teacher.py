@@ -243,6 +243,15 @@ def _check_records(samples: list[Sample], cfg: TeachConfig, data_path: Path) -> 
         seen.add(s.id)
         if not s.choices:
             raise RecordError(f"{data_path}: record {s.id!r} has no choices; the teacher answers multiple choice only")
+        if len(s.choices) == 1:
+            # Every sample "agrees" on the only option: the consistency filter would keep it untested.
+            raise RecordError(f"{data_path}: record {s.id!r} has a single option; a question needs at least two")
+        texts = [c.strip().casefold() for c in s.choices]
+        if len(set(texts)) < len(texts):
+            # The answer parser matches option text: equal texts make the parsed choice ambiguous.
+            dup = next(c for c in s.choices if texts.count(c.strip().casefold()) > 1)
+            log.warning("%s: record %r lists the option %r more than once; answers naming it are ambiguous",
+                        data_path, s.id, dup)
         if cfg.require_label_match and s.answer is None:
             raise ConfigError(f"{data_path}: record {s.id!r} has no label but teach.require_label_match is on "
                               "(set teach.require_label_match=false to distil unlabeled data)")

@@ -368,11 +368,9 @@ def verify(recipe, traces_path: str | Path, out_path: str | Path, shard: str | t
 
 
 def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, retry_errors) -> dict[str, Any]:
-    from sightsound.config import ConfigError
+    from sightsound.config import ConfigError, check_settings
     from sightsound.runinfo import write_resolved_config
     from sightsound.sharding import parse_shard, select_shard
-
-    from sightsound.config import check_settings
 
     check_settings(recipe)
     cfg = recipe.verify

@@ -239,7 +239,7 @@ def load_model(spec: ModelSpec | str, for_training: bool = False):
         return _load_model(spec, for_training)
     except (ModelLoadError, FileNotFoundError):  # already one line naming the model
         raise
-    except Exception as e:  # noqa: BLE001 - every loading failure becomes one line; the trace goes to DEBUG
+    except Exception as e:  # every loading failure becomes one line; the trace goes to DEBUG
         log.debug("loading %s failed", name, exc_info=True)
         first = (str(e).strip().splitlines() or [""])[0][:300]
         raise ModelLoadError(f"{name}: cannot load the model ({type(e).__name__}: {first})") from None

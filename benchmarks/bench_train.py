@@ -114,7 +114,7 @@ def _trainer(cls, student: Path, grpo_set: Path, root: Path):
     funcs, _weights = build_reward_funcs(["format", "accuracy"])
     args = GRPOConfig(output_dir=str(root / cls.__name__), per_device_train_batch_size=4, num_generations=4,
                       max_completion_length=64, beta=0.04, report_to="none", save_strategy="no", use_cpu=True,
-                      bf16=False, gradient_checkpointing=False, remove_unused_columns=False, seed=0)
+                      bf16=False, activation_checkpointing=False, remove_unused_columns=False, seed=0)
     kw = {"model": model, "args": args, "processing_class": processor, "reward_funcs": funcs,
               "train_dataset": Dataset.from_list(rows), "peft_config": lora_config(LoraSpec())}
     if cls is AudioGRPOTrainer:

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> dict:
         output_dir=str(Path(args.out_dir) / "gpu_grpo_7b"), max_steps=args.steps, learning_rate=1e-5,
         per_device_train_batch_size=per_device, num_generations=args.generations,
         max_completion_length=args.completion_len, temperature=1.0, beta=0.04, reward_weights=weights,
-        bf16=dtype == torch.bfloat16, gradient_checkpointing=not args.no_grad_ckpt, logging_steps=1,
+        bf16=dtype == torch.bfloat16, activation_checkpointing=not args.no_grad_ckpt, logging_steps=1,
         save_strategy="no", report_to="none", remove_unused_columns=False, use_cpu=not cuda, seed=0,
         # Fixed completion length, so steps are comparable (a random model rarely samples <|im_end|>).
         generation_kwargs={"min_new_tokens": args.completion_len},

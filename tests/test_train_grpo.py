@@ -100,7 +100,7 @@ def _trainer_and_batch(student, prompt_set, tmp_path, trainer_cls, **extra):
     funcs, _weights = build_reward_funcs(["format", "accuracy"])
     args = GRPOConfig(output_dir=str(tmp_path / "t"), per_device_train_batch_size=4, num_generations=4,
                       max_completion_length=6, beta=0.04, report_to="none", save_strategy="no", use_cpu=True,
-                      bf16=False, gradient_checkpointing=False, remove_unused_columns=False, **extra)
+                      bf16=False, activation_checkpointing=False, remove_unused_columns=False, **extra)
     kwargs = {"model": model, "args": args, "processing_class": processor, "reward_funcs": funcs,
                   "train_dataset": Dataset.from_list(rows), "peft_config": lora_config(recipe(student).grpo.lora)}
     if trainer_cls is AudioGRPOTrainer:

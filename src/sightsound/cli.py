@@ -46,6 +46,17 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts such as ``--limit``: a negative N would slice from the end of the list."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def load_recipe_from_args(args: argparse.Namespace):
     from sightsound.config import load_recipe
 
@@ -93,13 +104,25 @@ def main(argv: list[str] | None = None) -> int:
     # Intermixed: options may come before, between or after the recipe and its key=value overrides
     # (plain parse_args stops collecting overrides at the first option after the recipe).
     args = parser.parse_intermixed_args(rest)
-    from sightsound.errors import USER_ERRORS
+    from sightsound.errors import USER_ERRORS, os_error_line
 
     try:
         return int(module.run(args) or 0)
     except USER_ERRORS as e:  # bad input: one clear line, no traceback
-        print(f"sightsound {name}: error: {e}", file=sys.stderr)
+        print(f"sightsound {name}: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
+    except OSError as e:  # permission, disk full, a directory given as a file: the file and the reason
+        if e.filename is None and not isinstance(e, (PermissionError, IsADirectoryError, NotADirectoryError)) \
+                and e.errno is None:
+            raise  # not about a file (a network or library error): keep the traceback
+        print(f"sightsound {name}: error: {_one_line(os_error_line(e))}", file=sys.stderr)
+        return 2
+
+
+def _one_line(message: str) -> str:
+    """The first line of a message (library errors sometimes add paragraphs of advice)."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    return lines[0] if lines else message
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -305,6 +305,24 @@ class PipelineConfig:
     preflight_timeout_s: float = 5.0  # [ours] per endpoint / hub request
 
 
+# ------------------------------------------------------------------------------------------- limits
+@dataclass
+class LimitsConfig:
+    """Bounds on inputs, checked before any model loads (all [ours]: the paper sets none).
+
+    Benchmark questions are under 500 characters and options under 200; the bounds leave ample room
+    and stop a runaway input (a 100,000-character question took a teacher to 22 GB) with one line.
+    """
+
+    max_question_chars: int = 4000  # [ours]
+    max_choice_chars: int = 1000  # [ours]
+    max_cot_chars: int = 20000  # [ours] a teacher <think> sent to the verifier (longer: not sent, verdict no)
+    # [ours] Qwen2-Audio hears 30 s; a longer clip is cut to this (a WARNING, counted in the stats as
+    # audio_truncated) or, with audio_policy: refuse, becomes that record's error entry.
+    max_audio_s: float = 30.0
+    audio_policy: Literal["truncate", "refuse"] = "truncate"
+
+
 # ----------------------------------------------------------------------------------------------- recipe
 @dataclass
 class Recipe:
@@ -323,6 +341,7 @@ class Recipe:
     r1_aqa: R1AQAConfig = field(default_factory=R1AQAConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     # Systems the pipeline trains and evaluates (paper's comparison). Names: pretrained,
     # pretrained_r1_aqa_prompt, label_sft, label_grpo, r1_aqa, cot_sft_unverified, cot_sft, sightsound_r1.
     systems: list[str] = field(default_factory=lambda: ["pretrained", "label_sft", "label_grpo", "cot_sft", "sightsound_r1"])
@@ -456,7 +475,45 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
     """Read a recipe YAML (or the defaults) and apply dotted overrides; strict about keys and types."""
     data = load_yaml(path) if path else {}
     data = apply_overrides(data, overrides or [])
-    return from_dict(Recipe, data)
+    recipe = from_dict(Recipe, data)
+    check_settings(recipe)
+    return recipe
+
+
+def check_settings(recipe: Recipe) -> None:
+    """Sampling, generation and limit settings that no model could honour, refused before any model loads.
+
+    Without this, ``teach.temperature=-1`` loaded the teacher, then wrote an error entry per record.
+    """
+    import math
+
+    def need(ok: bool, key: str, value: Any, rule: str) -> None:
+        if not ok:
+            raise ConfigError(f"{key}: {value!r} is not allowed ({rule})")
+
+    def finite(x: float) -> bool:
+        return isinstance(x, (int, float)) and math.isfinite(x)
+
+    for sec, temps in (("teach", ("temperature",)), ("verify", ("temperature", "vote_temperature")),
+                       ("grpo", ("temperature",))):
+        cfg = getattr(recipe, sec)
+        for t in temps:
+            v = getattr(cfg, t)
+            need(finite(v) and v >= 0, f"{sec}.{t}", v, "a finite number >= 0")
+        need(finite(cfg.top_p) and 0 < cfg.top_p <= 1, f"{sec}.top_p", cfg.top_p, "0 < top_p <= 1")
+    for key, v in (("teach.max_new_tokens", recipe.teach.max_new_tokens), ("teach.n", recipe.teach.n),
+                   ("verify.max_new_tokens", recipe.verify.max_new_tokens), ("verify.votes", recipe.verify.votes),
+                   ("eval.max_new_tokens", recipe.eval.max_new_tokens), ("eval.batch_size", recipe.eval.batch_size),
+                   ("grpo.max_completion_length", recipe.grpo.max_completion_length),
+                   ("grpo.num_generations", recipe.grpo.num_generations),
+                   ("limits.max_question_chars", recipe.limits.max_question_chars),
+                   ("limits.max_choice_chars", recipe.limits.max_choice_chars),
+                   ("limits.max_cot_chars", recipe.limits.max_cot_chars)):
+        need(v >= 1, key, v, "must be >= 1")
+    need(recipe.eval.limit is None or recipe.eval.limit >= 1, "eval.limit", recipe.eval.limit, "must be >= 1 or null")
+    need(recipe.data.limit is None or recipe.data.limit >= 1, "data.limit", recipe.data.limit, "must be >= 1 or null")
+    need(finite(recipe.limits.max_audio_s) and recipe.limits.max_audio_s > 0, "limits.max_audio_s",
+         recipe.limits.max_audio_s, "a finite number of seconds > 0")
 
 
 def dump_yaml(cfg: Any) -> str:

@@ -58,10 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use tiny random models even when SightSound-mini checkpoints are available")
     parser.add_argument("--config", default=str(DEMO_RECIPE), help="recipe (default configs/demo.yaml)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides")
+    from sightsound.pipeline import add_run_arguments
+
+    add_run_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sightsound.pipeline import run_pipeline
+    from sightsound.pipeline import print_incomplete, run_pipeline
 
     if not Path(args.config).is_file():
         raise ConfigError(f"demo recipe not found: {args.config} (run from a source checkout, or pass --config)")
@@ -75,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
         f"models.student.name_or_path={models['student']}",
     ] + list(args.overrides)
     recipe = load_recipe(args.config, overrides)
-    run_pipeline(recipe, out)
+    results = run_pipeline(recipe, out, retry_errors=args.retry_errors, overwrite=args.overwrite)
     print((out / "report.md").read_text(encoding="utf-8"))
+    print_incomplete(results)
     print(f"models: {origin}; run directory: {out}; report: {out / 'report.html'}; "
           f"{time.time() - t0:.0f} s in all")
     return 0

@@ -9,6 +9,9 @@ and never silently parsed around. Small summaries (stats, manifests) go through
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -22,6 +25,65 @@ log = logging.getLogger(__name__)
 
 class ArtefactError(ValueError):
     """A JSONL artefact that is corrupt in a way that is not a torn last line."""
+
+
+class LockedError(ArtefactError):
+    """Another live process holds the lock on an output (one writer per output)."""
+
+
+def lock_path(path: str | Path, inside: bool = False) -> Path:
+    """The lock file of an output: ``.NAME.lock`` beside it, or ``.lock`` inside it (a run directory).
+
+    Beside, not inside, for a stage's output directory: a later stage fingerprints that directory's
+    files, and the lock file's PID would change the fingerprint.
+    """
+    path = Path(path)
+    return path / ".lock" if inside else path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def output_lock(path: str | Path, what: str = "output", inside: bool = False) -> Iterator[Path]:
+    """Hold an exclusive advisory lock on ``path`` (a file or directory) for the ``with`` block.
+
+    ``fcntl.flock`` on a lock file: a second process fails at once with :class:`LockedError` naming
+    the holder's PID; the kernel drops the lock when its holder dies, so a lock left by a killed run
+    never blocks (the file stays, the lock does not). Two writers on one JSONL would otherwise both
+    append: duplicate ids that break every later stage.
+    """
+    lp = lock_path(path, inside)
+    lp.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lp, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                raise
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+            raise LockedError(f"{path}: {what} is in use by another sightsound process (pid {holder}); "
+                              "wait for it to finish or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield lp
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def drop_error_rows(path: str | Path, is_error: Callable[[dict], bool]) -> int:
+    """Remove error entries from a stage's JSONL so a rerun retries those records; returns how many.
+
+    The one retry rule of teach, verify and eval: an error entry records that an attempt failed, not
+    an answer, so by default a rerun tries it again (``--no-retry-errors`` keeps it).
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    repair_torn_tail(path)
+    rows = list(read_jsonl(path))
+    keep = [r for r in rows if not is_error(r)]
+    if len(keep) != len(rows):
+        write_jsonl_atomic(path, keep)
+    return len(rows) - len(keep)
 
 
 def _dumps(obj: Any) -> str:
@@ -123,10 +185,13 @@ class JsonlWriter:
             return
         # One write call per batch: lines are never interleaved; a kill mid-write can still leave a
         # prefix of the batch with a torn last line, which the next open cuts off (repair_torn_tail).
-        self._f.write(b"".join(buf))
-        self._f.flush()
-        if self.fsync:
-            os.fsync(self._f.fileno())
+        try:
+            self._f.write(b"".join(buf))
+            self._f.flush()
+            if self.fsync:
+                os.fsync(self._f.fileno())
+        except OSError as e:  # disk full, file too large: the error must name the file it could not write
+            raise OSError(e.errno, f"cannot write ({e.strerror})", str(self.path)) from None
 
     def write(self, row: dict) -> None:
         self.write_many([row])
@@ -154,6 +219,9 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # disk full, file too large: name the file, leave no half-written one
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, f"cannot write ({e.strerror})", str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -169,6 +237,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, f"cannot write ({e.strerror})", str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import bisect
 import io
+import logging
 import math
+import os
 import struct
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
@@ -27,6 +29,8 @@ import numpy as np
 from PIL import Image
 
 from sightsound.errors import MediaError
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 # Suffixes read by soundfile (libsndfile); everything else goes through PyAV/FFmpeg.
@@ -47,6 +51,10 @@ def _check_file(path: str | Path) -> Path:
         raise MediaError(path, "not a regular file")
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file (0 bytes)")
+    try:  # an unreadable file (chmod 000) is that record's error, not a PermissionError that stops the stage
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as e:
+        raise MediaError(path, f"cannot read ({e.strerror})") from None
     return path
 
 
@@ -120,17 +128,22 @@ def sample_times(duration_s: float, fps: float, max_frames: int | None = None) -
 
 
 # ------------------------------------------------------------------------------------------- audio
-def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Read a file's audio as float32 mono at ``sr`` Hz (channels averaged, soxr resampling)."""
+def load_audio(path: str | Path, sr: int = SAMPLE_RATE, max_s: float | None = None) -> np.ndarray:
+    """Read a file's audio as float32 mono at ``sr`` Hz (channels averaged, soxr resampling).
+
+    ``max_s`` keeps only the first seconds (wav/flac are then read only that far, not decoded whole).
+    """
     path = _check_file(path)
     if path.suffix.lower() in SOUNDFILE_SUFFIXES:
-        audio, file_sr = _read_soundfile(path)
+        audio, file_sr = _read_soundfile(path, max_s)
     else:
         audio, file_sr = _read_av_audio(path)
     if audio.size == 0:
         raise MediaError(path, "no audio samples")
     if not np.all(np.isfinite(audio)):
         raise MediaError(path, "audio contains NaN or infinite samples")
+    if max_s is not None:
+        audio = audio[: round(max_s * file_sr)]
     if file_sr != sr:
         import soxr
 
@@ -138,7 +151,41 @@ def load_audio(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+def load_audio_limited(path: str | Path, max_s: float, policy: str = "truncate",
+                       sr: int = SAMPLE_RATE) -> tuple[np.ndarray, float | None]:
+    """Audio no longer than ``max_s``: ``(audio, the clip's full length in seconds when it was cut, else None)``.
+
+    The model hears only its window (Qwen2-Audio: 30 s), so a longer clip is cut there with a
+    WARNING (the caller counts it in its stats), or, with ``policy="refuse"``, is a
+    :class:`MediaError` (that record's error entry). A 10-minute wav is not decoded whole.
+    """
+    checked = _check_file(path)
+    full = None
+    if checked.suffix.lower() in SOUNDFILE_SUFFIXES:
+        import soundfile as sf
+
+        try:
+            full = float(sf.info(str(checked)).duration)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+            full = None  # load_audio names the problem
+    if full is None or full > max_s:
+        if policy == "refuse" and full is not None:
+            raise MediaError(path, f"{full:.1f} s of audio, over limits.max_audio_s={max_s:g} (audio_policy: refuse)")
+        audio = load_audio(path, sr, max_s=max_s if full is not None else None)
+        if full is None:  # a container without a cheap duration: decoded, then measured
+            full = len(audio) / sr
+            if full > max_s and policy == "refuse":
+                raise MediaError(path, f"{full:.1f} s of audio, over limits.max_audio_s={max_s:g} "
+                                       "(audio_policy: refuse)")
+            audio = audio[: round(max_s * sr)]
+        if full > max_s:
+            log.warning("%s: %.1f s of audio cut to limits.max_audio_s=%g s (the model's window)", path, full, max_s)
+            return audio, full
+        return audio, None
+    return load_audio(path, sr), None
+
+
+def _read_soundfile(path: Path, max_s: float | None = None) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     if path.suffix.lower() == ".wav":
@@ -146,7 +193,10 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
         if reason:
             raise MediaError(path, reason)
     try:
-        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+        frames = -1
+        if max_s is not None:
+            frames = round(max_s * sf.info(str(path)).samplerate)
+        data, file_sr = sf.read(str(path), frames=frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         raise MediaError(path, f"cannot decode audio ({e})") from None
     return data.mean(axis=1, dtype=np.float32), int(file_sr)

@@ -40,9 +40,16 @@ from typing import Any
 
 from sightsound.cli import add_recipe_arguments
 from sightsound.config import ConfigError, Recipe, load_recipe, to_dict
-from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json, read_jsonl, write_jsonl_atomic
+from sightsound.jsonl import (
+    atomic_write_json,
+    atomic_write_text,
+    output_lock,
+    read_json,
+    read_jsonl,
+    write_jsonl_atomic,
+)
 from sightsound.runinfo import config_hash, package_versions, write_resolved_config
-from sightsound.stages import Stage, StageRunner
+from sightsound.stages import PREV_SUFFIX, Stage, StageRunner
 
 log = logging.getLogger(__name__)
 
@@ -161,11 +168,11 @@ def _test_data_stage(recipe: Recipe, L: Layout) -> Stage:
     return Stage("test_data", fn, [L.test_data], [], {"synth": to_dict(test_cfg)})
 
 
-def _teach_stage(recipe: Recipe, L: Layout) -> Stage:
+def _teach_stage(recipe: Recipe, L: Layout, retry_errors: bool = True) -> Stage:
     def fn() -> dict:
         from sightsound.teacher import teach
 
-        return _yields(teach(recipe, L.data, L.traces, progress=recipe.pipeline.progress))
+        return _yields(teach(recipe, L.data, L.traces, progress=recipe.pipeline.progress, retry_errors=retry_errors))
 
     # How many processes decode frames does not change a trace: not part of the fingerprint.
     teach_cfg = {k: v for k, v in to_dict(recipe.teach).items() if k != "decode_workers"}
@@ -173,11 +180,12 @@ def _teach_stage(recipe: Recipe, L: Layout) -> Stage:
     return Stage("teach", fn, [L.traces], [L.data], cfg)
 
 
-def _verify_stage(recipe: Recipe, L: Layout) -> Stage:
+def _verify_stage(recipe: Recipe, L: Layout, retry_errors: bool = True) -> Stage:
     def fn() -> dict:
         from sightsound.verify import verify
 
-        return _yields(verify(recipe, L.traces, L.verified, data_path=L.data, progress=recipe.pipeline.progress))
+        return _yields(verify(recipe, L.traces, L.verified, data_path=L.data, progress=recipe.pipeline.progress,
+                              retry_errors=retry_errors))
 
     cfg = {"verify": to_dict(recipe.verify), "verifier": to_dict(recipe.models.verifier)}
     return Stage("verify", fn, [L.verified], [L.traces, L.data], cfg)
@@ -302,14 +310,15 @@ def _eval_stage(recipe: Recipe, L: Layout, system: str, bench: str, controls: bo
             preds = out.with_name(out.stem + ".predictions.json")
             if not preds.exists():
                 log.warning("eval %s/distill: no predictions file at %s", system, preds)
-        return {"accuracy": res.get("accuracy"), "n": res.get("n")}
+        # Items without a response are errors: the stage stays incomplete and a rerun retries them.
+        return {"accuracy": res.get("accuracy"), "n": res.get("n"), "errors": res.get("errors") or 0}
 
     cfg = {"eval": to_dict(recipe.eval), "student": to_dict(recipe.models.student), "controls": controls,
            "prompt": prompt,
            "pipeline": {"silent": recipe.pipeline.silent_audio_control, "shuffle": recipe.pipeline.shuffle_choices_seed}}
     # Everything eval writes beside the results (generations, predictions, controls) belongs to the stage,
     # so a changed config removes it too instead of tripping eval's own resume check.
-    outputs = [out] + sorted(p for p in out.parent.glob(f"{bench}.*") if p != out)
+    outputs = [out] + sorted(p for p in out.parent.glob(f"{bench}.*") if p != out and p.suffix != PREV_SUFFIX)
     return Stage(f"eval/{system}/{bench}", fn, outputs, inputs, cfg)
 
 
@@ -456,16 +465,65 @@ def preflight(recipe: Recipe, run_dir: str | Path | None = None):
     return run_preflight(recipe, root, _check_systems(recipe), stage_names(recipe), done)
 
 
-def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
+
+# The sections that say which run a directory holds: another value means another run, not a changed stage.
+_IDENTITY = ("name", "data")
+
+
+def _identity(cfg: dict) -> dict:
+    ident = {k: cfg.get(k) for k in _IDENTITY}
+    if (cfg.get("data") or {}).get("source", "synthetic") == "synthetic":
+        ident["synth"] = cfg.get("synth")
+    return ident
+
+
+def check_run_directory(recipe: Recipe, root: Path, overwrite: bool = False) -> None:
+    """Refuse to point a recipe at a run directory that holds a run of another recipe.
+
+    "Another recipe" = another name, data source or synthetic world (:data:`_IDENTITY`): its stages
+    would replace every artefact there. A changed stage setting (``teach.n``) is the same run, and
+    :class:`~sightsound.stages.StageRunner` moves that stage's outputs aside instead.
+    """
+    from sightsound.config import load_yaml
+
+    old_file = root / "recipe.yaml"
+    if overwrite or not old_file.is_file():
+        return
+    before, now = _identity(load_yaml(old_file)), _identity(to_dict(recipe))
+    diffs = []
+    for key, new in now.items():
+        old = before.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            # Keys one side lacks come from another version of this code: nothing to compare.
+            diffs += [f"{key}.{k}: {old[k]!r} -> {v!r}" for k, v in new.items() if k in old and old[k] != v]
+        elif old is not None and old != new:
+            diffs.append(f"{key}: {old!r} -> {new!r}")
+    if diffs:
+        raise ConfigError(f"{root} holds a run of another recipe ({'; '.join(diffs[:4])}"
+                          f"{'; ...' if len(diffs) > 4 else ''}); choose another --out, or pass --overwrite "
+                          "to replace it")
+
+
+def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None, retry_errors: bool = True,
+                 overwrite: bool = False) -> dict:
     """Run (or resume) every stage the recipe asks for; returns ``results.json``'s content.
 
-    ``results["failures"]`` names each stage that produced only errors, each system that was not
-    trained and each benchmark that failed (``sightsound run`` then exits 1). A teach or verify
-    stage that failed outright stops the run: everything after it would be built from nothing.
+    The run directory is locked for the whole run (a second ``run``/``demo`` on it is refused at
+    once); a directory holding another recipe's run is refused unless ``overwrite``;
+    ``retry_errors`` retries the error entries of incomplete stages. ``results["failures"]`` names
+    each stage that produced only errors, each system that was not trained and each benchmark that
+    failed (``sightsound run`` then exits 1); a teach or verify stage that failed outright stops the
+    run: everything after it would be built from nothing.
     """
     L = Layout(Path(run_dir or recipe.output_dir))
     L.root.mkdir(parents=True, exist_ok=True)
     systems = _check_systems(recipe)
+    with output_lock(L.root, "run directory", inside=True):
+        check_run_directory(recipe, L.root, overwrite)
+        return _run_locked(recipe, L, systems, retry_errors, overwrite)
+
+
+def _run_locked(recipe: Recipe, L: Layout, systems: list[str], retry_errors: bool, overwrite: bool) -> dict:
     benches = list(dict.fromkeys(recipe.eval.benchmarks))
     handler = _attach_log(L.root)
     t0 = time.time()
@@ -482,17 +540,17 @@ def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
 
     try:
         write_resolved_config(recipe, L.root, name="recipe.yaml")
-        runner = StageRunner(L.root)
+        runner = StageRunner(L.root, retry_errors=retry_errors, overwrite=overwrite)
         stats: dict[str, Any] = {}
         stats["data"] = runner.run(_data_stage(recipe, L))
         if "synthetic" in benches:
             stats["test_data"] = runner.run(_test_data_stage(recipe, L))
-        stats["teach"] = runner.run(_teach_stage(recipe, L))
+        stats["teach"] = runner.run(_teach_stage(recipe, L, retry_errors))
         m = recipe.models
         failed = _all_failed("teach", stats["teach"], "records", L.traces,
                              f"models.teacher {m.teacher.base_url or m.teacher.name_or_path}")
         if not failed:
-            stats["verify"] = runner.run(_verify_stage(recipe, L))
+            stats["verify"] = runner.run(_verify_stage(recipe, L, retry_errors))
             failed = _all_failed("verify", stats["verify"], "lines", L.verified,
                                  f"models.verifier {m.verifier.base_url or m.verifier.name_or_path}")
         if failed:
@@ -517,6 +575,7 @@ def run_pipeline(recipe: Recipe, run_dir: str | Path | None = None) -> dict:
         results["seconds"] = round(time.time() - t0, 1)
         results["stages_skipped"] = runner.skipped
         results["failures"] = failures
+        results["stages_incomplete"] = runner.incomplete
         atomic_write_json(L.results, results)
         write_markdown(results, L)
         if recipe.pipeline.html_report:
@@ -536,7 +595,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--preflight", action="store_true",
                        help="only check data, media, endpoints, models and disk, print the plan, and exit (1 on a problem)")
     check.add_argument("--no-preflight", action="store_true", help="skip the checks that run before every run")
+    add_run_arguments(parser)
     add_recipe_arguments(parser)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite`` and ``--no-retry-errors``, shared by ``run`` and ``demo``."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a run of another recipe in --out, and remove (not move aside to *.prev) "
+                             "the outputs of stages whose config changed")
+    parser.add_argument("--no-retry-errors", dest="retry_errors", action="store_false",
+                        help="keep the error entries of incomplete stages instead of retrying them")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -556,12 +625,19 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if args.preflight:
             return 0
-    results = run_pipeline(recipe, args.out)
+    results = run_pipeline(recipe, args.out, retry_errors=args.retry_errors, overwrite=args.overwrite)
     print((out / "report.md").read_text(encoding="utf-8"))
     print(f"run directory: {out}  ({results['seconds']} s; skipped up-to-date stages: {results['stages_skipped']})")
+    print_incomplete(results)
     if results["failures"]:
         print(f"sightsound run: FAILED ({len(results['failures'])}):", file=sys.stderr)
         for line in results["failures"]:
             print(f"  {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def print_incomplete(results: dict) -> None:
+    if results.get("stages_incomplete"):
+        print("incomplete stages (error entries; rerun to retry them): "
+              + ", ".join(f"{k} ({v})" for k, v in results["stages_incomplete"].items()))

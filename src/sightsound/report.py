@@ -26,9 +26,11 @@ MAX_FRAMES_SHOWN = 4
 
 
 def add_arguments(parser) -> None:
+    from sightsound.cli import positive_int
+
     parser.add_argument("run_dir", help="a run directory written by 'sightsound run' or 'sightsound demo'")
     parser.add_argument("--out", help="output HTML path (default RUN_DIR/report.html)")
-    parser.add_argument("--limit", type=int, default=None, help="show at most this many records")
+    parser.add_argument("--limit", type=positive_int, default=None, help="show at most this many records")
 
 
 def run(args) -> int:

@@ -64,9 +64,10 @@ def file_fingerprint(path: str | Path) -> str:
 class Manifest:
     """``manifest.json`` in a run directory: per stage, its outputs, inputs, fingerprint, status and timing.
 
-    A stage is first recorded as ``running`` with its fingerprint, then ``complete`` when it returns;
-    so a rerun can tell "interrupted with this same config" (resume) from "done" (skip) from "done
-    with another config" (stale: redo).
+    A stage is first recorded as ``running`` with its fingerprint, then ``complete`` when it returns
+    (``incomplete`` with ``errors`` when some of its entries are errors); so a rerun can tell
+    "interrupted with this same config" (resume) from "done" (skip) from "done with errors" (retry
+    them) from "done with another config" (stale: redo).
     """
 
     def __init__(self, path: str | Path):
@@ -87,11 +88,15 @@ class Manifest:
         }
         self._save()
 
-    def complete(self, stage: str, extra: dict[str, Any] | None = None) -> None:
+    def complete(self, stage: str, extra: dict[str, Any] | None = None, errors: int = 0) -> None:
+        """Record the end of a stage: ``complete``, or ``incomplete`` with the count of its error entries."""
         entry = self.data["artefacts"][stage]
         t0 = entry.pop("_t0", time.time())
+        entry.pop("errors", None)
+        if errors:
+            entry["errors"] = errors
         entry.update(
-            status="complete",
+            status="incomplete" if errors else "complete",
             ended=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
             seconds=round(time.time() - t0, 3),
             packages=package_versions(),

@@ -24,6 +24,9 @@ class RecordError(ValueError):
     """A record that does not fit the schema; the message names the record."""
 
 
+MAX_CHOICES = 26
+
+
 @dataclass
 class Sample:
     id: str
@@ -48,6 +51,9 @@ class Sample:
             raise RecordError(f"{where}: 'question' must be a string")
         if not isinstance(self.choices, list) or not all(isinstance(c, str) for c in self.choices):
             raise RecordError(f"{where}: 'choices' must be a list of strings")
+        if len(self.choices) > MAX_CHOICES:
+            # Options are lettered A-Z in every prompt and in the answer parser.
+            raise RecordError(f"{where}: {len(self.choices)} choices; at most {MAX_CHOICES} (options are lettered A-Z)")
         if self.answer is not None:
             if isinstance(self.answer, bool) or not isinstance(self.answer, int):
                 raise RecordError(f"{where}: 'answer' must be an int index or null, got {self.answer!r}")
@@ -102,17 +108,40 @@ def absolute_media(sample: Sample) -> Sample:
     return sample
 
 
-def load_samples(path: str | Path, resolve: bool = True) -> list[Sample]:
-    """Read a records JSONL; with ``resolve``, media paths become absolute (relative to the file)."""
+
+def check_limits(sample: Sample, limits: Any, where: str) -> None:
+    """Refuse a record whose text is longer than ``limits`` allow (a :class:`~sightsound.config.LimitsConfig`).
+
+    One 100,000-character question drove a teacher to 22 GB: the bound is checked when records are
+    read, before any model loads, and the error names the file, line and the key to raise.
+    """
+    if len(sample.question) > limits.max_question_chars:
+        raise RecordError(f"{where}: record {sample.id!r}: question is {len(sample.question)} characters, over "
+                          f"limits.max_question_chars={limits.max_question_chars}")
+    for i, c in enumerate(sample.choices):
+        if len(c) > limits.max_choice_chars:
+            raise RecordError(f"{where}: record {sample.id!r}: choice {i} is {len(c)} characters, over "
+                              f"limits.max_choice_chars={limits.max_choice_chars}")
+
+
+def load_samples(path: str | Path, resolve: bool = True, limits: Any = None) -> list[Sample]:
+    """Read a records JSONL; with ``resolve``, media paths become absolute (relative to the file).
+
+    With ``limits`` (a :class:`~sightsound.config.LimitsConfig`), over-long text is refused too.
+    """
     from sightsound.jsonl import read_jsonl
 
     path = Path(path)
     out = []
     for lineno, row in read_jsonl(path, with_lineno=True):
+        if not isinstance(row, dict):
+            raise RecordError(f"{path}:{lineno}: a record must be a JSON object, got {type(row).__name__}")
         try:
             s = Sample.from_dict(row)
         except (RecordError, TypeError) as e:
             raise RecordError(f"{path}:{lineno}: {e}") from None
+        if limits is not None:
+            check_limits(s, limits, f"{path}:{lineno}")
         if resolve:
             base = path.parent.resolve()
             s.audio = resolve_media(s.audio, base)

@@ -40,7 +40,9 @@ import dataclasses
 import io
 import json
 import logging
+import math
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -63,6 +65,15 @@ DEFAULT_MAX_TOKENS = 512
 # A video part decodes to at most this many frames (the teacher sends ~16; 10 s at vLLM's 32-frame
 # default would be 32): a longer one is refused before it fills memory.
 MAX_VIDEO_FRAMES = 256
+# [ours] A request carries at most one 30 s clip (~1.3 MB as base64 wav) or 16 frames (a few MB as
+# PNG): 64 MB is ample, and a 200 MB body is refused (413) before it is read into memory.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+# [ours] The whole body must arrive within this; a client that stalls (or declares more bytes than it
+# sends) gets 408 instead of holding a server thread forever.
+DEFAULT_BODY_TIMEOUT_S = 30.0
+# After refusing a body, read and discard what is still in flight for at most this long, so the
+# client receives the answer instead of a reset (the "lingering close" of web servers).
+_LINGER_S = 5.0
 
 
 class BadRequest(ValueError):
@@ -214,6 +225,8 @@ def parse_chat_request(body: Any, request_id: str) -> GenerationRequest:
                              param="messages")
     if user is None:
         raise BadRequest("no user message", param="messages")
+    if not isinstance(user, (str, list)):
+        raise BadRequest("user content must be a string or a list of parts", param="messages")
     texts, images, audio, video = [], [], None, None
     for part in [{"type": "text", "text": user}] if isinstance(user, str) else user:
         kind = part.get("type") if isinstance(part, dict) else None
@@ -248,10 +261,18 @@ def parse_chat_request(body: Any, request_id: str) -> GenerationRequest:
     max_tokens = _number(body, "max_completion_tokens", None, int)
     if max_tokens is None:
         max_tokens = _number(body, "max_tokens", DEFAULT_MAX_TOKENS, int)
+    temperature = _number(body, "temperature", 1.0, float)
+    if not (math.isfinite(temperature) and temperature >= 0):
+        raise BadRequest("temperature must be a finite number >= 0", param="temperature")
+    top_p = _number(body, "top_p", 1.0, float)
+    if not (math.isfinite(top_p) and 0 < top_p <= 1):
+        raise BadRequest("top_p must be in (0, 1]", param="top_p")
+    if max_tokens < 1:
+        raise BadRequest("max_tokens must be >= 1", param="max_completion_tokens")
     sampling = SamplingParams(
         n=n,
-        temperature=_number(body, "temperature", 1.0, float),
-        top_p=_number(body, "top_p", 1.0, float),
+        temperature=temperature,
+        top_p=top_p,
         max_new_tokens=max_tokens,
         seed=_number(body, "seed", None, int),
     )
@@ -336,8 +357,11 @@ class ChatServer:
 
     def __init__(self, backend: Backend, *, model_name: str | None = None, host: str = "127.0.0.1",
                  port: int = 0, faults: FaultPlan | None = None, latency_s: float = 0.0,
-                 api_key: str | None = None, max_n: int | None = None, max_batch: int = 16):
+                 api_key: str | None = None, max_n: int | None = None, max_batch: int = 16,
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S):
         self.backend = backend
+        self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
         self.model_name = model_name
         self.host, self.port = host, port
         self.faults = faults or FaultPlan()
@@ -442,8 +466,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._error(404, f"no route {self.path}", "not_found")
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._read_body()
+        if raw is None:  # refused and answered (400, 408, 411 or 413)
+            return
         app = self.app
         if app._api_key is not None and self.headers.get("Authorization") != f"Bearer {app._api_key}":
             self._error(401, "invalid API key", "authentication_error")  # never echo what was sent
@@ -475,11 +500,68 @@ class _Handler(BaseHTTPRequestHandler):
                 app.in_flight -= 1
         entry.seconds = time.monotonic() - started
 
+    def _read_body(self) -> bytes | None:
+        """The request body, within the size cap and the time limit; None when refused (answered here)."""
+        app = self.app
+        if self.headers.get("Transfer-Encoding"):
+            return self._refuse(411, "chunked bodies are not supported; send Content-Length")
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            return self._refuse(411, "Content-Length is required")
+        try:
+            length = int(raw_length.strip())
+        except ValueError:
+            length = -1
+        if length < 0 or not raw_length.strip().isdigit():
+            return self._refuse(400, f"bad Content-Length {raw_length[:40]!r}")
+        if length > app.max_body_bytes:
+            return self._refuse(413, f"body of {length} bytes is over the limit of {app.max_body_bytes} bytes",
+                                drain=length)
+        deadline = time.monotonic() + app.body_timeout_s
+        chunks, got = [], 0
+        try:
+            while got < length:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(min(length - got, 1 << 20))
+                if not chunk:
+                    return self._refuse(400, f"body ended after {got} of the {length} bytes Content-Length declares")
+                chunks.append(chunk)
+                got += len(chunk)
+        except TimeoutError:  # socket.timeout is TimeoutError
+            return self._refuse(408, f"body not received within {app.body_timeout_s:g} s "
+                                     f"({got} of {length} bytes arrived)")
+        finally:
+            self.connection.settimeout(None)
+        return b"".join(chunks)
+
+    def _refuse(self, status: int, message: str, drain: int = 0) -> None:
+        """Answer ``status`` with one line and close the connection (its remaining bytes are garbage)."""
+        log.warning("%s: %d %s", self.address_string(), status, message)
+        self._error(status, message, "invalid_request_error", headers={"Connection": "close"})
+        self.close_connection = True
+        if drain:
+            # Discard what the client is still sending, in small reads for a bounded time, so that it
+            # reads our answer rather than a connection reset.
+            try:
+                self.connection.shutdown(socket.SHUT_WR)
+                self.connection.settimeout(0.5)
+                end = time.monotonic() + _LINGER_S
+                while time.monotonic() < end and self.connection.recv(1 << 16):
+                    pass
+            except OSError:
+                pass
+
     def _serve(self, body: Any, fault: str | None) -> int:
         app = self.app
         if fault is not None:
             return self._inject(fault)
-        model = body.get("model") if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            self._error(400, "request body must be a JSON object", "invalid_request_error")
+            return 400
+        model = body.get("model")
         if app.model_name is not None and model != app.model_name:
             self._error(404, f"The model `{model}` does not exist (serving `{app.model_name}`).",
                         "NotFoundError", param="model")
@@ -488,6 +570,9 @@ class _Handler(BaseHTTPRequestHandler):
             request = parse_chat_request(body, app._next_id())
         except BadRequest as e:
             self._error(400, str(e), "invalid_request_error", param=e.param)
+            return 400
+        except (TypeError, AttributeError, KeyError, ValueError) as e:  # a shape no check above foresaw
+            self._error(400, f"malformed request ({type(e).__name__}: {e})", "invalid_request_error")
             return 400
         if app.max_n is not None and request.sampling.n > app.max_n:
             self._error(400, f"n={request.sampling.n} is not supported by this model (max {app.max_n})",
@@ -577,6 +662,10 @@ def add_arguments(parser: Any) -> None:
                         help="how to run the model here (default: the role's backend, or hf where the recipe "
                              "reaches the role through an endpoint)")
     parser.add_argument("--latency-s", type=float, default=0.0, help="artificial latency per request")
+    parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20,
+                        help="refuse larger request bodies with 413 (default %(default)g)")
+    parser.add_argument("--body-timeout-s", type=float, default=DEFAULT_BODY_TIMEOUT_S,
+                        help="answer 408 when a body takes longer to arrive (default %(default)g)")
     parser.add_argument("--api-key-env", default=None,
                         help="require the key held by this environment variable (default: no key)")
     add_recipe_arguments(parser)
@@ -606,7 +695,8 @@ def run(args: Any) -> int:
             raise ConfigError(f"--api-key-env {args.api_key_env}: the variable is not set")
     backend = make_backend(spec)
     server = ChatServer(backend, model_name=args.served_model_name or spec.name_or_path, host=args.host,
-                        port=args.port, latency_s=args.latency_s, api_key=api_key)
+                        port=args.port, latency_s=args.latency_s, api_key=api_key,
+                        max_body_bytes=int(args.max_body_mb * 2**20), body_timeout_s=args.body_timeout_s)
     import signal
     import threading
 

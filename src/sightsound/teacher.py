@@ -15,8 +15,9 @@ record's audio path, question and choices so later stages need nothing else),
 it continues where it stopped: ids already written are skipped, a torn last line is cut off.
 
 An unreadable video, or a request the backend could not answer after its own retries, is written
-as an error trace (``reason: "error"`` with the cause) and the run goes on; such lines are final
-for a resumed run unless ``--retry-errors`` drops them first so those records are tried again.
+as an error trace (``reason: "error"`` with the cause) and the run goes on; a rerun of the command
+drops such lines first and tries those records again (``--no-retry-errors`` keeps them). ``--out``
+is locked while the command runs (:func:`sightsound.jsonl.output_lock`): a second writer is refused.
 """
 
 from __future__ import annotations
@@ -32,16 +33,16 @@ from pathlib import Path
 from typing import Any
 
 from sightsound.backends.base import GenerationRequest, GenerationResult, SamplingParams, make_backend
-from sightsound.config import ConfigError, Recipe, TeachConfig, load_yaml, to_dict
+from sightsound.config import ConfigError, Recipe, TeachConfig, check_settings, load_yaml, to_dict
 from sightsound.consistency import ERROR, consistency_filter, majority
 from sightsound.errors import MediaError
 from sightsound.jsonl import (
     ArtefactError,
     JsonlWriter,
     atomic_write_json,
+    drop_error_rows,
+    output_lock,
     read_jsonl,
-    repair_torn_tail,
-    write_jsonl_atomic,
 )
 from sightsound.parsing import OK, parse_response
 from sightsound.prompts import teacher_prompt
@@ -238,15 +239,8 @@ def _check_resume(out: Path, recipe: Recipe) -> None:
 
 
 def drop_error_traces(out: Path) -> int:
-    """Remove error lines so a rerun retries those records (``--retry-errors``); returns how many."""
-    if not out.exists():
-        return 0
-    repair_torn_tail(out)
-    rows = list(read_jsonl(out))
-    keep = [r for r in rows if r.get("reason") != ERROR]
-    if len(keep) != len(rows):
-        write_jsonl_atomic(out, keep)
-    return len(rows) - len(keep)
+    """Remove error lines so a rerun retries those records (the default; ``--no-retry-errors`` keeps them)."""
+    return drop_error_rows(out, lambda r: r.get("reason") == ERROR)
 
 
 # -------------------------------------------------------------------------------------------- main
@@ -258,6 +252,15 @@ def _check_records(samples: list[Sample], cfg: TeachConfig, data_path: Path) -> 
         seen.add(s.id)
         if not s.choices:
             raise RecordError(f"{data_path}: record {s.id!r} has no choices; the teacher answers multiple choice only")
+        if len(s.choices) == 1:
+            # Every sample "agrees" on the only option: the consistency filter would keep it untested.
+            raise RecordError(f"{data_path}: record {s.id!r} has a single option; a question needs at least two")
+        texts = [c.strip().casefold() for c in s.choices]
+        if len(set(texts)) < len(texts):
+            # The answer parser matches option text: equal texts make the parsed choice ambiguous.
+            dup = next(c for c in s.choices if texts.count(c.strip().casefold()) > 1)
+            log.warning("%s: record %r lists the option %r more than once; answers naming it are ambiguous",
+                        data_path, s.id, dup)
         if cfg.require_label_match and s.answer is None:
             raise ConfigError(f"{data_path}: record {s.id!r} has no label but teach.require_label_match is on "
                               "(set teach.require_label_match=false to distil unlabeled data)")
@@ -359,12 +362,23 @@ def teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: st
 
     ``backend`` defaults to ``make_backend(recipe.models.teacher)``, built only if work remains.
     The returned dict is the stats file's content plus ``run`` (what this invocation did).
+    ``out_path`` is locked for the whole run: a second writer is refused at once.
     """
+    with output_lock(out_path, "teach output"):
+        return _teach(recipe, data_path, out_path, shard, backend, progress, retry_errors)
+
+
+def _teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: str | tuple[int, int] | None,
+           backend: Any, progress: bool, retry_errors: bool) -> dict[str, Any]:
     cfg = recipe.teach
+    check_settings(recipe)
     _check_config(cfg)
     data_path, out = Path(data_path), Path(out_path)
     shard = parse_shard(shard) if isinstance(shard, str) else shard
-    samples = select_shard(load_samples(data_path), shard)
+    samples = select_shard(load_samples(data_path, limits=recipe.limits), shard)
+    if not samples:
+        # An empty records file "distilled" 0 records with exit 0: say so instead.
+        raise RecordError(f"{data_path}: no records{f' in shard {shard[0]}/{shard[1]}' if shard else ''}")
     _check_records(samples, cfg, data_path)
     _check_resume(out, recipe)
     if retry_errors and (dropped := drop_error_traces(out)):
@@ -432,8 +446,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="records JSONL (sightsound synth or a dataset loader)")
     parser.add_argument("--out", required=True, help="traces JSONL; stats and config are written beside it")
     parser.add_argument("--shard", metavar="i/N", help="only shard i of N (0-based; stable hash of the id)")
-    parser.add_argument("--retry-errors", action="store_true",
-                        help="drop error traces from --out first, so those records are tried again")
+    parser.add_argument("--retry-errors", dest="retry_errors", action="store_true", default=True,
+                        help="try the records whose traces are errors again (the default)")
+    parser.add_argument("--no-retry-errors", dest="retry_errors", action="store_false",
+                        help="keep error traces from an earlier run as they are")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_recipe_arguments(parser)
 

@@ -139,13 +139,14 @@ def _sampling(cfg):
                           max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
 
 
-def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict) -> list[dict]:
+def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict, limits=None) -> list[dict]:
     """Fact-check one batch of jobs; every job gets exactly one row, whatever fails."""
     from sightsound.backends.base import GenerationRequest
-    from sightsound.media import load_audio
+    from sightsound.media import load_audio, load_audio_limited
     from sightsound.prompts import verifier_prompt
 
     rows: dict[str, dict] = {}
+    cut: dict[str, float] = {}
     row = functools.partial(_row, identity=identity, rule=cfg.verdict)
     requests = []
     for job in jobs:
@@ -156,19 +157,29 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
             try:
                 if not job.audio:
                     raise MediaError("<none>", "the record has no audio path")
-                audio_cache[job.id] = load_audio(job.audio)
+                if limits is None:
+                    audio_cache[job.id] = (load_audio(job.audio), None)
+                else:
+                    audio_cache[job.id] = load_audio_limited(job.audio, limits.max_audio_s, limits.audio_policy)
             except MediaError as e:
                 audio_cache[job.id] = e
-        audio = audio_cache[job.id]
-        if isinstance(audio, MediaError):
-            rows[job.key] = row(job, verdicts.ERROR, False, [], f"audio: {audio}")
+        if isinstance(audio_cache[job.id], MediaError):
+            rows[job.key] = row(job, verdicts.ERROR, False, [], f"audio: {audio_cache[job.id]}")
             continue
+        audio, cut_from_s = audio_cache[job.id]
         if not job.think.strip():
             # Nothing to fact-check, and nothing to teach: a CoT example needs reasoning.
             rows[job.key] = row(job, verdicts.NO, False, [], None, note="empty <think>: not sent")
             continue
+        if limits is not None and len(job.think) > limits.max_cot_chars:
+            # A runaway <think> would cost the verifier its whole context; it is no training example either.
+            rows[job.key] = row(job, verdicts.NO, False, [], None,
+                                note=f"<think> of {len(job.think)} characters, over limits.max_cot_chars: not sent")
+            continue
         requests.append((job, GenerationRequest(id=job.key, text=verifier_prompt(job.think, cfg.prompt),
                                                 audio=audio, sampling=_sampling(cfg))))
+        if cut_from_s is not None:
+            cut[job.key] = round(cut_from_s, 3)
     if requests:
         results = backend.generate([r for _, r in requests])
         if len(results) != len(requests):
@@ -182,6 +193,8 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
             replies = [g.text for g in res.generations]
             verdict, kept = verdicts.decide(replies, cfg.verdict)
             rows[job.key] = row(job, verdict, kept, replies, None)
+            if job.key in cut:  # the verifier heard only the first limits.max_audio_s seconds
+                rows[job.key]["audio_truncated_s"] = cut[job.key]
     return [rows[j.key] for j in jobs]
 
 
@@ -278,6 +291,7 @@ def compute_stats(rows: list[dict], records: dict[str, dict] | None = None) -> d
         "discarded": checked - sum(1 for r in rows if r["kept"]),
         "unparsable": counts[verdicts.UNPARSABLE],
         "errors": counts[verdicts.ERROR],
+        "audio_truncated": sum(1 for r in rows if r.get("audio_truncated_s") is not None),
         "verdicts": dict(sorted(counts.items())),
         "replies": dict(sorted(replies.items())),
         "records_with_a_kept_sample": len({r["id"] for r in rows if r["kept"]}),
@@ -331,17 +345,10 @@ def _check_resume(out: Path, recipe) -> None:
 
 
 def drop_error_lines(out: Path) -> int:
-    """Remove ``error`` verdicts so a rerun retries those samples (``--retry-errors``); returns how many."""
-    from sightsound.jsonl import repair_torn_tail, write_jsonl_atomic
+    """Remove ``error`` verdicts so a rerun retries those samples (the default; ``--no-retry-errors`` keeps them)."""
+    from sightsound.jsonl import drop_error_rows
 
-    if not out.exists():
-        return 0
-    repair_torn_tail(out)
-    rows = list(read_jsonl(out))
-    keep = [r for r in rows if r.get("verdict") != verdicts.ERROR]
-    if len(keep) != len(rows):
-        write_jsonl_atomic(out, keep)
-    return len(rows) - len(keep)
+    return drop_error_rows(out, lambda r: r.get("verdict") == verdicts.ERROR)
 
 
 def verify(recipe, traces_path: str | Path, out_path: str | Path, shard: str | tuple[int, int] | None = None,
@@ -351,12 +358,21 @@ def verify(recipe, traces_path: str | Path, out_path: str | Path, shard: str | t
 
     ``backend`` (anything with ``generate`` and ``describe``) defaults to the recipe's verifier,
     built only when there is work left, so a finished run resumes in no time. ``data_path`` gives
-    audio paths to traces without one and scene graphs for the truth scores.
+    audio paths to traces without one and scene graphs for the truth scores. ``out_path`` is locked
+    for the whole run: a second writer is refused at once.
     """
-    from sightsound.config import ConfigError
+    from sightsound.jsonl import output_lock
+
+    with output_lock(out_path, "verify output"):
+        return _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, retry_errors)
+
+
+def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, retry_errors) -> dict[str, Any]:
+    from sightsound.config import ConfigError, check_settings
     from sightsound.runinfo import write_resolved_config
     from sightsound.sharding import parse_shard, select_shard
 
+    check_settings(recipe)
     cfg = recipe.verify
     if cfg.votes < 1 or cfg.batch_size < 1:
         raise ConfigError(f"verify.votes and verify.batch_size must be >= 1, got {cfg.votes}, {cfg.batch_size}")
@@ -392,7 +408,7 @@ def verify(recipe, traces_path: str | Path, out_path: str | Path, shard: str | t
                     # Keep only audio this batch needs (a record's samples are adjacent, so at most one carries over).
                     ids = {j.id for j in batch}
                     audio_cache = {k: v for k, v in audio_cache.items() if k in ids}
-                    rows = check_batch(batch, backend, cfg, identity, audio_cache)
+                    rows = check_batch(batch, backend, cfg, identity, audio_cache, recipe.limits)
                     writer.write_many(rows)  # one write + fsync per batch: a kill loses at most this batch
                     written += len(rows)
                     kept += sum(r["kept"] for r in rows)
@@ -416,8 +432,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", metavar="i/N", help="only the records of shard i of N (0-based; stable hash of the id)")
     parser.add_argument("--data", help="records JSONL: audio paths for traces without one, and on synthetic "
                                        "data the scene graphs that score the verdicts")
-    parser.add_argument("--retry-errors", action="store_true",
-                        help="drop error lines from --out first, so those samples are tried again")
+    parser.add_argument("--retry-errors", dest="retry_errors", action="store_true", default=True,
+                        help="check the samples whose verdicts are errors again (the default)")
+    parser.add_argument("--no-retry-errors", dest="retry_errors", action="store_false",
+                        help="keep error verdicts from an earlier run as they are")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_recipe_arguments(parser)
 

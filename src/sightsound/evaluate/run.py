@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sightsound.cli import add_recipe_arguments, load_recipe_from_args
+from sightsound.cli import add_recipe_arguments, load_recipe_from_args, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def _run_key(model_identity: dict[str, Any], settings: dict[str, Any]) -> str:
 
 
 def generate_responses(samples: list, backend, *, prompts: dict[str, str], path: Path, run_key: str,
-                       batch_size: int, max_new_tokens: int, silent: bool = False, desc: str = "eval"
-                       ) -> dict[str, dict[str, Any]]:
+                       batch_size: int, max_new_tokens: int, silent: bool = False, desc: str = "eval",
+                       limits=None) -> dict[str, dict[str, Any]]:
     """Greedy responses for ``samples``, appended to ``path`` as they come; returns ``id -> row``.
 
     Rows already in ``path`` (an interrupted run) are reused when they were made by the same model
@@ -81,9 +81,10 @@ def generate_responses(samples: list, backend, *, prompts: dict[str, str], path:
     from sightsound.errors import MediaError
     from sightsound.evaluate.controls import silence_like
     from sightsound.jsonl import ArtefactError, JsonlWriter
-    from sightsound.media import load_audio
+    from sightsound.media import load_audio, load_audio_limited
 
     rows: dict[str, dict[str, Any]] = {}
+    cut: dict[str, float] = {}
     with JsonlWriter(path, key=lambda r: r["id"]) as writer:
         for row in writer.existing:
             if row.get("run_key") != run_key:
@@ -102,10 +103,15 @@ def generate_responses(samples: list, backend, *, prompts: dict[str, str], path:
                 try:
                     if not s.audio:
                         raise MediaError(f"<{s.id}>", "no audio file for this item (check --media-root)")
-                    audio = load_audio(s.audio)
+                    if limits is None:
+                        audio, cut_from_s = load_audio(s.audio), None
+                    else:
+                        audio, cut_from_s = load_audio_limited(s.audio, limits.max_audio_s, limits.audio_policy)
                 except MediaError as e:
                     failed.append({"id": s.id, "response": None, "error": str(e), "run_key": run_key})
                     continue
+                if cut_from_s is not None:
+                    cut[s.id] = round(cut_from_s, 3)
                 requests.append(GenerationRequest(id=s.id, text=prompts[s.id],
                                                   audio=silence_like(audio) if silent else audio,
                                                   sampling=sampling))
@@ -121,6 +127,8 @@ def generate_responses(samples: list, backend, *, prompts: dict[str, str], path:
                 g = res.generations[0]
                 done.append({"id": req.id, "response": g.text, "num_tokens": g.num_tokens,
                              "finish_reason": g.finish_reason, "error": None, "run_key": run_key})
+                if req.id in cut:  # the student heard only the first limits.max_audio_s seconds
+                    done[-1]["audio_truncated_s"] = cut[req.id]
             writer.write_many(done)
             for row in done + failed:
                 rows[row["id"]] = row
@@ -148,7 +156,8 @@ def _one_pass(bench, samples: list, backend, *, out: Path, control: str | None, 
     t0 = time.time()
     rows = generate_responses(samples, backend, prompts=prompts, path=paths["generations"], run_key=key,
                               batch_size=recipe.eval.batch_size, max_new_tokens=recipe.eval.max_new_tokens,
-                              silent=silent, desc=f"eval {bench.name}" + (f" [{control}]" if control else ""))
+                              silent=silent, desc=f"eval {bench.name}" + (f" [{control}]" if control else ""),
+                              limits=recipe.limits)
     items = [prediction_item(s, prompts[s.id], rows[s.id].get("response"), bench.name,
                              error=rows[s.id].get("error"), control=control, prompt_style=style) for s in samples]
     verdicts, metrics = score_predictions(bench.name, samples, items)
@@ -168,6 +177,7 @@ def _one_pass(bench, samples: list, backend, *, out: Path, control: str | None, 
         "generation": {"greedy": True, "max_new_tokens": recipe.eval.max_new_tokens,
                        "batch_size": recipe.eval.batch_size, "backend": recipe.models.student.backend},
         "errors": sum(1 for it in items if it["error"]),
+        "audio_truncated": sum(1 for s in samples if rows[s.id].get("audio_truncated_s") is not None),
         "finish_reasons": _count(rows[s.id].get("finish_reason") for s in samples if rows[s.id].get("response")),
         "seconds": round(time.time() - t0, 3),
         "predictions": str(paths["predictions"]),
@@ -194,10 +204,24 @@ def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None 
     ``recipe.models.student`` with ``name_or_path`` replaced by ``model`` when given, and the LoRA
     ``adapter`` (a PEFT directory) applied on top. ``system`` names the system in comparisons
     (``pretrained``, ``label_sft``, ..., default: the adapter's or model's folder name). ``backend``
-    may be passed to reuse a loaded model.
+    may be passed to reuse a loaded model. ``prompt`` (``paper`` | ``r1_aqa``) overrides
+    ``eval.prompt``; ``mmau_version`` asserts the detected MMAU revision. ``out`` is locked for the whole run (one writer per
+    output). Items without a response are never written to the generations file, so a rerun always
+    retries them.
     Returns the main results dict (with ``"controls"``).
     """
-    from sightsound.config import ConfigError, Recipe
+    from sightsound.jsonl import output_lock
+
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, "eval output"):
+        return _evaluate(recipe, benchmark=benchmark, out=out, model=model, adapter=adapter, annotations=annotations,
+                         media_root=media_root, silent_audio=silent_audio, shuffle_choices=shuffle_choices,
+                         limit=limit, system=system, backend=backend, prompt=prompt, mmau_version=mmau_version)
+
+
+def _evaluate(recipe, *, benchmark, out, model, adapter, annotations, media_root, silent_audio, shuffle_choices,
+              limit, system, backend, prompt, mmau_version) -> dict[str, Any]:
+    from sightsound.config import ConfigError, Recipe, check_settings
     from sightsound.data import canonical_name, load_benchmark, select
     from sightsound.errors import MediaError
     from sightsound.evaluate.controls import SHUFFLE, SILENT, control_name, shuffle_sample
@@ -207,6 +231,7 @@ def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None 
     from sightsound.runinfo import config_hash, file_fingerprint, write_resolved_config
 
     recipe = recipe or Recipe()
+    check_settings(recipe)
     try:
         name = canonical_name(benchmark)
     except ValueError as e:
@@ -216,6 +241,8 @@ def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None 
         raise ConfigError(f"no annotation file for benchmark {name!r}: pass --annotations or set eval.annotations.{name}")
     media_root = media_root or recipe.eval.media_roots.get(name)
     student = dataclasses.replace(recipe.models.student, name_or_path=model or recipe.models.student.name_or_path)
+    if limit is not None and limit < 1:  # a negative limit would slice from the end
+        raise ConfigError(f"limit must be >= 1, got {limit}")
     ev = recipe.eval if limit is None else dataclasses.replace(recipe.eval, limit=limit)
     ev = dataclasses.replace(ev, prompt=prompt or ev.prompt, mmau_version=mmau_version or ev.mmau_version)
     if ev.prompt not in PROMPT_DESCRIPTIONS:
@@ -231,6 +258,10 @@ def evaluate(recipe=None, *, benchmark: str, out: str | Path, model: str | None 
     samples = list(bench)
     if not samples:
         raise ConfigError(f"{annotations}: the selection {sel} leaves no {name} items")
+    from sightsound.schema import check_limits
+
+    for s in samples:
+        check_limits(s, recipe.limits, str(annotations))
     have_audio = [s for s in samples if s.audio and Path(s.audio).is_file()]
     if not have_audio:
         first = samples[0].audio or f"<no file for {samples[0].id} under {media_root}>"
@@ -294,7 +325,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run the silent-audio control (zeros of the same length)")
     parser.add_argument("--shuffle-choices", type=int, metavar="SEED",
                         help="also run the shuffled-options control with this seed")
-    parser.add_argument("--limit", type=int, metavar="N", help="only the first N selected items")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected items")
     parser.add_argument("--prompt", choices=sorted(PROMPT_DESCRIPTIONS),
                         help="student prompt: paper (default, '<audio> (AVQA Question) .') or r1_aqa "
                              "(R1-AQA's, with 'Output the final answer in <answer> </answer>.')")

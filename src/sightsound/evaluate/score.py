@@ -21,7 +21,7 @@ import json
 import logging
 from pathlib import Path
 
-from sightsound.cli import add_recipe_arguments, load_recipe_from_args
+from sightsound.cli import add_recipe_arguments, load_recipe_from_args, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MMAU task / MMAR modality to keep ('all' for every item); default from the recipe")
     parser.add_argument("--types", metavar="T", nargs="+",
                         help="MUSIC-AVQA question types to keep (e.g. Audio, Audio/Counting, all)")
-    parser.add_argument("--limit", type=int, metavar="N", help="only the first N selected items")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected items")
 
 
 def selection_from_args(args: argparse.Namespace, eval_cfg) -> dict:

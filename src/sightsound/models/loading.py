@@ -19,12 +19,24 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
 from sightsound.config import ModelSpec
 
 log = logging.getLogger(__name__)
+
+
+def silence_library_warnings() -> None:
+    """Training passes transformers 5's names (activation_checkpointing); PEFT 0.21 (wrapping or loading
+    an adapter) and TRL 1.16 still read the deprecated ``model.is_gradient_checkpointing`` inside, which
+    would print a FutureWarning about code that is not ours on every training and adapter evaluation.
+
+    Called on every model load, not once at import: a ``warnings.catch_warnings`` block around the
+    first import (a test harness, a notebook cell) would otherwise take the filter away with it.
+    """
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 # config.json model_type -> our architecture name. A full Qwen2.5-Omni checkpoint ("qwen2_5_omni")
 # is loaded as its thinker: the text-generating part (the talker only speaks).
@@ -201,13 +213,41 @@ def load_processor(spec: ModelSpec | str, arch: str | None = None):
 
 
 # --------------------------------------------------------------------------------------------- model
-def load_model(spec: ModelSpec | str, for_training: bool = False):
-    """Load ``(model, processor)`` for a role's :class:`ModelSpec` (or a bare id/path)."""
-    import torch
+def looks_like_path(name_or_path: str) -> bool:
+    """A local path, not a hub id: hub ids are ``name`` or ``org/name``; paths start with / . ~ or go deeper."""
+    return name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") >= 2 or "\\" in name_or_path
 
+
+def load_model(spec: ModelSpec | str, for_training: bool = False):
+    """Load ``(model, processor)`` for a role's :class:`ModelSpec` (or a bare id/path).
+
+    Whatever goes wrong (a missing directory, a corrupt ``config.json``, truncated or ``.bin``-only
+    weights) is raised as one :class:`~sightsound.errors.ModelLoadError` line naming the model and
+    the reason, before anything else of the stage runs.
+    """
+    from sightsound.errors import ModelLoadError
+
+    silence_library_warnings()
     spec = as_spec(spec)
     if not spec.name_or_path:
         raise ValueError("model spec has an empty name_or_path")
+    name = spec.name_or_path
+    if looks_like_path(name) and not Path(name).expanduser().exists():
+        # Else transformers reads it as a hub id and fails with "Repo id must be in the form ...".
+        raise ModelLoadError(f"{name}: model directory not found")
+    try:
+        return _load_model(spec, for_training)
+    except (ModelLoadError, FileNotFoundError):  # already one line naming the model
+        raise
+    except Exception as e:  # every loading failure becomes one line; the trace goes to DEBUG
+        log.debug("loading %s failed", name, exc_info=True)
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        raise ModelLoadError(f"{name}: cannot load the model ({type(e).__name__}: {first})") from None
+
+
+def _load_model(spec: ModelSpec, for_training: bool):
+    import torch
+
     arch = resolve_architecture(spec)
     dtype = resolve_dtype(spec)
     kwargs: dict[str, Any] = {

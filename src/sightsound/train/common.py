@@ -33,6 +33,21 @@ def add_train_arguments(parser, section: str) -> None:
                         help=f"same as {section}.resume=...: resume from this checkpoint (default: auto)")
 
 
+def output_dir_lock(out: str | Path):
+    """One training job per output directory (``.NAME.lock`` beside it); a second is refused at once.
+
+    Only the main process of a distributed launch locks: its other ranks share the directory by design.
+    """
+    import contextlib
+    import os
+
+    from sightsound.jsonl import output_lock
+
+    if os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    return output_lock(out, "training output")
+
+
 def recipe_from_train_args(args, section: str) -> Recipe:
     """The recipe of a training command, ``--resume`` folded in as ``<section>.resume``."""
     from sightsound.cli import load_recipe_from_args

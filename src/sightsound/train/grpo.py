@@ -123,7 +123,8 @@ def train_grpo(recipe: Recipe, callbacks: list | None = None, load_audio=None) -
         save_total_limit=cfg.save_total_limit,
         seed=cfg.seed,
         bf16=use_bf16(cfg.bf16),
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        # transformers 5 renamed it; the old name warns (FutureWarning) on every run.
+        activation_checkpointing=cfg.gradient_checkpointing,
         report_to=list(cfg.report_to) or "none",
         remove_unused_columns=False,  # rewards read solution/choices columns
         use_cpu=not torch.cuda.is_available(),
@@ -157,9 +158,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sightsound.train.common import recipe_from_train_args
+    from sightsound.train.common import output_dir_lock, recipe_from_train_args
 
-    result = train_grpo(recipe_from_train_args(args, "grpo"))
+    recipe = recipe_from_train_args(args, "grpo")
+    with output_dir_lock(grpo_output_dir(recipe)):
+        result = train_grpo(recipe)
     print(f"GRPO done at step {result.global_step}: adapter {result.adapter_dir}")
     return 0
 

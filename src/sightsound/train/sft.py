@@ -94,7 +94,8 @@ def train_sft(recipe: Recipe, callbacks: list | None = None, load_audio=None) ->
         save_total_limit=cfg.save_total_limit,
         seed=cfg.seed,
         bf16=use_bf16(cfg.bf16),
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        # transformers 5 renamed it; the old name warns (FutureWarning) on every run.
+        activation_checkpointing=cfg.gradient_checkpointing,
         report_to=list(cfg.report_to) or "none",
         # The collator needs the raw rows (messages, audio): no TRL tokenisation, no column pruning.
         remove_unused_columns=False,
@@ -127,9 +128,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sightsound.train.common import recipe_from_train_args
+    from sightsound.train.common import output_dir_lock, recipe_from_train_args
 
-    result = train_sft(recipe_from_train_args(args, "sft"))
+    recipe = recipe_from_train_args(args, "sft")
+    with output_dir_lock(sft_output_dir(recipe)):
+        result = train_sft(recipe)
     print(f"SFT done at step {result.global_step}: adapter {result.adapter_dir}"
           + (f", merged model {result.merged_dir}" if result.merged_dir else ""))
     return 0

@@ -616,6 +616,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give a recipe: sightsound run configs/demo.yaml [key=value ...]")
     recipe = load_recipe(path, args.overrides)
     out = Path(args.out or recipe.output_dir)
+    # Another recipe's run in --out is refused before anything else (run_pipeline checks again under the lock).
+    check_run_directory(recipe, out, args.overwrite)
     if not args.no_preflight:
         pf = preflight(recipe, out)
         print(pf.render(), flush=True)

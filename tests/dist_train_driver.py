@@ -76,7 +76,10 @@ def _run(stage: str, student: str, section: dict, dump: str) -> None:
         _record_grpo_batches(batches)
         result = train_grpo(rec, callbacks=[record])
     acc = result.trainer.accelerator
+    wrapped = result.trainer.model_wrapped
     dump_data = {"rank": acc.process_index, "world_size": acc.num_processes, "global_step": result.global_step,
+                 "distributed_type": str(acc.distributed_type), "wrapper": type(wrapped).__name__,
+                 "fsdp_modules": sum("FSDP" in type(m).__name__ for m in wrapped.modules()),
                  "log_history": result.trainer.state.log_history,
                  "calls": record.recorder.calls if record.recorder else [], "batches": batches, "rewards": rewards}
     Path(f"{dump}.rank{acc.process_index}.json").write_text(json.dumps(dump_data))

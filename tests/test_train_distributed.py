@@ -105,6 +105,8 @@ def test_two_process_sft_matches_one_process_on_the_same_global_batch_and_resume
     tmp = launched["tmp"]
     first, resumed = _dumps(tmp / "sft_a"), _dumps(tmp / "sft_b")
     assert [d["world_size"] for d in first] == [2, 2] and [d["rank"] for d in first] == [0, 1]
+    assert all(d["distributed_type"] == "DistributedType.MULTI_CPU" and d["wrapper"] == "DistributedDataParallel"
+               for d in first)
     for d in first:
         assert_audio_in_every_sft_forward(d["calls"])
     # The two ranks saw different clips (their features differ) in the same step.

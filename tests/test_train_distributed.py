@@ -87,21 +87,40 @@ def launched(tiny_models_dir, tmp_path_factory):
             {"stage": "grpo", "section": {**GRPO, "train_file": str(grpo_file), "output_dir": str(tmp / "grpo2")},
              "dump": str(tmp / "grpo")}]
     (tmp / "plan.json").write_text(json.dumps(plan))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)}
+    env = _env()
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
            str(ROOT / "configs/accelerate/cpu_ddp.yaml"), "--main_process_port", str(_free_port()),
            str(ROOT / "tests/dist_train_driver.py"), "--student", str(tiny_models_dir / "student"),
            "--plan", str(tmp / "plan.json")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return {"tmp": tmp, "sft": sft, "student": tiny_models_dir / "student", "grpo_file": grpo_file}
+    return {"tmp": tmp, "sft": sft, "student": tiny_models_dir / "student", "grpo_file": grpo_file,
+            "sft_file": sft_file}
+
+
+def _env(*extra_paths: str) -> dict:
+    paths = [str(ROOT / "src"), *extra_paths, os.environ.get("PYTHONPATH")]
+    return {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+@pytest.fixture(scope="module")
+def single(launched):
+    """One process, the same global batch (2 rows per step), the same seed: steps 1-3, a checkpoint each."""
+    from sightsound.train.sft import train_sft
+
+    tmp = launched["tmp"]
+    one = {**launched["sft"], "per_device_train_batch_size": 2, "output_dir": str(tmp / "sft1"), "max_steps": 3}
+    lora = one.pop("lora")
+    rec = recipe(launched["student"], sft=one)
+    rec.sft.lora.r, rec.sft.lora.alpha, rec.sft.lora.dropout = lora["r"], lora["alpha"], lora["dropout"]
+    torch.set_num_threads(1)
+    result = train_sft(rec)
+    return {"dir": tmp / "sft1", "losses": _losses(result.trainer.state.log_history)}
 
 
 @pytest.mark.slow
-def test_two_process_sft_matches_one_process_on_the_same_global_batch_and_resumes(launched):
-    from sightsound.train.sft import train_sft
-
+def test_two_process_sft_matches_one_process_on_the_same_global_batch_and_resumes(launched, single):
     tmp = launched["tmp"]
     first, resumed = _dumps(tmp / "sft_a"), _dumps(tmp / "sft_b")
     assert [d["world_size"] for d in first] == [2, 2] and [d["rank"] for d in first] == [0, 1]
@@ -113,14 +132,7 @@ def test_two_process_sft_matches_one_process_on_the_same_global_batch_and_resume
     sums = [{c["features_sum"] for c in d["calls"] if c["grad"]} for d in first]
     assert sums[0].isdisjoint(sums[1])
 
-    # One process, the same global batch (2 rows per step), the same seed: steps 1-3, a checkpoint each.
-    one = {**launched["sft"], "per_device_train_batch_size": 2, "output_dir": str(tmp / "sft1"), "max_steps": 3}
-    lora = one.pop("lora")
-    rec = recipe(launched["student"], sft=one)
-    rec.sft.lora.r, rec.sft.lora.alpha, rec.sft.lora.dropout = lora["r"], lora["alpha"], lora["dropout"]
-    torch.set_num_threads(1)
-    single = train_sft(rec)
-    ref = _losses(single.trainer.state.log_history)
+    ref = single["losses"]
     two = _losses(first[0]["log_history"])
     assert sorted(two) == [1, 2] and all(abs(two[s] - ref[s]) < 1e-4 for s in two), (two, ref)
     _assert_same_adapter(tmp / "sft2" / "checkpoint-2", tmp / "sft1" / "checkpoint-2")
@@ -159,3 +171,30 @@ def test_two_process_grpo_keeps_each_ranks_audio_and_normalises_over_the_gathere
             expected.append((rewards[i] - statistics.fmean(group)) / (statistics.stdev(group) + 1e-4))
         assert b0["advantages"] + b1["advantages"] == pytest.approx(expected, abs=1e-4)
     assert straddling >= 1  # some group's completions were split across the two processes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("zero", ["zero2", "zero3"])
+def test_deepspeed_zero_configs_train_on_cpu_like_one_process(zero, launched, single, tmp_path):
+    """The shipped ZeRO-2/3 accelerate configs, 2 processes on CPU (DeepSpeed's CPU accelerator, gloo).
+
+    DeepSpeed is not a dependency (GPU machines install it); without it this test is skipped. It ran
+    with deepspeed 0.19.8 installed outside the project's environment (see README, Scale-out).
+    """
+    deepspeed = pytest.importorskip("deepspeed")
+    section = {**launched["sft"], "max_steps": 2, "save_steps": 100, "output_dir": str(tmp_path / "run")}
+    plan = [{"stage": "sft", "section": section, "dump": str(tmp_path / "dump")}]
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    extra = [str(Path(deepspeed.__file__).parents[1])]  # wherever deepspeed was found, the ranks find it too
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(ROOT / f"configs/accelerate/{zero}.yaml"), "--num_processes", "2", "--mixed_precision", "no",
+           "--main_process_port", str(_free_port()), str(ROOT / "tests/dist_train_driver.py"),
+           "--student", str(launched["student"]), "--plan", str(tmp_path / "plan.json")]
+    proc = subprocess.run(cmd, env=_env(*extra), capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    dumps = _dumps(tmp_path / "dump")
+    assert all(d["distributed_type"] == "DistributedType.DEEPSPEED" and d["wrapper"] == "DeepSpeedEngine"
+               for d in dumps)
+    losses = _losses(dumps[0]["log_history"])
+    assert all(abs(losses[s] - single["losses"][s]) < 1e-4 for s in losses)
+    _assert_same_adapter(tmp_path / "run" / "adapter", single["dir"] / "checkpoint-2")

@@ -1,25 +1,31 @@
 """``openai`` backend throughput at concurrency 1 vs 8 against a local server with fixed latency.
 
-    python benchmarks/bench_openai_backend.py [--requests 16] [--n 1] [--latency-s 0.25] [--threads 1]
+    python benchmarks/bench_openai_backend.py [--server fixed|tiny] [--requests 16] [--n 1] [--latency-s 0.25]
 
-Builds the tiny Qwen2-Audio student offline in a temporary folder (or takes ``--model DIR``),
-serves it with ``sightsound serve`` in **its own process** on 127.0.0.1 with a fixed artificial
-latency per request (standing in for the network and queueing time of a remote vLLM/OpenAI
-endpoint), and times the real :class:`~sightsound.backends.openai_backend.OpenAIBackend` sending
-the same audio requests with ``max_concurrency`` 1 and 8. Prints requests/s and samples/s for each,
-the ratio, and where a request's time goes at concurrency 1 (latency vs the rest).
+The server is :mod:`sightsound.serve` in **its own process** on 127.0.0.1 (a remote endpoint is
+another process) with a fixed artificial latency per request, standing in for the network and
+queueing time of a remote vLLM/OpenAI endpoint. Behind it: ``--server fixed`` (default) answers
+every sample at once, so its response time is the latency whatever the load, the case the target
+"concurrency 8 vs 1 at fixed server latency" describes; ``--server tiny`` runs the tiny Qwen2-Audio
+student (built offline, or ``--model DIR``) through ``sightsound serve``, so its compute on this
+CPU adds to every answer. The real :class:`~sightsound.backends.openai_backend.OpenAIBackend` sends
+the same audio requests (1 s clips, n samples) with ``max_concurrency`` 1 and 8; printed: requests/s
+and samples/s, the ratio, and what a request costs beyond the latency at concurrency 1.
 
-Where the time went (2026-11-30, 2 shared cores; issue 17), with the old in-process server and n=4:
-4.7x. (1) Every keep-alive answer of the server stalled ~40 ms: headers and body left in two writes
-and Nagle held the body for the client's delayed ACK (``serve`` now sets TCP_NODELAY): 55 ms of
-transport per request at concurrency 1, 11 ms after. (2) The server, its model and the client shared
-one process: the model's Python decode loop held the GIL the client and the HTTP threads need; a
-remote endpoint is another process, so the server now runs in one. (3) The tiny model on one CPU
-thread computes the 8 concurrent requests one batch after another (a GPU server batches them at
-almost no extra cost): with n=4 samples of 8 tokens a batch of 8 takes 0.27 s, as long as the
-latency itself, which caps the ratio near 5 whatever the client does. The default is therefore the
-verifier's request, n=1 (one Yes/No reply per call, the API verifier this benchmark is about);
-``--n 4`` shows the teacher-like case where the server's compute, not the client, is the limit.
+Where the time went (issue 17, 2026-11-30, 2 cores shared with other jobs, load average ~5), from
+the old 4.7x (in-process server, tiny model, n=4):
+
+1. Every keep-alive answer of the server stalled ~40 ms: headers and body left in two writes and
+   Nagle held the body until the client's delayed ACK. ``serve`` sets TCP_NODELAY now: transport
+   per request at concurrency 1 went from 55 ms to 11 ms.
+2. Every ``generate`` call built a new HTTP client and with it a TLS context (reading the CA
+   bundle): 0.12 s per call, 14 % of a 16-request batch at concurrency 8 (and paid by every batch
+   of a stage). The backend now builds the context once.
+3. The server, its model and the client shared one process and one GIL (now separate processes).
+4. What remains with ``--server tiny`` is the server's compute: on this machine it answers ~17
+   requests/s at most even batched (audio decoding, Whisper features and generation per request),
+   which caps concurrency 8 near 5x at 0.25 s latency, whatever the client does. A GPU endpoint
+   batches 8 requests at almost no extra latency; ``--server fixed`` measures the client alone.
 """
 
 from __future__ import annotations
@@ -56,8 +62,35 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(model_dir: str, latency_s: float, threads: int):
-    """``sightsound serve`` of the student in a child process; returns (process, base_url)."""
+class FixedReply:
+    """``--server fixed``: a backend that answers every sample "Yes" at once (one token), so the
+    server's response time is its artificial latency alone, whatever the load: what a remote
+    endpoint with spare capacity looks like to the client. Isolates the client and the transport."""
+
+    name = "fixed"
+
+    def generate(self, requests):
+        from sightsound.backends.base import Generation, GenerationResult
+
+        return [GenerationResult(request_id=r.id, generations=[Generation("Yes", 1, "stop")] * r.sampling.n)
+                for r in requests]
+
+    def describe(self):
+        return {"backend": self.name}
+
+
+def _serve_fixed(port: int, latency_s: float) -> None:
+    """Child process of ``--server fixed``: :mod:`sightsound.serve` in front of :class:`FixedReply`."""
+    import threading
+
+    from sightsound.serve import ChatServer
+
+    ChatServer(FixedReply(), model_name="bench", port=port, latency_s=latency_s).start()
+    threading.Event().wait()
+
+
+def _start_server(model_dir: str | None, latency_s: float, threads: int):
+    """The server in a child process (``sightsound serve`` of the student, or the fixed-reply one)."""
     import os
     import subprocess
     import sys
@@ -67,10 +100,13 @@ def _start_server(model_dir: str, latency_s: float, threads: int):
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads),
            "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
-    proc = subprocess.Popen([sys.executable, "-m", "sightsound", "serve", "--role", "student", "--port", str(port),
-                             "--latency-s", str(latency_s), "--served-model-name", "bench",
-                             f"models.student.name_or_path={model_dir}", "models.student.backend=hf"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if model_dir is None:
+        cmd = [sys.executable, __file__, "--serve-fixed", str(port), "--latency-s", str(latency_s)]
+    else:
+        cmd = [sys.executable, "-m", "sightsound", "serve", "--role", "student", "--port", str(port),
+               "--latency-s", str(latency_s), "--served-model-name", "bench",
+               f"models.student.name_or_path={model_dir}", "models.student.backend=hf"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -94,15 +130,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     p.add_argument("--repeats", type=int, default=2, help="timed repeats per setting (median reported)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads of the server")
+    p.add_argument("--server", choices=["tiny", "fixed"], default="fixed",
+                   help="tiny: the tiny Qwen2-Audio behind sightsound serve; fixed: replies at once after the "
+                        "latency (the client and transport alone)")
     p.add_argument("--json", help="also write the numbers to this file")
+    p.add_argument("--serve-fixed", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child process
     args = p.parse_args(argv)
+    if args.serve_fixed:
+        _serve_fixed(args.serve_fixed, args.latency_s)
+        return 0
 
     from sightsound.backends.openai_backend import OpenAIBackend
     from sightsound.config import ModelSpec
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model
-        if model_dir is None:
+        if model_dir is None and args.server == "tiny":
             from sightsound.models.tiny import build_tiny_model
 
             model_dir = str(build_tiny_model("student", Path(tmp) / "student", seed=0))
@@ -130,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
             server.wait(timeout=30)
 
-    print(f"openai backend -> sightsound serve (own process, tiny Qwen2-Audio), {args.requests} requests x "
+    served = "tiny Qwen2-Audio" if args.server == "tiny" else "fixed reply, no model"
+    print(f"openai backend -> sightsound serve (own process, {served}), {args.requests} requests x "
           f"n={args.n}, {args.max_new_tokens} new tokens, artificial latency {args.latency_s:.3f} s, "
           f"server torch threads {args.threads}")
     print(f"{'concurrency':>12} {'seconds':>9} {'req/s':>8} {'samples/s':>10}")
@@ -140,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     per_request = base["seconds"] / args.requests
     print(f"at concurrency {base['concurrency']}: {per_request:.3f} s per request = latency {args.latency_s:.3f} s "
           f"+ {per_request - args.latency_s:.3f} s model, transport and client")
+    import os
+
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     for r in rows[1:]:
         r["ratio"] = r["requests_per_s"] / base["requests_per_s"]
         print(f"throughput ratio concurrency {r['concurrency']} / {base['concurrency']}: {r['ratio']:.2f}x")

@@ -503,6 +503,7 @@ class OpenAIBackend:
         self.limiter = RateLimiter(spec.rate_limit_rpm, spec.rate_limit_tpm)
         self.cache = ResponseCache(spec.cache_path) if spec.cache_path else None
         self._usage: Counter = Counter()
+        self._ssl: Any = None  # see _ssl_context
 
     # ---- public API
     def describe(self) -> dict[str, Any]:
@@ -561,6 +562,7 @@ class OpenAIBackend:
             base_url=self.spec.base_url,
             timeout=self.spec.timeout_s,
             max_retries=0,  # ours are the retries that count (see _call)
+            http_client=openai.DefaultAsyncHttpxClient(verify=self._ssl_context()),
         )
         bar = tqdm(total=len(requests), desc=f"openai:{self.spec.name_or_path}", unit="req",
                    disable=not self.progress or len(requests) < 2, leave=False)
@@ -585,6 +587,23 @@ class OpenAIBackend:
             await client.close()
 
     # ---- internals
+    def _ssl_context(self) -> Any:
+        """One TLS context for every client of this backend.
+
+        Each ``generate`` call runs its own event loop, so it needs its own client; building the
+        client's TLS context (reading the CA bundle) cost ~0.12 s, paid by every batch a stage sent
+        (measured: 14 % of a 16-request batch at concurrency 8 against a 0.25 s server). The CA
+        files are the ones httpx would read: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, else certifi's.
+        """
+        if self._ssl is None:
+            import ssl
+
+            import certifi
+
+            self._ssl = ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+                                                   capath=os.environ.get("SSL_CERT_DIR"))
+        return self._ssl
+
     def _reason(self, failure: Failure, attempts: int, key: str | None) -> str:
         detail = scrub(failure.detail, [key])
         if len(detail) > _REASON_MAX_CHARS:

@@ -16,7 +16,8 @@
 # Where the model runs: either every task talks to one shared endpoint (a vLLM server, an API: set
 # models.<role>.backend=openai and base_url in the recipe; models.<role>.rate_limit_rpm/tpm are per task,
 # so divide the account's limits by the number of tasks), or each task loads the model on its own GPU
-# (backend hf or vllm). Extra `key=value` overrides after the three arguments go to every task.
+# (backend hf or vllm). Extra `key=value` overrides after the four arguments go to every task; RECIPE
+# may be - for the defaults.
 #SBATCH --job-name=sightsound-shard
 #SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
@@ -25,12 +26,14 @@
 set -euo pipefail
 
 STAGE=${1:?usage: $0 teach|verify RECIPE INPUT RUN_DIR [key=value ...]}
-RECIPE=${2:?recipe yaml}
+RECIPE=${2?recipe yaml, or - for the defaults}
 INPUT=${3:?records JSONL (teach) or traces JSONL (verify)}
 RUN=${4:?run directory}
 shift 4
 NUM_SHARDS=${NUM_SHARDS:-${SLURM_ARRAY_TASK_COUNT:-1}}
 OUT_DIR="$RUN/$STAGE"
+CONFIG=()
+if [[ -n "$RECIPE" && "$RECIPE" != "-" ]]; then CONFIG=(--config "$RECIPE"); fi
 mkdir -p "$OUT_DIR"
 
 case "$STAGE" in
@@ -46,5 +49,5 @@ if [[ "${MERGE:-0}" == 1 ]]; then
 fi
 
 I=${SLURM_ARRAY_TASK_ID:?not inside a SLURM array task (or set SLURM_ARRAY_TASK_ID)}
-exec sightsound "$STAGE" --config "$RECIPE" "$INPUT_FLAG" "$INPUT" --shard "$I/$NUM_SHARDS" \
+exec sightsound "$STAGE" "${CONFIG[@]}" "$INPUT_FLAG" "$INPUT" --shard "$I/$NUM_SHARDS" \
   --out "$OUT_DIR/shard-$I-of-$NUM_SHARDS.jsonl" --no-progress "$@"

@@ -110,6 +110,21 @@ def pick_teacher_size(gpu_gib: float, sizes: dict[str, int]) -> str | None:
     return max(fitting, key=sizes.get) if fitting else None
 
 
+def random_model(model_class, config, cuda: bool):
+    """Random weights straight into bf16 on the GPU (float32 on CPU): no float32 copy of a 33 B model."""
+    import torch
+
+    dtype = torch.bfloat16 if cuda else torch.float32
+    torch.manual_seed(0)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device("cuda" if cuda else "cpu"):
+            return model_class(config)
+    finally:
+        torch.set_default_dtype(default)
+
+
 def _frames(k: int, width: int, height: int):
     import numpy as np
     from PIL import Image
@@ -137,16 +152,8 @@ def run_teacher(args: argparse.Namespace, size: str) -> dict:
     processor.image_processor.max_pixels = args.frame_width * args.frame_height
     processor.image_processor.min_pixels = 56 * 56
     config = teacher_config(size, processor.tokenizer)
-    dtype = torch.bfloat16 if cuda else torch.float32
-    torch.manual_seed(0)
     t0 = time.perf_counter()
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device("cuda" if cuda else "cpu"):
-            model = Qwen2_5_VLForConditionalGeneration(config)
-    finally:
-        torch.set_default_dtype(default)
+    model = random_model(Qwen2_5_VLForConditionalGeneration, config, cuda)
     model.eval()
     tok = processor.tokenizer
     model.generation_config.eos_token_id = tok.convert_tokens_to_ids("<|im_end|>")
@@ -192,7 +199,7 @@ def run_sft(args: argparse.Namespace) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import Qwen2AudioForConditionalGeneration, TrainerCallback
+    from transformers import Qwen2AudioForConditionalGeneration
     from trl import SFTConfig, SFTTrainer
 
     from sightsound.prompts import student_prompt
@@ -204,14 +211,7 @@ def run_sft(args: argparse.Namespace) -> dict:
     processor = grpo7b.build_processor(args.tiny)
     tok = processor.tokenizer
     config = grpo7b.build_config(args.tiny, tok.convert_tokens_to_ids("<|AUDIO|>"), len(tok))
-    torch.manual_seed(0)
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device("cuda" if cuda else "cpu"):
-            model = Qwen2AudioForConditionalGeneration(config)
-    finally:
-        torch.set_default_dtype(default)
+    model = random_model(Qwen2AudioForConditionalGeneration, config, cuda)
     clips = grpo7b.synthetic_clips(args.sft_batch * (args.sft_steps + 1), args.clip_seconds)
     choices = ["dog", "cat", "violin", "drum"]
     think = " ".join(["I hear a steady tone with a bright attack and a long decay."] * 8)  # ~100 tokens of CoT
@@ -223,22 +223,6 @@ def run_sft(args: argparse.Namespace) -> dict:
         for i, path in enumerate(clips)]
     collator = AudioSFTCollator(processor, clips.__getitem__, max_length=2048, feature_dtype=dtype)
     steps: list[dict] = []
-
-    class Timer(TrainerCallback):
-        def on_step_begin(self, a, state, control, **kw):
-            if cuda:
-                torch.cuda.synchronize()
-            self.t = time.perf_counter()
-
-        def on_step_end(self, a, state, control, **kw):
-            if cuda:
-                torch.cuda.synchronize()
-            steps.append({"step": state.global_step, "seconds": time.perf_counter() - self.t})
-
-        def on_log(self, a, state, control, logs=None, **kw):
-            if logs and "num_tokens" in logs and steps:
-                steps[-1].update(num_tokens=logs["num_tokens"], loss=logs.get("loss"))
-
     sft_args = SFTConfig(output_dir=str(Path(args.out_dir) / "gpu_paper_smoke_sft"), max_steps=args.sft_steps,
                          per_device_train_batch_size=args.sft_batch, learning_rate=1e-5, logging_steps=1,
                          save_strategy="no", report_to="none", bf16=cuda, gradient_checkpointing=not args.tiny,
@@ -247,14 +231,11 @@ def run_sft(args: argparse.Namespace) -> dict:
     lora = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, lora_dropout=0.0,
                       target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)")
     trainer = SFTTrainer(model=model, args=sft_args, data_collator=collator, train_dataset=Dataset.from_list(rows),
-                         processing_class=processor, peft_config=lora, callbacks=[Timer()])
+                         processing_class=processor, peft_config=lora, callbacks=[grpo7b.step_timer(steps, cuda)])
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    timed = steps[1:] if len(steps) > 1 else steps  # step 1 warms up kernels and the allocator
-    tokens = ([b["num_tokens"] - a["num_tokens"] for a, b in zip(steps, steps[1:])] if len(steps) > 1
-              else [steps[0]["num_tokens"]])
-    secs = sum(s["seconds"] for s in timed)
+    timed, tokens, secs = grpo7b.timed_steps(steps)
     result = {"parameters": sum(p.numel() for p in model.parameters()),
               "trainable_parameters": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
               "steps": len(steps), "batch": args.sft_batch, "clip_seconds": args.clip_seconds,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-from _train_helpers import recording_callback, text_hash_reward  # noqa: E402
+import torch
+from _train_helpers import recording_callback, text_hash_reward
 
 
 def _recipe(stage: str, student: str, section: dict):

@@ -144,6 +144,6 @@ def test_verify_stage_stats_carry_the_usage_and_a_changed_recipe_reuses_the_cach
     assert usage["requests"] == first == 11 and usage["retries"] == 2 and usage["rate_limited"] == 1
     assert usage["input_audio_s"] > 0 and usage["completion_tokens"] > 0
     assert again["api_usage"]["requests"] == 0 and again["api_usage"]["cache_hits"] == 9
-    replies = lambda p: {r["key"]: r["replies"] for r in read_jsonl(p)}  # noqa: E731
+    replies = lambda p: {r["key"]: r["replies"] for r in read_jsonl(p)}
     assert replies(tmp_path / "v1.jsonl") == replies(tmp_path / "v2.jsonl")
     assert json.loads((tmp_path / "v2.stats.json").read_text())["api_usage"]["cache_hits"] == 9

@@ -55,12 +55,16 @@ def _run_shards(command: list[str], outs: list[Path]) -> None:
         assert p.returncode == 0, err[-2000:]
 
 
-def _merge(outs: list[Path], merged: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sightsound", "merge", "--inputs", *map(str, outs),
-                           "--out", str(merged), *extra], capture_output=True, text=True, check=False)
+def _merge(capsys, outs: list[Path], merged: Path, *extra: str) -> tuple[int, str]:
+    """``sightsound merge`` through the CLI's own entry point (exit code, stderr)."""
+    from sightsound.cli import main
+
+    capsys.readouterr()
+    rc = main(["merge", "--inputs", *map(str, outs), "--out", str(merged), *extra])
+    return rc, capsys.readouterr().err
 
 
-def test_three_concurrent_teach_shards_merge_to_the_unsharded_run(tiny_models_dir, synth_data, tmp_path):
+def test_three_concurrent_teach_shards_merge_to_the_unsharded_run(tiny_models_dir, synth_data, tmp_path, capsys):
     from sightsound.teacher import teach
 
     with _serve(tiny_models_dir, "teacher", "tiny-teacher") as server:
@@ -77,8 +81,8 @@ def test_three_concurrent_teach_shards_merge_to_the_unsharded_run(tiny_models_di
     sizes = [len(list(read_jsonl(o))) for o in outs]
     assert sum(sizes) == 9 and max(sizes) < 9
     merged = tmp_path / "merged.jsonl"
-    proc = _merge(outs, merged, "--data", str(synth_data))
-    assert proc.returncode == 0, proc.stderr
+    rc, err = _merge(capsys, outs, merged, "--data", str(synth_data))
+    assert rc == 0, err
     assert list(read_jsonl(merged)) == list(read_jsonl(whole))  # same ids, order, samples, kept flags
     assert json.loads((tmp_path / "merged.stats.json").read_text())["records"] == 9
 
@@ -89,13 +93,13 @@ def test_three_concurrent_teach_shards_merge_to_the_unsharded_run(tiny_models_di
     cfg = (outs[2].parent / "traces.config.yaml").read_text()
     assert "max_new_tokens: 12" in cfg
     (other.parent / "traces.config.yaml").write_text(cfg.replace("max_new_tokens: 12", "max_new_tokens: 64"))
-    proc = _merge([*outs[:2], other], tmp_path / "mixed.jsonl")
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
-    assert "different recipes" in proc.stderr and "teach.max_new_tokens: 12 vs 64" in proc.stderr
+    rc, err = _merge(capsys, [*outs[:2], other], tmp_path / "mixed.jsonl")
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "different recipes" in err and "teach.max_new_tokens: 12 vs 64" in err
     assert not (tmp_path / "mixed.jsonl").exists()
 
 
-def test_three_concurrent_verify_shards_merge_to_the_unsharded_run(tiny_models_dir, tmp_path):
+def test_three_concurrent_verify_shards_merge_to_the_unsharded_run(tiny_models_dir, tmp_path, capsys):
     from sightsound.verify import verify
 
     world = write_world(tmp_path / "world")
@@ -112,8 +116,8 @@ def test_three_concurrent_verify_shards_merge_to_the_unsharded_run(tiny_models_d
         whole = tmp_path / "whole" / "verified.jsonl"
         verify(load_recipe(None, overrides), big, whole, progress=False)
     merged = tmp_path / "merged.jsonl"
-    proc = _merge(outs, merged, "--key", "key", "--data", str(big), "--data-filter", "kept")
-    assert proc.returncode == 0, proc.stderr
+    rc, err = _merge(capsys, outs, merged, "--key", "key", "--data", str(big), "--data-filter", "kept")
+    assert rc == 0, err
     rows, expected = list(read_jsonl(merged)), list(read_jsonl(whole))
     assert len(rows) == 36 and all(1 <= len(list(read_jsonl(o))) < 36 for o in outs)
     # Verify writes a record's samples in plan order: compare as sets of whole rows, then verdicts by key.
@@ -125,8 +129,8 @@ def test_three_concurrent_verify_shards_merge_to_the_unsharded_run(tiny_models_d
     # A verify shard made with another verifier model is refused.
     cfg_file = outs[1].parent / "verified.config.yaml"
     cfg_file.write_text(cfg_file.read_text().replace("name_or_path: tiny-verifier", "name_or_path: other-model"))
-    proc = _merge(outs, tmp_path / "mixed.jsonl", "--key", "key")
-    assert proc.returncode == 2 and "models.verifier.name_or_path" in proc.stderr
+    rc, err = _merge(capsys, outs, tmp_path / "mixed.jsonl", "--key", "key")
+    assert rc == 2 and "models.verifier.name_or_path" in err
 
 
 @pytest.mark.parametrize("spec", ["3/3", "0/0", "a/b", "1/2/3", "-1/3"])

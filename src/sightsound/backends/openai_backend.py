@@ -667,7 +667,7 @@ class OpenAIBackend:
                 gens = parse_completion(resp, n)
                 self._count_answered(resp, gens, prompt_estimate, estimate)
                 if cache_key is not None:
-                    self.cache.put(cache_key, self.spec.name_or_path, gens)
+                    self._remember(cache_key, gens)
                 return gens
             except Exception as e:  # noqa: BLE001 - classify() decides what is retryable
                 failure = classify(e, n)
@@ -685,6 +685,12 @@ class OpenAIBackend:
                      self.spec.max_retries + 1, scrub(f"{failure.kind}: {failure.detail}", [key])[:200], delay)
             await asyncio.sleep(delay)
             attempt += 1
+
+    def _remember(self, cache_key: str, gens: list[Generation]) -> None:
+        try:
+            self.cache.put(cache_key, self.spec.name_or_path, gens)
+        except sqlite3.Error as e:  # a full disk or a lock held too long: the answer itself is still good
+            log.warning("response cache %s: cannot store an answer (%s); going on without it", self.cache.path, e)
 
     def _count_sent(self, req: GenerationRequest) -> None:
         self._usage["requests"] += 1

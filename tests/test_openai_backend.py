@@ -172,8 +172,8 @@ def test_retries_on_429_500_malformed_empty_and_dropped_connection_then_succeed(
     rate = served(server, "RATE")
     gaps = [b.arrived - a.arrived for a, b in itertools.pairwise(rate)]
     assert min(gaps) >= 0.49, gaps
-    err = served(server, "ERR")
-    assert max(b.arrived - a.arrived for a, b in itertools.pairwise(err)) < 0.45  # no Retry-After there
+    # (A 429's Retry-After now holds every call of the backend: test_scale_api.py checks that pause,
+    # and that a 500 without Retry-After retries after the short backoff alone.)
 
 
 def test_final_failures_are_records_and_the_batch_completes(student, caplog):

@@ -47,3 +47,44 @@ def test_bench_train_overhead_only(tmp_path):
     result = bench.main(["--skip", "sft", "grpo", "--repeats", "1", "--json", str(tmp_path / "b.json")])
     assert 4e6 < result["student_parameters"] < 8e6
     assert result["step_ratio_audio_over_stock"] > 0 and result["loss_ratio_audio_over_stock"] > 0
+
+
+# ----------------------------------------------------------------- gpu_paper_smoke.py (issue 17)
+def test_gpu_paper_smoke_arguments():
+    smoke = _load("gpu_paper_smoke")
+    args = smoke.parse_args([])
+    assert args.parts == ["sft", "grpo", "teacher"] and args.frames == 16 and args.teacher_n == 4
+    assert args.clip_seconds == 10.0 and args.teacher_size == "auto"
+    tiny = smoke.parse_args(["--tiny", "--frames", "3"])
+    assert tiny.clip_seconds == 2.0 and tiny.frames == 3  # tiny defaults, explicit values kept
+    for bad in (["--parts", "sft", "dpo"], ["--parts", "sft", "sft"], ["--teacher-size", "13b"],
+                ["--frames", "0"], ["--teacher-n", "-1"], ["--clip-seconds", "0"], ["--gpu-gib", "-5"]):
+        with pytest.raises(SystemExit) as exc:
+            smoke.parse_args(bad)
+        assert exc.value.code == 2, bad
+    # auto: the largest Qwen2.5-VL whose bf16 weights take <= 80 % of the card.
+    sizes = {"3b": 3.75e9, "7b": 8.29e9, "32b": 33.4e9, "72b": 73.4e9}
+    assert smoke.pick_teacher_size(141, sizes) == "32b" and smoke.pick_teacher_size(80, sizes) == "32b"
+    assert smoke.pick_teacher_size(24, sizes) == "7b" and smoke.pick_teacher_size(4, sizes) is None
+    assert smoke.pick_teacher_size(200, sizes) == "72b"
+
+
+def test_gpu_paper_smoke_dry_run_counts_the_published_sizes_and_refuses_cpu_full_size():
+    smoke = _load("gpu_paper_smoke")
+    result = smoke.main(["--dry-run", "--teacher-size", "3b"])
+    assert 3.7e9 < result["plan"]["teacher_parameters"]["3b"] < 3.8e9  # Qwen2.5-VL-3B: 3.75 B
+    assert result["plan"]["teacher_size"] == "3b" and "sft" not in result
+    with pytest.raises(SystemExit, match="no GPU"):
+        smoke.main(["--parts", "sft", "--teacher-size", "3b"])
+
+
+def test_gpu_paper_smoke_runs_sft_and_teacher_at_tiny_scale_on_cpu(tmp_path):
+    smoke = _load("gpu_paper_smoke")
+    result = smoke.main(["--tiny", "--parts", "teacher", "sft", "--teacher-requests", "2", "--sft-steps", "2",
+                         "--out-dir", str(tmp_path), "--json", str(tmp_path / "r.json")])
+    teacher, sft = result["teacher"], result["sft"]
+    assert teacher["size"] == "tiny" and teacher["n"] == 4
+    for mode in ("sequential", "batched"):
+        assert teacher[mode]["completion_tokens"] > 0 and teacher[mode]["tokens_per_second"] > 0
+    assert sft["steps"] == 2 and sft["tokens_per_second"] > 0 and sft["trainable_parameters"] < sft["parameters"]
+    assert (tmp_path / "r.json").is_file() and "date" in result

@@ -49,6 +49,13 @@ class ModelSpec:
     # "auto" = native, switching to separate once the endpoint rejects n > 1 (some audio models do).
     n_mode: Literal["auto", "native", "separate"] = "auto"
     image_format: Literal["png", "jpeg"] = "png"  # how frames travel as data URLs
+    # At scale [ours]: client-side limits of one backend (one process; divide an account's limits by the
+    # number of shard processes), honouring the server's Retry-After for every call, not only the refused one.
+    rate_limit_rpm: int | None = None  # [ours] requests per minute (None: no cap)
+    rate_limit_tpm: int | None = None  # [ours] tokens per minute, prompt estimate + max tokens x n (None: no cap)
+    # [ours] sqlite file of answers keyed by (model, request content, sampling): a rerun after a crash or a
+    # recipe change does not pay twice. Sampled requests without a seed are never cached (each is a new draw).
+    cache_path: str | None = None
     # --- hf backend ---
     batch_size: int = 8  # requests per generate() call (each expands to n sequences)
     # Frames as one video (hf: needs torchvision, GPU machines; openai: one video_url part holding a

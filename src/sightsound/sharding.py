@@ -6,9 +6,11 @@ added, removed or reordered elsewhere in the file, and every node computes the s
 without coordination.
 
 ``sightsound merge --inputs A B ... --out OUT [--data DATA.jsonl]`` joins the shard outputs of
-``teach`` (unique field ``id``) or ``verify`` (``--key key``). It refuses a key that appears twice
-and, given the data the shards were made from, any id that no shard wrote (a gap means a shard
-died or was never run). The merged file is written atomically, so a half-merged OUT never exists.
+``teach`` (unique field ``id``) or ``verify`` (``--key key``). It refuses a key that appears twice,
+shards made with different stage settings (each shard's ``OUT.config.yaml`` names them: a merged
+file must be one run's output) and, given the data the shards were made from, any id that no
+shard wrote (a gap means a shard died or was never run). The merged file is written atomically,
+so a half-merged OUT never exists.
 """
 
 from __future__ import annotations
@@ -61,6 +63,45 @@ def select_shard(items: Iterable[T], shard: tuple[int, int] | str | None, key=la
     return [x for x in items if shard_index(str(key(x)), n) == i]
 
 
+# (key, stage section of the recipe, role whose model makes the rows): what defines a shard's output.
+_STAGE_OF_KEY = {"id": ("teach", "teacher"), "key": ("verify", "verifier")}
+# Settings that may differ between shards of one run: they change no row (mirrors the stages' resume check).
+_FREE_SETTINGS = {"batch_size"}
+
+
+def _output_settings(path: Path, key: str) -> dict[str, Any] | None:
+    """The settings a shard's rows depend on, from its ``.config.yaml``; None when it has none."""
+    from sightsound.config import load_yaml
+
+    cfg_file = path.with_name(path.stem + ".config.yaml")
+    if key not in _STAGE_OF_KEY or not cfg_file.is_file():
+        return None
+    stage, role = _STAGE_OF_KEY[key]
+    cfg = load_yaml(cfg_file) or {}
+    settings = {f"{stage}.{k}": v for k, v in (cfg.get(stage) or {}).items() if k not in _FREE_SETTINGS}
+    settings[f"models.{role}.name_or_path"] = ((cfg.get("models") or {}).get(role) or {}).get("name_or_path")
+    return settings
+
+
+def check_same_recipe(inputs: Sequence[Path], key: str) -> None:
+    """Refuse shards whose stage settings differ (different recipes: their rows are not one run)."""
+    first: tuple[Path, dict[str, Any]] | None = None
+    for path in inputs:
+        settings = _output_settings(path, key)
+        if settings is None:
+            continue
+        if first is None:
+            first = (path, settings)
+            continue
+        ref_path, ref = first
+        diffs = [f"{k}: {ref.get(k)!r} vs {settings.get(k)!r}" for k in sorted(set(ref) | set(settings))
+                 if ref.get(k) != settings.get(k)]
+        if diffs:
+            shown = "; ".join(diffs[:3]) + (" ..." if len(diffs) > 3 else "")
+            raise ArtefactError(f"merge: {path} and {ref_path} were made with different recipes ({shown}); "
+                                "merge shards of one run only")
+
+
 def merge_outputs(inputs: Sequence[str | Path], out: str | Path, key: str = "id",
                   data: str | Path | None = None, data_filter: str | None = None) -> dict[str, Any]:
     """Join JSONL shard outputs into ``out``; raise :class:`ArtefactError` on duplicates or gaps.
@@ -78,11 +119,13 @@ def merge_outputs(inputs: Sequence[str | Path], out: str | Path, key: str = "id"
         raise ArtefactError("merge: the same input file is listed twice")
     if out.resolve() in {p.resolve() for p in inputs}:
         raise ArtefactError(f"merge: --out {out} is also an input; write the merge to a new file")
-    rows: list[dict] = []
-    seen: dict[Any, Path] = {}
     for path in inputs:
         if not path.is_file():
             raise FileNotFoundError(f"merge: input {path} does not exist")
+    check_same_recipe(inputs, key)
+    rows: list[dict] = []
+    seen: dict[Any, Path] = {}
+    for path in inputs:
         # Strict read: a torn last line means that shard was interrupted; rerun it before merging.
         for lineno, row in read_jsonl(path, with_lineno=True):
             if not isinstance(row, dict) or key not in row:

@@ -32,7 +32,13 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from pathlib import Path
 from typing import Any
 
-from sightsound.backends.base import GenerationRequest, GenerationResult, SamplingParams, make_backend
+from sightsound.backends.base import (
+    GenerationRequest,
+    GenerationResult,
+    SamplingParams,
+    backend_usage,
+    make_backend,
+)
 from sightsound.config import ConfigError, Recipe, TeachConfig, check_settings, load_yaml, to_dict
 from sightsound.consistency import ERROR, consistency_filter, majority
 from sightsound.errors import MediaError
@@ -433,6 +439,10 @@ def _teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: s
             bar.close()
     elapsed = time.perf_counter() - started
     stats = write_stats(out)
+    if (usage := backend_usage(backend)) is not None:
+        # This invocation's API calls (a resumed run reports its own); the rest is from the traces alone.
+        stats["api_usage"] = usage
+        atomic_write_json(stats_path(out), stats)
     stats["run"] = {"written": written, "already_done": len(samples) - written, "seconds": round(elapsed, 3),
                     "records_per_s": round(written / elapsed, 4) if written and elapsed > 0 else None,
                     "shard": list(shard) if shard else None}

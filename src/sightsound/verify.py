@@ -415,7 +415,11 @@ def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, 
                     bar.update(len(rows))
                     bar.set_postfix(kept=f"{kept / written:.2f}")
     elapsed = time.perf_counter() - started
-    stats = write_stats(out, traces_path, data_path)
+    from sightsound.backends.base import backend_usage
+
+    # An API verifier's calls of this invocation (requests, audio seconds, tokens) go into the stats.
+    usage = backend_usage(backend)
+    stats = write_stats(out, traces_path, data_path, extra=None if usage is None else {"api_usage": usage})
     stats["run"] = {"kept_traces": sum(1 for t in traces if t.get("kept")), "planned": len(jobs),
                     "written": written, "already_done": len(jobs) - written, "seconds": round(elapsed, 3),
                     "shard": list(shard) if shard else None, "samples": cfg.samples, "votes": cfg.votes}

@@ -71,6 +71,12 @@ class Backend(Protocol):
         ...
 
 
+def backend_usage(backend: Any) -> dict[str, Any] | None:
+    """An API backend's usage summary (requests, audio seconds, tokens); None for local backends."""
+    usage = getattr(backend, "usage", None)
+    return usage() if callable(usage) else None
+
+
 def make_backend(spec: ModelSpec, **kwargs: Any) -> Backend:
     """Build the backend a :class:`ModelSpec` names; heavy imports happen only here."""
     if spec.backend == "hf":

@@ -396,7 +396,7 @@ def test_eval_bad_arguments(tmp_path, capsys):
 
 # ---------------------------------------------------------------------------------------- compare
 @pytest.mark.slow
-def test_compare_table_and_charts(synth_run, tmp_path):
+def test_compare_table_and_charts(synth_run, tmp_path, capsys):
     from PIL import Image
 
     other = tmp_path / "sightsound_r1" / "synthetic.json"
@@ -407,6 +407,9 @@ def test_compare_table_and_charts(synth_run, tmp_path):
     other.write_text(json.dumps(res))
     out = tmp_path / "cmp"
     assert main(["compare", str(synth_run), str(other), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out  # the table with intervals and the paired differences, on the terminal
+    assert "## Paired differences against the baselines" in printed and "| synthetic | SightSound-R1 | Pretrained |" \
+        in printed and "[+0.0, +0.0]" in printed and " [" in printed.split("| SightSound-R1 |")[1]
     md = (out / "compare.md").read_text()
     lines = md.splitlines()
     pre = next(i for i, line in enumerate(lines) if line.startswith("| Pretrained"))

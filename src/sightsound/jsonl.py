@@ -45,19 +45,23 @@ def lock_path(path: str | Path, inside: bool = False) -> Path:
 def output_lock(path: str | Path, what: str = "output", inside: bool = False) -> Iterator[Path]:
     """Hold an exclusive advisory lock on ``path`` (a file or directory) for the ``with`` block.
 
-    ``fcntl.flock`` on a lock file: a second process fails at once with :class:`LockedError` naming
-    the holder's PID; the kernel drops the lock when its holder dies, so a lock left by a killed run
-    never blocks (the file stays, the lock does not). Two writers on one JSONL would otherwise both
-    append: duplicate ids that break every later stage.
+    A POSIX record lock (``fcntl.lockf``) on a lock file: a second process fails at once with
+    :class:`LockedError` naming the holder's PID; the kernel drops the lock when its holder dies, so
+    a lock left by a killed run never blocks (the file stays, the lock does not). Two writers on one
+    JSONL would otherwise both append: duplicate ids that break every later stage. POSIX locks, not
+    ``flock``: a ``flock`` is shared with forked children (teach's frame-decoding workers), which
+    kept a SIGKILLed teach's output locked until they noticed and exited; a record lock belongs to
+    the process alone. (It is also dropped when that process closes *any* descriptor of the lock
+    file, so the same path is never locked twice in one process.)
     """
     lp = lock_path(path, inside)
     lp.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lp, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
             holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
             raise LockedError(f"{path}: {what} is in use by another sightsound process (pid {holder}); "

@@ -122,6 +122,8 @@ def test_each_system_is_evaluated_with_its_training_prompt_and_r1_aqa_uses_its_r
     assert {s: eval_prompt(recipe, s) for s in recipe.systems} == {
         "pretrained": "paper", "pretrained_r1_aqa_prompt": "r1_aqa", "label_sft": "paper", "label_grpo": "paper",
         "r1_aqa": "r1_aqa", "cot_sft_unverified": "paper", "cot_sft": "paper", "sightsound_r1": "paper"}
+    demo = load_recipe(REPO / "configs" / "demo.yaml")  # the mini student's pretraining prompt, no " ."
+    assert {eval_prompt(demo, s) for s in demo.systems} == {"plain", "r1_aqa"}
     L = Layout(tmp_path)
     r1 = _train_stage(recipe, L, "r1_aqa").config["grpo"]
     label = _train_stage(recipe, L, "label_grpo").config["grpo"]

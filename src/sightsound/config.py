@@ -278,7 +278,7 @@ class EvalConfig:
     # The student prompt of `sightsound eval` [paper: "<audio> (AVQA Question) ."]; "r1_aqa" adds
     # R1-AQA's "Please choose ... Output the final answer in <answer> </answer>." The pipeline
     # evaluates every system with the prompt it was trained with, whatever this says.
-    prompt: Literal["paper", "r1_aqa"] = "paper"
+    prompt: Literal["paper", "plain", "r1_aqa"] = "paper"
     batch_size: int = 8
     max_new_tokens: int = 512
     limit: int | None = None
@@ -300,6 +300,11 @@ class PipelineConfig:
     # The SFT target's answer wording: "letter_text" = "The correct answer is: B. cat" [paper];
     # "text" = "The correct answer is: cat" [ours] for models too small to learn letters (SightSound-mini).
     answer_style: Literal["letter_text", "text"] = "letter_text"
+    # The student prompt of every training set and of the systems trained on them (R1-AQA's aside):
+    # "paper" = "<audio> (AVQA Question) ." [paper]; "plain" = the same without the figure's trailing
+    # " ." [ours]: what SightSound-mini's students were pretrained on (a tiny model trained from
+    # scratch does not shrug off a suffix it never saw: measured 45 -> 24 % for the pretrained student).
+    student_prompt: Literal["paper", "plain"] = "paper"
     # [ours] The label-only baseline's set: "per_record" = one line per record whose CoT the
     # verifier kept (the CoT set's records, each once: a label repeated per kept sample adds identical
     # lines, not information); "per_sample" = mirror the CoT set line for line (a record with 3 kept

@@ -71,7 +71,7 @@ def eval_prompt(recipe: Recipe, system: str) -> str:
     """The student prompt a system is evaluated with: the one it was trained with."""
     if system == "r1_aqa":
         return recipe.r1_aqa.prompt
-    return "r1_aqa" if system == "pretrained_r1_aqa_prompt" else "paper"
+    return "r1_aqa" if system == "pretrained_r1_aqa_prompt" else recipe.pipeline.student_prompt
 
 
 @dataclasses.dataclass
@@ -203,16 +203,16 @@ def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
     def fn() -> dict:
         from sightsound.sft_data import build_sft
 
-        style = recipe.pipeline.answer_style
+        style, prompt = recipe.pipeline.answer_style, recipe.pipeline.student_prompt
         out = {
             "cot": build_sft(L.data, L.sft_set("cot"), verified_path=L.verified, grpo_out=L.sft_set("grpo"),
-                             answer_style=style),
+                             answer_style=style, prompt_style=prompt),
             "label": build_sft(L.data, L.sft_set("label"), verified_path=L.verified, label_only=True,
-                               answer_style=style, label_set=recipe.pipeline.label_set),
+                               answer_style=style, label_set=recipe.pipeline.label_set, prompt_style=prompt),
         }
         if want_unverified:
             out["cot_unverified"] = build_sft(L.data, L.sft_set("cot_unverified"), traces_path=L.traces,
-                                              answer_style=style)
+                                              answer_style=style, prompt_style=prompt)
         stats = {f"{k}_examples": v["examples"] for k, v in out.items()} | {
             "grpo_prompts": out["cot"]["grpo_prompts"], "records": out["cot"]["records"]}
         if want_r1_aqa:  # the same verified records, R1-AQA's prompt, distilled or ground-truth labels
@@ -222,7 +222,7 @@ def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
         return stats
 
     cfg = {"unverified": want_unverified, "answer_style": recipe.pipeline.answer_style,
-           "label_set": recipe.pipeline.label_set,
+           "label_set": recipe.pipeline.label_set, "student_prompt": recipe.pipeline.student_prompt,
            "r1_aqa": {"prompt": recipe.r1_aqa.prompt, "labels": recipe.r1_aqa.labels} if want_r1_aqa else None}
     return Stage("sft_data", fn, outputs, [L.data, L.traces, L.verified], cfg)
 

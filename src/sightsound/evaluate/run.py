@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 ANSWER_PARSER = "sightsound.parsing.parse_response (text read: sightsound.parsing.scored_text)"
 PROMPT_DESCRIPTIONS = {
     "paper": "[paper] <audio> (AVQA Question) . = question + ' Available options: A. .. B. ..' + ' .'",
+    "plain": "[ours] <audio> question + ' Available options: A. .. B. ..' (the paper's without its trailing ' .')",
     "r1_aqa": "[R1-AQA] <audio> question + \" Please choose the answer from the following options: ['..', '..']. "
               "Output the final answer in <answer> </answer>.\"",
 }
@@ -327,8 +328,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run the shuffled-options control with this seed")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected items")
     parser.add_argument("--prompt", choices=sorted(PROMPT_DESCRIPTIONS),
-                        help="student prompt: paper (default, '<audio> (AVQA Question) .') or r1_aqa "
-                             "(R1-AQA's, with 'Output the final answer in <answer> </answer>.')")
+                        help="student prompt: paper (default, '<audio> (AVQA Question) .'), plain (the same "
+                             "without the trailing ' .') or r1_aqa (R1-AQA's, with 'Output the final answer in "
+                             "<answer> </answer>.')")
     parser.add_argument("--mmau-version", metavar="V",
                         help="assert the MMAU revision the annotation file must be (original, v05.15.25, or a "
                              "revision id); it is detected from the content and recorded either way")

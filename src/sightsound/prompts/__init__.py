@@ -60,11 +60,12 @@ def r1_aqa_prompt(question: str, choices: list[str]) -> str:
     return f"{question}{choice_str} Output the final answer in <answer> </answer>."
 
 
-STUDENT_PROMPTS = {"paper": student_prompt, "r1_aqa": r1_aqa_prompt}
+STUDENT_PROMPTS = {"paper": student_prompt, "plain": question_with_options, "r1_aqa": r1_aqa_prompt}
 
 
 def build_student_prompt(style: str, question: str, choices: list[str]) -> str:
-    """The student prompt of a named style (``paper`` or ``r1_aqa``)."""
+    """The student prompt of a named style: ``paper``, ``plain`` (the paper's without its trailing " .",
+    what SightSound-mini's students were pretrained on) or ``r1_aqa``."""
     try:
         return STUDENT_PROMPTS[style](question, choices)
     except KeyError:

@@ -85,34 +85,34 @@ def biased_student(student, synth_set, tmp_path_factory) -> Path:
         # Half the items once more with silence, so the answer does not depend on the audio at all.
         prompts += prompts[: NUM // 2]
         audios += [np.zeros_like(a) for a in audios[: NUM // 2]]
-        # Prompts it has never seen must get "A" too (shuffled options, other benchmarks' questions):
-        # the same items with options permuted, and random questions with 2-8 random options.
+        # Prompts it has never seen must get "A" too: the same items with their options permuted (the
+        # shuffled control), and the real MMAU / MMAR items the official-scorer test asks (words foreign
+        # to this tokenizer: long sequences, so they form their own batch instead of padding every row).
         rng = np.random.default_rng(0)
-        words = sorted({w.strip("?.,").lower() for s in samples for w in (s.question + " " + " ".join(s.choices)).split()})
         for i, s in enumerate(samples):
             prompts.append(student_prompt(s.question, [s.choices[j] for j in rng.permutation(len(s.choices))]))
             audios.append(audios[i])
-            question = " ".join(rng.choice(words, size=int(rng.integers(4, 14)))).capitalize() + "?"
-            options = [" ".join(rng.choice(words, size=int(rng.integers(1, 5)))) for _ in range(int(rng.integers(2, 9)))]
-            prompts.append(student_prompt(question, options))
-            audios.append(np.zeros(16000 * int(rng.integers(1, 4)), dtype=np.float32))
-        # The real MMAU / MMAR items the official-scorer test asks (their words are foreign to this tokenizer).
-        for s in _real_items():
-            prompts.append(student_prompt(s.question, s.choices))
-            audios.append(np.zeros(16000, dtype=np.float32))
-        chats = [build_messages(p, has_audio=True, assistant=BIASED_ANSWER) for p in prompts]
-        batch = encode_chats(processor, "qwen2_audio", chats, audios_list=audios, add_generation_prompt=False,
-                             padding_side="right")
-        labels = assistant_labels(processor, batch["input_ids"], batch["attention_mask"])
+        real = _real_items()
+        groups = [(prompts, audios), ([student_prompt(s.question, s.choices) for s in real],
+                                      [np.zeros(16000, dtype=np.float32) for _ in real])]
+        batches = []
+        for ps, auds in groups:
+            if not ps:
+                continue
+            chats = [build_messages(p, has_audio=True, assistant=BIASED_ANSWER) for p in ps]
+            batch = encode_chats(processor, "qwen2_audio", chats, audios_list=auds, add_generation_prompt=False,
+                                 padding_side="right")
+            batches.append((batch, assistant_labels(processor, batch["input_ids"], batch["attention_mask"])))
         opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
         for _ in range(400):
-            loss = model(**batch, labels=labels).loss
+            losses = [model(**batch, labels=labels).loss for batch, labels in batches]
             opt.zero_grad()
-            loss.backward()
+            sum(losses).backward()
             opt.step()
-            if loss.item() < 0.002:  # well below: greedy decoding must give "A" on unseen prompts too
+            worst = max(x.item() for x in losses)
+            if worst < 0.002:  # well below: greedy decoding must give "A" on unseen prompts too
                 break
-        assert loss.item() < 0.002
+        assert worst < 0.002
         out = tmp_path_factory.mktemp("biased") / "student"
         model.save_pretrained(out, safe_serialization=True)
         processor.save_pretrained(out)

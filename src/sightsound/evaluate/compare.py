@@ -178,7 +178,7 @@ def paired_markdown(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         diff = "–" if r["difference"] is None else f"{100 * r['difference']:+.1f}"
         ci = "–" if not r["ci95"] else f"[{100 * r['ci95'][0]:+.1f}, {100 * r['ci95'][1]:+.1f}]"
-        p = "–" if r["mcnemar_p"] is None else f"{r['mcnemar_p']:.3g}"
+        p = "–" if r["mcnemar_p"] is None else ("<1e-6" if r["mcnemar_p"] < 1e-6 else f"{r['mcnemar_p']:.3g}")
         lines.append(f"| {r['benchmark']} | {SYSTEM_LABELS.get(r['system'], r['system'])} | "
                      f"{SYSTEM_LABELS.get(r['baseline'], r['baseline'])} | {r['n']} | {diff} | {ci} | {p} | "
                      f"{r['only_a']} / {r['only_b']} |")

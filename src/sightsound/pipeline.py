@@ -368,9 +368,9 @@ def write_markdown(results: dict, L: Layout) -> Path:
     benches = sorted({b for s in systems.values() for b in s})
     if systems:
         lines += ["## Student accuracy (%)", "",
-                  "Official rule of each benchmark on the extracted text (last `<answer>` block, else the whole "
-                  "reply), Wilson 95% interval in brackets, controls in parentheses; prompt = the one the system "
-                  "was trained with.", "",
+                  ("Official rule of each benchmark on the extracted text (last `<answer>` block, else the whole "
+                   "reply), Wilson 95% interval in brackets, controls in parentheses; prompt = the one the system "
+                   "was trained with."), "",
                   "| system | prompt | " + " | ".join(benches) + " | format / answer tags |",
                   "|---|---|" + "---|" * len(benches) + "---|"]
         for name, per in systems.items():

@@ -171,8 +171,8 @@ def paired_markdown(rows: list[dict[str, Any]]) -> list[str]:
     from sightsound.evaluate.intervals import PAIRED
 
     lines = ["## Paired differences against the baselines (points)", "",
-             f"System minus baseline on the same items; {PAIRED}. 'only' = items one system gets right and "
-             "the other wrong.", "",
+             (f"System minus baseline on the same items; {PAIRED}. 'only' = items one system gets right and "
+              "the other wrong."), "",
              "| benchmark | system | baseline | n | difference | 95% CI | McNemar p | only system / only baseline |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -7,8 +7,8 @@ Built on TRL's ``GRPOTrainer`` through :class:`~sightsound.train.audio_grpo_trai
 so the audio is used in generation *and* in every log-prob forward (policy, old policy, reference).
 
 Where it starts (``grpo.init_adapter`` / ``grpo.init_mode``):
-- no adapter: the pretrained student plus a new LoRA (label-only GRPO, R1-AQA style); the KL
-  reference is the pretrained student (adapter disabled);
+- no adapter: the pretrained student plus a new LoRA (label-only GRPO: ``label_grpo`` and the R1-AQA
+  baseline ``r1_aqa``); the KL reference is the pretrained student (adapter disabled);
 - ``continue``: the SFT adapter keeps training; TRL keeps a frozen copy of it as the reference, so
   the KL is to the SFT model;
 - ``merge``: the SFT adapter is merged into the weights and a new LoRA is trained on top; the

@@ -168,7 +168,7 @@ def parse_response(text: str, choices: list[str], *, require_answer_tag: bool = 
     think = extract_think(text)
     answer = extract_answer(text)
     tagged = answer is not None
-    read = scored_text(text)
+    read = answer if tagged else (text.strip() or None)  # scored_text, without a second search
     if read is None or (require_answer_tag and not tagged):
         return Parsed(think, answer, None, NO_ANSWER, tagged)
     choice, status = choice_from_answer(read, choices)

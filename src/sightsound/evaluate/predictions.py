@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sightsound.evaluate.scoring import OFFICIAL_KEYS, PREDICTION_KEYS, prediction_from_response
+from sightsound.evaluate.scoring import PREDICTION_KEYS, prediction_from_response, put_prediction
 from sightsound.jsonl import ArtefactError, atomic_write_json, read_json
 from sightsound.schema import Sample
 
@@ -51,10 +51,7 @@ def prediction_item(sample: Sample, prompt: str, response: str | None, benchmark
         "error": error,
         "control": control,
     }
-    if pred is not None:
-        item["model_prediction"] = pred
-        if benchmark in OFFICIAL_KEYS:
-            item[OFFICIAL_KEYS[benchmark]] = pred
+    put_prediction(item, benchmark, pred)
     # The benchmark's own fields after ours (the official scripts read e.g. task, difficulty, modality).
     item.update({k: v for k, v in sample.meta.items() if k not in OURS})
     return item

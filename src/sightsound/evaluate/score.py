@@ -93,19 +93,13 @@ def score_file(benchmark: str, annotations: str | Path, predictions: str | Path,
 
 def _write_scored(path: str | Path, name: str, bench, items: list[dict], rows: list[dict]) -> None:
     from sightsound.evaluate.predictions import write_predictions
-    from sightsound.evaluate.scoring import OFFICIAL_KEYS, PREDICTION_KEYS, item_prediction
+    from sightsound.evaluate.scoring import item_prediction, put_prediction
 
     by_id = {str(it["id"]): it for it in items}
     out = []
     for s, row in zip(bench, rows):
         it = dict(by_id.get(s.id) or {"id": s.id})
-        pred = item_prediction(it)
-        for k in PREDICTION_KEYS:
-            it.pop(k, None)
-        if pred is not None:  # absent where there is none: how the official scripts recognise it
-            it["model_prediction"] = pred
-            if name in OFFICIAL_KEYS:
-                it[OFFICIAL_KEYS[name]] = pred
+        put_prediction(it, name, item_prediction(it))
         # The fields the official scripts read, from the annotations (the file may lack them).
         it.setdefault("question", s.question)
         it.setdefault("choices", list(s.choices))

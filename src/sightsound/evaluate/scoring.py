@@ -142,6 +142,17 @@ def prediction_from_response(response: str | None, choices: list[str]) -> tuple[
     return prediction, parsed.choice, parsed.status
 
 
+def put_prediction(item: dict[str, Any], benchmark: str, prediction: str | None) -> None:
+    """Write ``prediction`` under ``model_prediction`` and the benchmark's official key, dropping any
+    other prediction key; no prediction leaves every key absent (how the official scripts skip it)."""
+    for key in PREDICTION_KEYS:
+        item.pop(key, None)
+    if prediction is not None:
+        item["model_prediction"] = prediction
+        if benchmark in OFFICIAL_KEYS:
+            item[OFFICIAL_KEYS[benchmark]] = prediction
+
+
 def item_prediction(item: dict[str, Any]) -> str | None:
     """The item's prediction under whichever official key it carries (files are checked to agree)."""
     for key in PREDICTION_KEYS:
@@ -287,7 +298,9 @@ def score_predictions(benchmark: str, samples: list[Sample], items: list[dict[st
         is_missing = pred is None or not str(pred).strip()
         shown = (it or {}).get("choices")
         ok = False if is_missing else is_correct(benchmark, s, str(pred), shown)
-        cp_ok = False if is_missing else choice_parsed_correct(s, str(pred), shown)
+        # For AVQA and the synthetic world the official rule *is* the choice reading: not parsed twice.
+        cp_ok = ok if benchmark in CHOICE_BENCHMARKS else (
+            False if is_missing else choice_parsed_correct(s, str(pred), shown))
         correct += ok
         parsed_correct += cp_ok
         missing += is_missing

@@ -329,6 +329,9 @@ def _yields(stats: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------ results
 def collect_results(recipe: Recipe, L: Layout, systems: list[str], benches: list[str], stage_stats: dict) -> dict:
+    from sightsound.evaluate.intervals import WILSON
+    from sightsound.evaluate.results import EXTRACTION
+
     table: dict[str, dict[str, Any]] = {}
     for system in systems:
         for bench in benches:
@@ -353,8 +356,8 @@ def collect_results(recipe: Recipe, L: Layout, systems: list[str], benches: list
         "systems": table,
         "stages": stage_stats,
         "answer_parser": "sightsound.parsing.parse_response",
-        "extraction": "the last <answer> block's content, else the whole reply",
-        "interval": "Wilson score interval, 95%",
+        "extraction": EXTRACTION,
+        "interval": WILSON,
         "packages": package_versions(),
     }
 

@@ -364,7 +364,7 @@ def collect_results(recipe: Recipe, L: Layout, systems: list[str], benches: list
 
 def write_markdown(results: dict, L: Layout) -> Path:
     """``report.md``: the systems x benchmarks table, stage yields and the comparison plots."""
-    from sightsound.evaluate.compare import compare
+    from sightsound.evaluate.compare import compare, format_ci, paired_markdown
 
     lines = [f"# SightSound run `{results['recipe']}`", ""]
     systems = results["systems"]
@@ -382,7 +382,7 @@ def write_markdown(results: dict, L: Layout) -> Path:
                 r = per.get(b) or {}
                 acc = r.get("accuracy")
                 ci = r.get("ci95")
-                cell = "—" if acc is None else f"{100 * acc:.1f}" + (f" [{100 * ci[0]:.1f}–{100 * ci[1]:.1f}]" if ci else "")
+                cell = "—" if acc is None else f"{100 * acc:.1f}" + format_ci(ci)
                 ctrl = r.get("controls") or {}
                 if ctrl:
                     cell += " (" + ", ".join(f"{k} {100 * v:.1f}" for k, v in ctrl.items() if v is not None) + ")"
@@ -404,8 +404,6 @@ def write_markdown(results: dict, L: Layout) -> Path:
              if b != "distill" and L.eval(s, b).exists() and per[b].get("accuracy") is not None]
     plots = L.root / "plots"
     if paths:
-        from sightsound.evaluate.compare import paired_markdown
-
         cmp = compare(paths, plots, names=[p.parent.name for p in paths])
         lines += [""] + paired_markdown(cmp["paired"])
         lines += ["", "## Plots", ""] + [f"![{Path(c).stem}](plots/{Path(c).name})" for c in cmp["charts"]]

@@ -41,7 +41,8 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
-def _ci(ci: list[float] | None) -> str:
+def format_ci(ci: list[float] | None) -> str:
+    """`` [lo–hi]`` in percent (empty without an interval): how every table shows a 95 % interval."""
     return "" if not ci else f" [{100 * ci[0]:.1f}–{100 * ci[1]:.1f}]"
 
 
@@ -76,7 +77,7 @@ def _columns(table) -> list[str]:
     return sorted(cols, key=lambda c: (c.split(" [")[0], " [" in c, c))
 
 
-def markdown(table) -> str:
+def markdown(table, paired: list[dict[str, Any]]) -> str:
     systems = sorted(table, key=_system_key)
     cols = _columns(table)
     lines = ["# System comparison", "",
@@ -94,7 +95,7 @@ def markdown(table) -> str:
         row = [SYSTEM_LABELS.get(s, s)]
         for c in cols:
             res = table[s].get(c)
-            row.append(_pct(res["accuracy"]) + _ci(res.get("ci95")) if res else "–")
+            row.append(_pct(res["accuracy"]) + format_ci(res.get("ci95")) if res else "–")
             ctrls = sorted({k for per in table.values() if c in per for k in (per[c].get("controls") or {})})
             for ctrl in ctrls:
                 cres = (res or {}).get("controls", {}).get(ctrl) if res else None
@@ -102,7 +103,7 @@ def markdown(table) -> str:
                            is not None else (_pct(cres["accuracy"]) if cres else "–"))
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    lines += paired_markdown(paired_differences(table))
+    lines += paired_markdown(paired)
     issues = [(s, c, r) for s in systems for c, r in table[s].items()
               if r.get("missing_predictions") or r.get("unparsable")]
     if issues:
@@ -257,14 +258,14 @@ def compare(paths: list[str | Path], out_dir: str | Path, names: list[str] | Non
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = load_results(paths, names)
-    md = markdown(table)
+    paired = paired_differences(table)  # reads every predictions file and bootstraps: once
+    md = markdown(table, paired)
     atomic_write_text(out_dir / "compare.md", md)
     pngs = charts(table, out_dir)
     summary = {s: {c: {"accuracy": r["accuracy"], "ci95": r.get("ci95"), "n": r["n"],
                        "version": r.get("version"), "prompt_style": r.get("prompt_style"),
                        "controls": r.get("controls") or {}, "results": r["_path"]} for c, r in per.items()}
                for s, per in table.items()}
-    paired = paired_differences(table)
     atomic_write_json(out_dir / "compare.json", {"systems": summary, "paired": paired})
     return {"markdown": str(out_dir / "compare.md"), "charts": [str(p) for p in pngs], "table": summary,
             "paired": paired}

@@ -43,19 +43,26 @@ def write_resolved_config(cfg: Any, out_dir: str | Path, name: str = "resolved_c
     return path
 
 
+def file_sha256(path: str | Path) -> str:
+    """The full sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def file_fingerprint(path: str | Path) -> str:
     """Content hash of a file (or, for a directory, of its files' names, sizes and mtimes)."""
     p = Path(path)
+    if p.is_file():
+        return file_sha256(p)[:16]
     h = hashlib.sha256()
     if p.is_dir():
         for f in sorted(p.rglob("*")):
             if f.is_file():
                 st = f.stat()
                 h.update(f"{f.relative_to(p)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    elif p.exists():
-        with p.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
     else:
         h.update(b"<missing>")
     return h.hexdigest()[:16]

@@ -27,6 +27,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sightsound.runinfo import file_sha256
+
 UNKNOWN = "unknown revision"
 
 # content fingerprint -> (revision id, line, description)
@@ -38,14 +40,6 @@ MMAU_REVISIONS: dict[str, tuple[str, str, str]] = {
     "be711248bfb6e1f4c403ee552be205089dc206c9d2f9b74f13112ac0502e8422":
         ("v05.15.25-2025-08-09", "v05.15.25", "MMAU test-mini v05.15.25, revision of 2025-08-09"),
 }
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def content_fingerprint(items: list[Any]) -> str:

@@ -21,7 +21,7 @@ from verify_world import write_world
 
 from sightsound.config import load_recipe
 from sightsound.jsonl import ArtefactError, read_jsonl
-from sightsound.sharding import merge_outputs
+from sightsound.merge import merge_outputs
 
 SHARDS = 3
 

@@ -8,7 +8,8 @@ import pytest
 
 from sightsound.config import ConfigError
 from sightsound.jsonl import ArtefactError, read_jsonl
-from sightsound.sharding import merge_outputs, parse_shard, select_shard, shard_index
+from sightsound.merge import merge_outputs
+from sightsound.sharding import parse_shard, select_shard, shard_index
 
 
 def _write(path, rows):

@@ -21,14 +21,8 @@ from sightsound.backends.base import Generation, GenerationResult
 from sightsound.config import ConfigError, Recipe, load_recipe
 from sightsound.jsonl import ArtefactError, read_json, read_jsonl
 from sightsound.schema import RecordError, Sample
-from sightsound.teacher import (
-    _check_resume,
-    compute_stats,
-    config_path,
-    error_trace,
-    make_trace,
-    stats_path,
-)
+from sightsound.stage_io import config_path, stats_path
+from sightsound.teacher import compute_stats, error_trace, make_trace
 
 CHOICES = ["violin", "drum", "dog", "car"]
 TRACE_FIELDS = {"id", "kept", "reason", "samples", "agreed_choice", "agreement", "n", "label", "label_match",
@@ -101,19 +95,6 @@ def test_stats_are_computed_from_the_traces():
     assert s["by_family"]["count"]["records"] == 3
     # vision_answer: a's majority 1 == 1, b's 0 == 0, c's 0 == 0, d tie != 0
     assert s["majority_is_vision_answer"] == 3 / 4
-
-
-def test_resume_refuses_other_teacher_settings(tmp_path):
-    from sightsound.runinfo import write_resolved_config
-
-    out = tmp_path / "traces.jsonl"
-    out.write_text('{"id": "a"}\n')
-    write_resolved_config(Recipe(), tmp_path, name=config_path(out).name)
-    _check_resume(out, load_recipe(None, ["teach.batch_size=1"]))  # batch size changes nothing
-    with pytest.raises(ConfigError, match=r"teach\.n: 4 -> 8"):
-        _check_resume(out, load_recipe(None, ["teach.n=8"]))
-    with pytest.raises(ConfigError, match="name_or_path"):
-        _check_resume(out, load_recipe(None, ["models.teacher.name_or_path=/other"]))
 
 
 # ------------------------------------------------------------------------------- end to end (real models)

@@ -187,7 +187,7 @@ def test_resume_refuses_other_verifier_settings(world, tmp_path):
 
 
 def test_shards_partition_the_samples(world, tmp_path):
-    from sightsound.sharding import merge_outputs
+    from sightsound.merge import merge_outputs
 
     outs = []
     for i in range(3):

@@ -17,16 +17,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("sightsound.synth.cli", "generate the synthetic audio-visual world (records, wav, frames, mp4)"),
     "tiny-models": ("sightsound.models.tiny", "build tiny offline teacher/student/omni models of the real architectures"),
     "pretrain": ("sightsound.mini.pretrain", "train a SightSound-mini role (teacher|verifier|student) from scratch"),
-    "teach": ("sightsound.teacher", "Step 1: teacher CoT from the silent video, n samples, consistency filter"),
-    "verify": ("sightsound.verify", "Step 2: audio-grounded fact-check of the teacher's <think>"),
-    "merge": ("sightsound.sharding", "join shard outputs of teach/verify, refusing duplicates and gaps"),
+    "teach": ("sightsound.commands.teach", "Step 1: teacher CoT from the silent video, n samples, consistency filter"),
+    "verify": ("sightsound.commands.verify", "Step 2: audio-grounded fact-check of the teacher's <think>"),
+    "merge": ("sightsound.commands.merge", "join shard outputs of teach/verify, refusing duplicates and gaps"),
     "adopt": ("sightsound.stage_config", "take teach/verify shard outputs into a run, checking each shard's fingerprint"),
-    "build-sft": ("sightsound.sft_data", "build the student's SFT / GRPO sets from verified traces"),
+    "build-sft": ("sightsound.commands.build_sft", "build the student's SFT / GRPO sets from verified traces"),
     "sft": ("sightsound.train.sft", "Step 3a: LoRA SFT of the audio student (audio in the loss)"),
     "grpo": ("sightsound.train.grpo", "Step 3b: GRPO of the student with format + accuracy rewards"),
-    "eval": ("sightsound.evaluate.run", "evaluate a student on a benchmark (greedy, batched)"),
-    "score": ("sightsound.evaluate.score", "score a predictions file with the benchmark's official rule"),
-    "compare": ("sightsound.evaluate.compare", "compare results files: markdown table and bar charts"),
+    "eval": ("sightsound.commands.eval", "evaluate a student on a benchmark (greedy, batched)"),
+    "score": ("sightsound.commands.score", "score a predictions file with the benchmark's official rule"),
+    "compare": ("sightsound.commands.compare", "compare results files: markdown table and bar charts"),
     "serve": ("sightsound.serve", "serve a role's local model over an OpenAI-compatible HTTP API"),
     "run": ("sightsound.pipeline", "the whole pipeline from one recipe, resumable stage by stage"),
     "export-stage-config": ("sightsound.stage_config", "a training stage's config derived from the run recipe (for accelerate)"),
@@ -55,6 +55,16 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def add_stage_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--shard``, ``--retry-errors``/``--no-retry-errors`` and ``--no-progress``: teach's and verify's (stage_io)."""
+    parser.add_argument("--shard", metavar="i/N", help="only shard i of N (0-based; stable hash of the id)")
+    parser.add_argument("--retry-errors", dest="retry_errors", action="store_true", default=True,
+                        help="try again the units whose lines are errors (the default)")
+    parser.add_argument("--no-retry-errors", dest="retry_errors", action="store_false",
+                        help="keep the error lines of an earlier run as they are")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def load_recipe_from_args(args: argparse.Namespace):

@@ -73,23 +73,6 @@ def output_lock(path: str | Path, what: str = "output", inside: bool = False) ->
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def drop_error_rows(path: str | Path, is_error: Callable[[dict], bool]) -> int:
-    """Remove error entries from a stage's JSONL so a rerun retries those records; returns how many.
-
-    The one retry rule of teach, verify and eval: an error entry records that an attempt failed, not
-    an answer, so by default a rerun tries it again (``--no-retry-errors`` keeps it).
-    """
-    path = Path(path)
-    if not path.exists():
-        return 0
-    repair_torn_tail(path)
-    rows = list(read_jsonl(path))
-    keep = [r for r in rows if not is_error(r)]
-    if len(keep) != len(rows):
-        write_jsonl_atomic(path, keep)
-    return len(rows) - len(keep)
-
-
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
@@ -116,10 +99,6 @@ def read_jsonl(path: str | Path, with_lineno: bool = False, allow_torn_tail: boo
                 log.warning("%s: dropping torn last line %d (%d bytes)", path, i, len(raw))
                 continue
             raise ArtefactError(f"{path}:{i}: not valid JSON ({e})") from None
-        if is_tail and allow_torn_tail:
-            # Parsed, but without its newline the writer may not have finished the batch fsync.
-            # It is complete JSON, so keep it; the writer will add the newline on reopen.
-            pass
         yield (i, obj) if with_lineno else obj
 
 
@@ -211,15 +190,19 @@ class JsonlWriter:
         self.close()
 
 
-def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> None:
-    """Write a whole JSONL file at once, atomically (for derived sets such as SFT data)."""
+def atomic_write_bytes(path: str | Path, chunks: Iterable[bytes]) -> None:
+    """Write a whole file at once, atomically: a temp file beside it, fsync, rename.
+
+    Readers see the old file or the new one, never half of one; on any failure the temp file is
+    removed and an OSError names ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            for row in rows:
-                f.write(_dumps(row).encode("utf-8") + b"\n")
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -231,22 +214,13 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> None:
         raise
 
 
+def write_jsonl_atomic(path: str | Path, rows: Iterable[dict]) -> None:
+    """Write a whole JSONL file at once, atomically (for derived sets such as SFT data)."""
+    atomic_write_bytes(path, (_dumps(row).encode("utf-8") + b"\n" for row in rows))
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(e.errno, f"cannot write ({e.strerror})", str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, [text.encode("utf-8")])
 
 
 def atomic_write_json(path: str | Path, obj: Any, indent: int = 2) -> None:

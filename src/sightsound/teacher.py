@@ -6,23 +6,20 @@ samples). Each answer is parsed (:mod:`sightsound.parsing`) and the record goes 
 consistency filter (:mod:`sightsound.consistency`): kept only when all n choices agree [paper], and
 by default only when they agree on the label [ours].
 
-    sightsound teach --config RECIPE --data DATA.jsonl --out TRACES.jsonl [--shard i/N] [key=value ...]
-
-Writes ``TRACES.jsonl`` (one trace per record, the pinned format in the project notes, plus the
-record's audio path, question and choices so later stages need nothing else),
-``TRACES.stats.json`` (recomputed from the traces alone, see :func:`compute_stats`) and
-``TRACES.config.yaml`` (the resolved recipe). Killed at any point and rerun with the same command,
-it continues where it stopped: ids already written are skipped, a torn last line is cut off.
+:func:`teach` writes ``TRACES.jsonl``, one trace per record (:func:`make_trace`: the n parsed
+samples and the filter's verdict, plus the record's audio path, question and choices so later
+stages need nothing else), ``TRACES.stats.json`` (recomputed from the traces alone, see
+:func:`compute_stats`) and ``TRACES.config.yaml`` (the resolved recipe). Output, resume and error
+lines follow :mod:`sightsound.stage_io`: rerun, it continues where it stopped.
 
 An unreadable video, or a request the backend could not answer after its own retries, is written
-as an error trace (``reason: "error"`` with the cause) and the run goes on; a rerun of the command
-drops such lines first and tries those records again (``--no-retry-errors`` keeps them). ``--out``
-is locked while the command runs (:func:`sightsound.jsonl.output_lock`): a second writer is refused.
+as an error trace (``reason: "error"`` with the cause) and the run goes on; a rerun drops such
+lines first and tries those records again unless told to keep them. The output is locked while
+the stage runs (:func:`sightsound.jsonl.output_lock`): a second writer is refused.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import time
@@ -39,38 +36,22 @@ from sightsound.backends.base import (
     backend_usage,
     make_backend,
 )
-from sightsound.config import ConfigError, Recipe, TeachConfig, check_settings, load_yaml, to_dict
+from sightsound.config import ConfigError, Recipe, TeachConfig, check_settings
 from sightsound.consistency import ERROR, consistency_filter, majority
 from sightsound.errors import MediaError
-from sightsound.jsonl import (
-    ArtefactError,
-    JsonlWriter,
-    atomic_write_json,
-    drop_error_rows,
-    output_lock,
-    read_jsonl,
-)
+from sightsound.jsonl import ArtefactError, JsonlWriter, atomic_write_json, output_lock, read_jsonl
 from sightsound.parsing import OK, parse_response
 from sightsound.prompts import teacher_prompt
-from sightsound.runinfo import write_resolved_config
 from sightsound.schema import RecordError, Sample, load_samples
 from sightsound.sharding import parse_shard, select_shard
+from sightsound.stage_io import OutputSettings, start_output, stats_path, write_batches
 
 log = logging.getLogger(__name__)
 
-# TeachConfig fields that may change between a run and its resumption: they do not change a trace.
-_RESUMABLE_CHANGES = {"batch_size", "decode_workers"}
-
-
-# ------------------------------------------------------------------------------------------- paths
-def stats_path(out_path: str | Path) -> Path:
-    out = Path(out_path)
-    return out.with_name(out.stem + ".stats.json")
-
-
-def config_path(out_path: str | Path) -> Path:
-    out = Path(out_path)
-    return out.with_name(out.stem + ".config.yaml")
+# What shapes a trace: the teach section (speed settings aside) and the teacher model. One video or
+# separate images is a different teacher input: half a file of each is not one run.
+OUTPUT_SETTINGS = OutputSettings("teach", "teacher", model_keys=("name_or_path", "frames_as", "video_fps"),
+                                 speed_only=frozenset({"batch_size", "decode_workers"}))
 
 
 # ---------------------------------------------------------------------------------------- requests
@@ -220,33 +201,9 @@ def write_stats(traces_path: str | Path) -> dict[str, Any]:
     return stats
 
 
-# ------------------------------------------------------------------------------------------ resume
-def _check_resume(out: Path, recipe: Recipe) -> None:
-    """Refuse to append to traces made with different teacher settings (a mixed file is not one run)."""
-    cfg_file = config_path(out)
-    if not (out.exists() and out.stat().st_size and cfg_file.exists()):
-        return
-    before = load_yaml(cfg_file)
-    now = to_dict(recipe)
-    old_teach = before.get("teach") or {}
-    # Keys the old file lacks come from an older version of this code: nothing to compare them with.
-    diffs = [f"teach.{k}: {old_teach[k]!r} -> {v!r}" for k, v in now["teach"].items()
-             if k not in _RESUMABLE_CHANGES and k in old_teach and old_teach[k] != v]
-    old_model = before.get("models", {}).get("teacher", {}).get("name_or_path")
-    if old_model != recipe.models.teacher.name_or_path:
-        diffs.append(f"models.teacher.name_or_path: {old_model!r} -> {recipe.models.teacher.name_or_path!r}")
-    # One video or separate images is a different teacher input: half a file of each is not one run.
-    old_teacher = before.get("models", {}).get("teacher", {})
-    diffs += [f"models.teacher.{k}: {old_teacher[k]!r} -> {v!r}" for k in ("frames_as", "video_fps")
-              if k in old_teacher and old_teacher[k] != (v := getattr(recipe.models.teacher, k))]
-    if diffs:
-        raise ConfigError(f"{out} was started with other teacher settings ({'; '.join(diffs)}); "
-                          "resume with the same settings or write to a new --out")
-
-
-def drop_error_traces(out: Path) -> int:
-    """Remove error lines so a rerun retries those records (the default; ``--no-retry-errors`` keeps them)."""
-    return drop_error_rows(out, lambda r: r.get("reason") == ERROR)
+def is_error_trace(trace: dict) -> bool:
+    """An error trace records a failed attempt, not the teacher's answer: a rerun retries it by default."""
+    return trace.get("reason") == ERROR
 
 
 # -------------------------------------------------------------------------------------------- main
@@ -362,6 +319,23 @@ def prefetch(batches: list[list[Sample]], cfg: TeachConfig, pool: Executor, work
     return results()
 
 
+def trace_batch(prepared: list[tuple[Sample, GenerationRequest | None, str | None]], backend: Any,
+                cfg: TeachConfig, teacher: dict[str, Any]) -> list[dict[str, Any]]:
+    """One batch through the teacher: a trace per record, an error trace where its frames failed."""
+    requests = [req for _, req, _ in prepared if req is not None]
+    results = iter(backend.generate(requests) if requests else [])
+    rows = []
+    for sample, req, err in prepared:
+        if req is None:
+            rows.append(error_trace(sample, err, cfg, teacher))
+            continue
+        result = next(results)
+        if result.request_id != sample.id:
+            raise RuntimeError(f"backend answered {result.request_id!r} for {sample.id!r}")
+        rows.append(make_trace(sample, result, cfg, teacher, num_frames=len(req.images or [])))
+    return rows
+
+
 def teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: str | tuple[int, int] | None = None,
           backend: Any = None, progress: bool = True, retry_errors: bool = False) -> dict[str, Any]:
     """Run Step 1 over ``data_path`` (or one shard of it) into ``out_path``; returns the stats.
@@ -386,10 +360,7 @@ def _teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: s
         # An empty records file "distilled" 0 records with exit 0: say so instead.
         raise RecordError(f"{data_path}: no records{f' in shard {shard[0]}/{shard[1]}' if shard else ''}")
     _check_records(samples, cfg, data_path)
-    _check_resume(out, recipe)
-    if retry_errors and (dropped := drop_error_traces(out)):
-        log.info("%s: dropped %d error traces to retry them", out, dropped)
-    write_resolved_config(recipe, out.parent, name=config_path(out).name)
+    start_output(out, recipe, OUTPUT_SETTINGS, is_error_trace, retry_errors)
 
     started = time.perf_counter()
     written = 0
@@ -402,8 +373,6 @@ def _teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: s
                                 f"{f' shard {shard[0]}/{shard[1]}' if shard else ''} (e.g. {foreign[0]!r}); "
                                 "use a new --out")
         todo = [s for s in samples if s.id not in writer.done]
-        kept = sum(bool(r["kept"]) for r in writer.existing)
-        done = len(writer.existing)
         if todo:
             log.info("teach: %d records to do, %d already in %s", len(todo), len(samples) - len(todo), out)
             workers = decode_workers(cfg, len(todo))
@@ -415,28 +384,16 @@ def _teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: s
                 # The backend's own per-call bar would fight with ours over the same terminal line.
                 backend = backend if backend is not None else make_backend(recipe.models.teacher, progress=False)
                 teacher = backend.describe()
-                from tqdm import tqdm
+                tally = Counter(kept=sum(bool(r["kept"]) for r in writer.existing), done=len(writer.existing))
 
-                bar = tqdm(total=len(todo), desc="teach", unit="rec", disable=not progress, dynamic_ncols=True)
-                for prepared in prepared_batches:
-                    requests = [req for _, req, _ in prepared if req is not None]
-                    results = iter(backend.generate(requests) if requests else [])
-                    rows = []
-                    for sample, req, err in prepared:
-                        if req is None:
-                            rows.append(error_trace(sample, err, cfg, teacher))
-                            continue
-                        result = next(results)
-                        if result.request_id != sample.id:
-                            raise RuntimeError(f"backend answered {result.request_id!r} for {sample.id!r}")
-                        rows.append(make_trace(sample, result, cfg, teacher, num_frames=len(req.images or [])))
-                    writer.write_many(rows)  # one write + fsync per batch: a kill loses at most this batch
-                    written += len(rows)
-                    done += len(rows)
-                    kept += sum(r["kept"] for r in rows)
-                    bar.update(len(rows))
-                    bar.set_postfix(kept=f"{kept / done:.2f}", errors=sum(r["reason"] == ERROR for r in rows))
-            bar.close()
+                def postfix(rows: list[dict]) -> dict[str, Any]:
+                    tally.update(kept=sum(bool(r["kept"]) for r in rows), done=len(rows))
+                    return {"kept": f"{tally['kept'] / tally['done']:.2f}", "errors": sum(map(is_error_trace, rows))}
+
+                written = len(write_batches(writer, prepared_batches,
+                                            lambda prepared: trace_batch(prepared, backend, cfg, teacher),
+                                            total=len(todo), desc="teach", unit="rec", progress=progress,
+                                            postfix=postfix))
     elapsed = time.perf_counter() - started
     stats = write_stats(out)
     if (usage := backend_usage(backend)) is not None:
@@ -447,32 +404,3 @@ def _teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: s
                     "records_per_s": round(written / elapsed, 4) if written and elapsed > 0 else None,
                     "shard": list(shard) if shard else None}
     return stats
-
-
-# --------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sightsound.cli import add_recipe_arguments
-
-    parser.add_argument("--data", required=True, help="records JSONL (sightsound synth or a dataset loader)")
-    parser.add_argument("--out", required=True, help="traces JSONL; stats and config are written beside it")
-    parser.add_argument("--shard", metavar="i/N", help="only shard i of N (0-based; stable hash of the id)")
-    parser.add_argument("--retry-errors", dest="retry_errors", action="store_true", default=True,
-                        help="try the records whose traces are errors again (the default)")
-    parser.add_argument("--no-retry-errors", dest="retry_errors", action="store_false",
-                        help="keep error traces from an earlier run as they are")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_recipe_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    from sightsound.cli import load_recipe_from_args
-
-    recipe = load_recipe_from_args(args)
-    stats = teach(recipe, args.data, args.out, shard=args.shard, progress=not args.no_progress,
-                  retry_errors=args.retry_errors)
-    acc = stats["teacher_accuracy"]
-    print(f"teach: {stats['records']} records, kept {stats['kept']} ({(stats['kept_fraction'] or 0):.1%}), "
-          f"unanimous {(stats['unanimous_fraction'] or 0):.1%}, parse failures {stats['parse_failures']}/"
-          f"{stats['samples']}, errors {stats['errors']}, teacher accuracy "
-          f"{'n/a' if acc is None else f'{acc:.1%}'} -> {args.out}")
-    return 0

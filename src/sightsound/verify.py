@@ -31,7 +31,6 @@ recall of discarding hallucinated samples.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 import time
@@ -40,11 +39,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from sightsound import verdicts
 from sightsound.errors import MediaError
 from sightsound.jsonl import ArtefactError, JsonlWriter, atomic_write_json, read_jsonl
+from sightsound.stage_io import OutputSettings, start_output, stats_path, write_batches
 
 log = logging.getLogger(__name__)
 
@@ -272,11 +270,6 @@ def hallucination_stats(rows: list[dict], records: dict[str, dict]) -> dict[str,
     return out
 
 
-def stats_path(out_path: str | Path) -> Path:
-    out_path = Path(out_path)
-    return out_path.with_name(out_path.stem + ".stats.json")
-
-
 def compute_stats(rows: list[dict], records: dict[str, dict] | None = None) -> dict[str, Any]:
     """Verdict counts of a verified file; ``records`` (id -> {"answer", "meta"}) adds the truth scores."""
     counts = Counter(r["verdict"] for r in rows)
@@ -317,38 +310,13 @@ def write_stats(out_path: str | Path, traces_path: str | Path | None = None, dat
 
 
 # ------------------------------------------------------------------------------------------- stage
-# VerifyConfig fields that may change between a run and its resumption: they do not change a verdict.
-_RESUMABLE_CHANGES = {"batch_size"}
+# What shapes a verdict: the verify section (its batch size aside) and the verifier model.
+OUTPUT_SETTINGS = OutputSettings("verify", "verifier", speed_only=frozenset({"batch_size"}))
 
 
-def config_path(out_path: str | Path) -> Path:
-    out_path = Path(out_path)
-    return out_path.with_name(out_path.stem + ".config.yaml")
-
-
-def _check_resume(out: Path, recipe) -> None:
-    """Refuse to append verdicts made with other verifier settings (a mixed file is not one run)."""
-    from sightsound.config import ConfigError, load_yaml, to_dict
-
-    cfg_file = config_path(out)
-    if not (out.exists() and out.stat().st_size and cfg_file.exists()):
-        return
-    before, now = load_yaml(cfg_file), to_dict(recipe)
-    diffs = [f"verify.{k}: {before.get('verify', {}).get(k)!r} -> {v!r}" for k, v in now["verify"].items()
-             if k not in _RESUMABLE_CHANGES and before.get("verify", {}).get(k) != v]
-    old_model = before.get("models", {}).get("verifier", {}).get("name_or_path")
-    if old_model != recipe.models.verifier.name_or_path:
-        diffs.append(f"models.verifier.name_or_path: {old_model!r} -> {recipe.models.verifier.name_or_path!r}")
-    if diffs:
-        raise ConfigError(f"{out} was started with other verifier settings ({'; '.join(diffs)}); "
-                          "resume with the same settings or write to a new --out")
-
-
-def drop_error_lines(out: Path) -> int:
-    """Remove ``error`` verdicts so a rerun retries those samples (the default; ``--no-retry-errors`` keeps them)."""
-    from sightsound.jsonl import drop_error_rows
-
-    return drop_error_rows(out, lambda r: r.get("verdict") == verdicts.ERROR)
+def is_error_line(row: dict) -> bool:
+    """An ``error`` verdict records a failed attempt, not a verdict: a rerun retries it by default."""
+    return row.get("verdict") == verdicts.ERROR
 
 
 def verify(recipe, traces_path: str | Path, out_path: str | Path, shard: str | tuple[int, int] | None = None,
@@ -369,7 +337,6 @@ def verify(recipe, traces_path: str | Path, out_path: str | Path, shard: str | t
 
 def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, retry_errors) -> dict[str, Any]:
     from sightsound.config import ConfigError, check_settings
-    from sightsound.runinfo import write_resolved_config
     from sightsound.sharding import parse_shard, select_shard
 
     check_settings(recipe)
@@ -383,10 +350,7 @@ def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, 
     traces = select_shard(load_traces(traces_path), shard, key=lambda t: t["id"])
     records = _index_records(data_path)
     jobs = plan(traces, cfg.samples, records)
-    _check_resume(out, recipe)
-    if retry_errors and (dropped := drop_error_lines(out)):
-        log.info("%s: dropped %d error lines to retry them", out, dropped)
-    write_resolved_config(recipe, out.parent, name=config_path(out).name)
+    start_output(out, recipe, OUTPUT_SETTINGS, is_error_line, retry_errors)
 
     started, written = time.perf_counter(), 0
     with JsonlWriter(out, key=lambda r: r["key"]) as writer:
@@ -401,19 +365,22 @@ def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, 
                 backend = make_backend(recipe.models.verifier, progress=False)
             identity = backend.describe()
             audio_cache: dict[str, Any] = {}
-            kept = 0
-            with tqdm(total=len(todo), desc="verify", unit="sample", disable=not progress, dynamic_ncols=True) as bar:
-                for start in range(0, len(todo), cfg.batch_size):
-                    batch = todo[start:start + cfg.batch_size]
-                    # Keep only audio this batch needs (a record's samples are adjacent, so at most one carries over).
-                    ids = {j.id for j in batch}
-                    audio_cache = {k: v for k, v in audio_cache.items() if k in ids}
-                    rows = check_batch(batch, backend, cfg, identity, audio_cache, recipe.limits)
-                    writer.write_many(rows)  # one write + fsync per batch: a kill loses at most this batch
-                    written += len(rows)
-                    kept += sum(r["kept"] for r in rows)
-                    bar.update(len(rows))
-                    bar.set_postfix(kept=f"{kept / written:.2f}")
+            tally = Counter()
+
+            def check(batch: list[Job]) -> list[dict]:
+                # Keep only audio this batch needs (a record's samples are adjacent, so at most one carries over).
+                ids = {j.id for j in batch}
+                for k in [k for k in audio_cache if k not in ids]:
+                    del audio_cache[k]
+                return check_batch(batch, backend, cfg, identity, audio_cache, recipe.limits)
+
+            def postfix(rows: list[dict]) -> dict[str, Any]:
+                tally.update(kept=sum(r["kept"] for r in rows), written=len(rows))
+                return {"kept": f"{tally['kept'] / tally['written']:.2f}"}
+
+            batches = (todo[i:i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size))
+            written = len(write_batches(writer, batches, check, total=len(todo), desc="verify", unit="sample",
+                                        progress=progress, postfix=postfix))
     elapsed = time.perf_counter() - started
     from sightsound.backends.base import backend_usage
 
@@ -424,38 +391,3 @@ def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, 
                     "written": written, "already_done": len(jobs) - written, "seconds": round(elapsed, 3),
                     "shard": list(shard) if shard else None, "samples": cfg.samples, "votes": cfg.votes}
     return stats
-
-
-# ------------------------------------------------------------------------------------------------ CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sightsound.cli import add_recipe_arguments
-
-    parser.add_argument("--traces", required=True, help="teacher traces JSONL (teach output)")
-    parser.add_argument("--out", required=True, help="verified JSONL (appended to; a rerun resumes); "
-                                                     "stats and config are written beside it")
-    parser.add_argument("--shard", metavar="i/N", help="only the records of shard i of N (0-based; stable hash of the id)")
-    parser.add_argument("--data", help="records JSONL: audio paths for traces without one, and on synthetic "
-                                       "data the scene graphs that score the verdicts")
-    parser.add_argument("--retry-errors", dest="retry_errors", action="store_true", default=True,
-                        help="check the samples whose verdicts are errors again (the default)")
-    parser.add_argument("--no-retry-errors", dest="retry_errors", action="store_false",
-                        help="keep error verdicts from an earlier run as they are")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_recipe_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    from sightsound.cli import load_recipe_from_args
-
-    recipe = load_recipe_from_args(args)
-    stats = verify(recipe, args.traces, args.out, shard=args.shard, data_path=args.data,
-                   progress=not args.no_progress, retry_errors=args.retry_errors)
-    line = (f"verify: {stats['checked']} checked, {stats['kept']} kept, {stats['discarded']} discarded "
-            f"({stats['unparsable']} unparsable), {stats['errors']} errors -> {args.out}")
-    h = stats.get("hallucination")
-    if h:
-        fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
-        line += (f"; discarding hallucinations: precision {fmt(h['precision'])}, recall {fmt(h['recall'])} "
-                 f"({h['hallucinated']} of {h['samples']} hallucinated)")
-    print(line)
-    return 0

@@ -1,0 +1,92 @@
+"""The stage I/O rules shared by teach, verify and eval: the resume check, error lines, the write loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from sightsound.config import ConfigError, Recipe, dump_yaml, load_recipe, to_dict
+from sightsound.jsonl import JsonlWriter, read_jsonl
+from sightsound.stage_io import check_resume, config_path, drop_error_rows, stats_path, write_batches
+from sightsound.teacher import OUTPUT_SETTINGS as TEACH
+from sightsound.verify import OUTPUT_SETTINGS as VERIFY
+
+
+def _old_output(tmp_path, settings, edit=lambda cfg: None):
+    """An output with one line, its config sidecar written by Recipe() and then edited as an older version would."""
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "a"}\n')
+    cfg = to_dict(Recipe())
+    edit(cfg)
+    config_path(out).write_text(dump_yaml(cfg))
+    return out
+
+
+def _drop(section, key):
+    return lambda cfg: cfg[section].pop(key)
+
+
+def _add(section, key, value):
+    return lambda cfg: cfg[section].__setitem__(key, value)
+
+
+# (case, settings, edit of the old sidecar, overrides of the resumed run, refused with)
+RESUME_TABLE = [
+    ("same config", TEACH, None, [], None),
+    ("same config", VERIFY, None, [], None),
+    ("speed-only setting changed", TEACH, None, ["teach.batch_size=1", "teach.decode_workers=3"], None),
+    ("speed-only setting changed", VERIFY, None, ["verify.batch_size=1"], None),
+    ("key changed", TEACH, None, ["teach.n=8"], r"teach\.n: 4 -> 8"),
+    ("key changed", VERIFY, None, ["verify.votes=3"], r"verify\.votes: 1 -> 3"),
+    ("model changed", TEACH, None, ["models.teacher.name_or_path=/other"], "models.teacher.name_or_path"),
+    ("model changed", VERIFY, None, ["models.verifier.name_or_path=/other"], "models.verifier.name_or_path"),
+    ("teacher input changed", TEACH, None, ["models.teacher.frames_as=video"], "models.teacher.frames_as"),
+    # A key added to the recipe after the old output was written: at its default it is the old behaviour.
+    ("key added, at its default", VERIFY, _drop("verify", "verdict"), [], None),
+    ("key added, at its default", TEACH, _drop("teach", "frames_from"), [], None),
+    # The old output lacks the key and the resumed run sets it: the old lines were not made that way.
+    ("old key missing, set now", VERIFY, _drop("verify", "verdict"), ["verify.verdict=final"],
+     r"verify\.verdict: 'strict' \(not recorded: the default\) -> 'final'"),
+    ("old key missing, set now", TEACH, _drop("teach", "frames_from"), ["teach.frames_from=video"],
+     r"teach\.frames_from: 'auto' \(not recorded: the default\) -> 'video'"),
+    # A key the recipe no longer has: nothing to compare it with.
+    ("old key removed since", TEACH, _add("teach", "retired_option", 7), [], None),
+]
+
+
+@pytest.mark.parametrize("case,settings,edit,overrides,refused", RESUME_TABLE,
+                         ids=[f"{s.section}: {c}" for c, s, *_ in RESUME_TABLE])
+def test_resume_table(tmp_path, case, settings, edit, overrides, refused):
+    out = _old_output(tmp_path, settings, edit or (lambda cfg: None))
+    recipe = load_recipe(None, overrides)
+    if refused is None:
+        check_resume(out, recipe, settings)
+    else:
+        with pytest.raises(ConfigError, match=refused):
+            check_resume(out, recipe, settings)
+
+
+def test_resume_check_needs_an_old_output_with_its_sidecar(tmp_path):
+    out = tmp_path / "out.jsonl"
+    check_resume(out, load_recipe(None, ["teach.n=8"]), TEACH)  # nothing written yet
+    out.write_text("")
+    config_path(out).write_text(dump_yaml(Recipe()))
+    check_resume(out, load_recipe(None, ["teach.n=8"]), TEACH)  # an empty output: nothing to mix with
+    assert stats_path(out).name == "out.stats.json" and config_path(out).name == "out.config.yaml"
+
+
+def test_error_lines_are_dropped_and_the_rest_kept(tmp_path):
+    out = tmp_path / "out.jsonl"
+    assert drop_error_rows(out, lambda r: r["error"]) == 0  # no file yet
+    out.write_text('{"id": "a", "error": null}\n{"id": "b", "error": "timeout"}\n{"id": "c", "err')
+    assert drop_error_rows(out, lambda r: r["error"]) == 1  # the torn tail is cut off first
+    assert [r["id"] for r in read_jsonl(out)] == ["a"]
+
+
+def test_write_batches_writes_kept_rows_batch_by_batch(tmp_path):
+    out = tmp_path / "out.jsonl"
+    with JsonlWriter(out) as writer:
+        made = write_batches(writer, [[1, 2], [3]], lambda b: [{"id": str(i), "ok": i != 2} for i in b],
+                             total=3, desc="t", unit="x", progress=False, keep=lambda r: r["ok"],
+                             postfix=lambda rows: {"n": len(rows)})
+    assert [r["id"] for r in made] == ["1", "2", "3"]
+    assert [r["id"] for r in read_jsonl(out)] == ["1", "3"]  # the refused row is returned, not written

@@ -96,8 +96,8 @@ def _check_data(shard: Path, stage: str, records: dict[str, dict], traces: dict[
 
 def adopt(recipe: Recipe, run_dir: str | Path | None, stage: str, shards: list[str | Path]) -> dict[str, Any]:
     """Check each shard against the run, merge them into the run's stage output, record the stage done."""
-    from sightsound.pipeline import Layout, _data_stage, _teach_stage, _verify_stage
     from sightsound.merge import merge_outputs
+    from sightsound.pipeline import Layout, _data_stage, _teach_stage, _verify_stage
     from sightsound.stages import StageRunner, fingerprint
 
     if stage not in ROLE:

@@ -120,7 +120,7 @@ def _data_samples(recipe: Recipe, pf: Preflight) -> list[Sample] | None:
 
 def _bench_samples(recipe: Recipe, name: str, pf: Preflight) -> list[Sample] | None:
     from sightsound.data import canonical_name, load_benchmark, select
-    from sightsound.evaluate.score import selection_for
+    from sightsound.evaluate.score_file import selection_for
 
     ev = recipe.eval
     try:

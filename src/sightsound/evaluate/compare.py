@@ -1,6 +1,4 @@
-"""Compare systems across benchmarks: a markdown table and PNG bar charts.
-
-    sightsound compare runs/*/eval/*.json --out reports/compare [--names pretrained label_sft ...]
+"""Compare systems across benchmarks: a markdown table and PNG bar charts (:func:`compare`).
 
 Reads ``eval`` results files (control results files are found through the main file's
 ``controls`` and shown beside its score; a control file passed directly is shown as its own
@@ -15,7 +13,6 @@ tests come from each results file's predictions file (``<results>.predictions.js
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import Any
@@ -269,20 +266,3 @@ def compare(paths: list[str | Path], out_dir: str | Path, names: list[str] | Non
     atomic_write_json(out_dir / "compare.json", {"systems": summary, "paired": paired})
     return {"markdown": str(out_dir / "compare.md"), "charts": [str(p) for p in pngs], "table": summary,
             "paired": paired}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", nargs="+", help="results JSON files written by 'sightsound eval' (or 'score')")
-    parser.add_argument("--out", required=True, help="output folder for compare.md, compare.json and PNG charts")
-    parser.add_argument("--names", nargs="+", help="system names, one per results file (default: the 'system' "
-                                                   "recorded by eval, else the file's folder name)")
-
-
-def run(args: argparse.Namespace) -> int:
-    out = compare(args.results, args.out, args.names)
-    text = Path(out["markdown"]).read_text(encoding="utf-8")
-    # The overall table and the paired differences; the per-breakdown tables stay in the file.
-    print("\n\n## ".join(part for i, part in enumerate(text.split("\n\n## "))
-                         if i == 0 or part.startswith("Paired differences")))
-    print(f"wrote {out['markdown']} and {len(out['charts'])} chart(s) in {args.out}")
-    return 0

@@ -1,16 +1,13 @@
 """Evaluate a student on a benchmark: greedy, batched, the student prompt, the benchmark's own rule.
 
-    sightsound eval --config RECIPE --benchmark mmau --model PATH [--adapter DIR] --out runs/x/mmau.json \\
-        [--annotations FILE] [--media-root DIR] [--silent-audio] [--shuffle-choices SEED] [--limit N]
-
-Writes ``RESULTS.json`` (official accuracy with its Wilson 95 % interval, the letter-aware
+:func:`evaluate` writes ``RESULTS.json`` (official accuracy with its Wilson 95 % interval, the letter-aware
 ``choice_parsed`` score, format rate, breakdowns, unparsable rate, missing predictions, the detected
 benchmark revision, prompt, model and adapter identity, config hash, package versions),
 ``RESULTS.predictions.json`` (the official format: the prediction under ``model_prediction`` and
 under the official script's own key, ``model_output`` for MMAU and ``answer_prediction`` for MMAR;
 ``sightsound score`` and the official scripts read it)
 and ``RESULTS.generations.jsonl`` (raw responses, appended as they come: a rerun resumes there).
-Each control (``--silent-audio``: zeros of the clip's length; ``--shuffle-choices SEED``: permuted
+Each control (silent audio: zeros of the clip's length; shuffled choices with a seed: permuted
 options) runs after the main pass with the same loaded model and writes
 ``RESULTS.<control>.json`` / ``.predictions.json`` with ``"control"`` set; the main results list the
 controls' scores under ``"controls"``.
@@ -22,7 +19,6 @@ default), ``synthetic`` (a records JSONL from ``sightsound synth``).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -30,8 +26,6 @@ import logging
 import time
 from pathlib import Path
 from typing import Any
-
-from sightsound.cli import add_recipe_arguments, load_recipe_from_args, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +70,11 @@ def generate_responses(samples: list, backend, *, prompts: dict[str, str], path:
     whose audio cannot be read, or whose generation failed, gets a row with ``error`` that is *not*
     written, so a rerun retries it.
     """
-    from tqdm import tqdm
-
-    from sightsound.backends.base import GenerationRequest, SamplingParams
-    from sightsound.errors import MediaError
-    from sightsound.evaluate.controls import silence_like
+    from sightsound.backends.base import SamplingParams
     from sightsound.jsonl import ArtefactError, JsonlWriter
-    from sightsound.media import load_audio, load_audio_limited
+    from sightsound.stage_io import write_batches
 
     rows: dict[str, dict[str, Any]] = {}
-    cut: dict[str, float] = {}
     with JsonlWriter(path, key=lambda r: r["id"]) as writer:
         for row in writer.existing:
             if row.get("run_key") != run_key:
@@ -96,49 +85,57 @@ def generate_responses(samples: list, backend, *, prompts: dict[str, str], path:
         if rows:
             log.info("%s: resuming, %d of %d responses already there", path, len(samples) - len(todo), len(samples))
         sampling = SamplingParams(n=1, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0)
-        bar = tqdm(total=len(todo), desc=desc, unit="item")
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start:start + batch_size]
-            requests, failed = [], []
-            for s in batch:
-                try:
-                    if not s.audio:
-                        raise MediaError(f"<{s.id}>", "no audio file for this item (check --media-root)")
-                    if limits is None:
-                        audio, cut_from_s = load_audio(s.audio), None
-                    else:
-                        audio, cut_from_s = load_audio_limited(s.audio, limits.max_audio_s, limits.audio_policy)
-                except MediaError as e:
-                    failed.append({"id": s.id, "response": None, "error": str(e), "run_key": run_key})
-                    continue
-                if cut_from_s is not None:
-                    cut[s.id] = round(cut_from_s, 3)
-                requests.append(GenerationRequest(id=s.id, text=prompts[s.id],
-                                                  audio=silence_like(audio) if silent else audio,
-                                                  sampling=sampling))
-            results = backend.generate(requests) if requests else []
-            if len(results) != len(requests):  # the interface promises one result per request, in order
-                raise RuntimeError(f"backend returned {len(results)} results for {len(requests)} requests")
-            done = []
-            for req, res in zip(requests, results):
-                if res.error or not res.generations:
-                    failed.append({"id": req.id, "response": None, "error": res.error or "no generation",
-                                   "run_key": run_key})
-                    continue
-                g = res.generations[0]
-                done.append({"id": req.id, "response": g.text, "num_tokens": g.num_tokens,
-                             "finish_reason": g.finish_reason, "error": None, "run_key": run_key})
-                if req.id in cut:  # the student heard only the first limits.max_audio_s seconds
-                    done[-1]["audio_truncated_s"] = cut[req.id]
-            writer.write_many(done)
-            for row in done + failed:
-                rows[row["id"]] = row
-            bar.update(len(batch))
-        bar.close()
+        batches = (todo[i:i + batch_size] for i in range(0, len(todo), batch_size))
+        made = write_batches(writer, batches,
+                             lambda batch: _respond(batch, backend, prompts, sampling, run_key, silent, limits),
+                             total=len(todo), desc=desc, unit="item", keep=lambda row: not row["error"])
+        rows.update((row["id"], row) for row in made)
     errors = [r for r in rows.values() if r.get("error")]
     if errors:
         log.warning("%d of %d items have no response; first: %s", len(errors), len(samples), errors[0]["error"])
     return rows
+
+
+def _respond(batch: list, backend, prompts: dict[str, str], sampling, run_key: str, silent: bool,
+             limits) -> list[dict[str, Any]]:
+    """One batch through the student: a response row per item, or an ``error`` row (audio unreadable,
+    generation failed), in the batch's order."""
+    from sightsound.backends.base import GenerationRequest
+    from sightsound.errors import MediaError
+    from sightsound.evaluate.controls import silence_like
+    from sightsound.media import load_audio, load_audio_limited
+
+    rows: dict[str, dict[str, Any]] = {}
+    cut: dict[str, float] = {}
+    requests = []
+    for s in batch:
+        try:
+            if not s.audio:
+                raise MediaError(f"<{s.id}>", "no audio file for this item (check --media-root)")
+            if limits is None:
+                audio, cut_from_s = load_audio(s.audio), None
+            else:
+                audio, cut_from_s = load_audio_limited(s.audio, limits.max_audio_s, limits.audio_policy)
+        except MediaError as e:
+            rows[s.id] = {"id": s.id, "response": None, "error": str(e), "run_key": run_key}
+            continue
+        if cut_from_s is not None:
+            cut[s.id] = round(cut_from_s, 3)
+        requests.append(GenerationRequest(id=s.id, text=prompts[s.id], audio=silence_like(audio) if silent else audio,
+                                          sampling=sampling))
+    results = backend.generate(requests) if requests else []
+    if len(results) != len(requests):  # the interface promises one result per request, in order
+        raise RuntimeError(f"backend returned {len(results)} results for {len(requests)} requests")
+    for req, res in zip(requests, results):
+        if res.error or not res.generations:
+            rows[req.id] = {"id": req.id, "response": None, "error": res.error or "no generation", "run_key": run_key}
+            continue
+        g = res.generations[0]
+        rows[req.id] = {"id": req.id, "response": g.text, "num_tokens": g.num_tokens,
+                        "finish_reason": g.finish_reason, "error": None, "run_key": run_key}
+        if req.id in cut:  # the student heard only the first limits.max_audio_s seconds
+            rows[req.id]["audio_truncated_s"] = cut[req.id]
+    return [rows[s.id] for s in batch]
 
 
 # ------------------------------------------------------------------------------------------- one pass
@@ -227,7 +224,7 @@ def _evaluate(recipe, *, benchmark, out, model, adapter, annotations, media_root
     from sightsound.errors import MediaError
     from sightsound.evaluate.controls import SHUFFLE, SILENT, control_name, shuffle_sample
     from sightsound.evaluate.results import benchmark_version
-    from sightsound.evaluate.score import selection_for
+    from sightsound.evaluate.score_file import selection_for
     from sightsound.jsonl import atomic_write_json
     from sightsound.runinfo import config_hash, file_fingerprint, write_resolved_config
 
@@ -312,43 +309,3 @@ def _control_summary(main: dict[str, Any], res: dict[str, Any], path: Path) -> d
     delta = None if main["accuracy"] is None or res["accuracy"] is None else round(res["accuracy"] - main["accuracy"], 6)
     return {"accuracy": res["accuracy"], "ci95": res.get("ci95"), "n": res["n"], "correct": res["correct"],
             "delta": delta, "unparsable_rate": res["unparsable_rate"], "results": str(path)}
-
-
-# ------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--benchmark", required=True, help="avqa | mmau | mmar | music-avqa | synthetic")
-    parser.add_argument("--model", help="student model: HF id or local directory (default: the recipe's student)")
-    parser.add_argument("--adapter", help="a PEFT LoRA adapter directory applied on top of --model")
-    parser.add_argument("--out", required=True, help="results JSON path; predictions and controls go beside it")
-    parser.add_argument("--annotations", help="annotation file (default: eval.annotations.<benchmark>)")
-    parser.add_argument("--media-root", help="folder holding the clips (default: eval.media_roots.<benchmark>)")
-    parser.add_argument("--silent-audio", action="store_true",
-                        help="also run the silent-audio control (zeros of the same length)")
-    parser.add_argument("--shuffle-choices", type=int, metavar="SEED",
-                        help="also run the shuffled-options control with this seed")
-    parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected items")
-    parser.add_argument("--prompt", choices=sorted(PROMPT_DESCRIPTIONS),
-                        help="student prompt: paper (default, '<audio> (AVQA Question) .'), plain (the same "
-                             "without the trailing ' .') or r1_aqa (R1-AQA's, with 'Output the final answer in "
-                             "<answer> </answer>.')")
-    parser.add_argument("--mmau-version", metavar="V",
-                        help="assert the MMAU revision the annotation file must be (original, v05.15.25, or a "
-                             "revision id); it is detected from the content and recorded either way")
-    parser.add_argument("--system", help="the system's name in comparisons (pretrained, label_sft, label_grpo, "
-                                         "cot_sft, sightsound_r1, ...); default: the adapter's or model's folder name")
-    add_recipe_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    from sightsound.evaluate.score import format_summary
-
-    recipe = load_recipe_from_args(args)
-    res = evaluate(recipe, benchmark=args.benchmark, out=args.out, model=args.model, adapter=args.adapter,
-                   annotations=args.annotations, media_root=args.media_root, silent_audio=args.silent_audio,
-                   shuffle_choices=args.shuffle_choices, limit=args.limit, system=args.system,
-                   prompt=args.prompt, mmau_version=args.mmau_version)
-    print(format_summary(res))
-    for cname, c in res["controls"].items():
-        print(f"  control {cname}: accuracy {100 * (c['accuracy'] or 0):.2f}% (delta {100 * (c['delta'] or 0):+.2f} points)")
-    print(f"wrote {output_paths(args.out)['results']}")
-    return 0

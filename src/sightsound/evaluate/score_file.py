@@ -1,49 +1,27 @@
-"""Score a predictions file with the benchmark's official rule (no model needed).
+"""Score a predictions file with the benchmark's official rule, without the model (``sightsound score``).
 
-    sightsound score --benchmark mmau --annotations mmau-test-mini.json --predictions P.json [--out R.json]
+The rules themselves are :mod:`sightsound.evaluate.scoring`'s. This module joins a predictions
+file with a benchmark's annotation file through them (:func:`score_file`), says which selection
+fields apply to a benchmark (:func:`selection_for`, shared with ``eval``) and sums a results dict
+up in one line (:func:`format_summary`).
 
 The predictions file is a JSON list of items with ``id`` and the prediction under any of
 ``model_output`` (MMAU's official key), ``answer_prediction`` (MMAR's) or ``model_prediction``
 (ours); ``eval`` writes ours and the benchmark's official key. Keys of one item that disagree are
 refused, as are duplicate ids, ids the annotation file does not have and non-string predictions
-(one line naming the file and the first offending item; nothing is written). The summary says which
+(one line naming the file and the first offending item; nothing is written). The results say which
 key was read. The items scored are the annotation file's, selected as ``eval`` selects them (MMAU
-``eval.mmau_task``, default ``sound``; MUSIC-AVQA ``eval.music_avqa_types``, default ``Audio``;
-change with ``--task`` / ``--types`` or recipe overrides). Unlike the official scripts, an item with
-no prediction counts as wrong; how many there were is printed and written. The MMAU revision is
-detected from the file's content (``--mmau-version`` asserts it).
+``eval.mmau_task``, default ``sound``; MUSIC-AVQA ``eval.music_avqa_types``, default ``Audio``).
+Unlike the official scripts, an item with no prediction counts as wrong; how many there were is
+recorded. The MMAU revision is detected from the file's content (``mmau_version`` asserts it).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 from pathlib import Path
 
-from sightsound.cli import add_recipe_arguments, load_recipe_from_args, positive_int
-
 log = logging.getLogger(__name__)
-
-
-def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", metavar="TASK",
-                        help="MMAU task / MMAR modality to keep ('all' for every item); default from the recipe")
-    parser.add_argument("--types", metavar="T", nargs="+",
-                        help="MUSIC-AVQA question types to keep (e.g. Audio, Audio/Counting, all)")
-    parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected items")
-
-
-def selection_from_args(args: argparse.Namespace, eval_cfg) -> dict:
-    """The item selection, recipe first, command-line flags on top."""
-    task, modality = eval_cfg.mmau_task, eval_cfg.mmar_modality
-    types = list(eval_cfg.music_avqa_types)
-    if getattr(args, "task", None):
-        task = modality = None if args.task == "all" else args.task
-    if getattr(args, "types", None):
-        types = [] if args.types == ["all"] else list(args.types)
-    limit = args.limit if getattr(args, "limit", None) is not None else eval_cfg.limit
-    return {"mmau_task": task, "mmar_modality": modality, "music_avqa_types": types, "limit": limit}
 
 
 def selection_for(name: str, selection: dict) -> dict:
@@ -138,40 +116,3 @@ def format_summary(res: dict) -> str:
     if skipped:
         line += f"; {skipped} malformed annotation record(s) skipped ({(res['load'] or {}).get('skipped_reasons')})"
     return line
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--benchmark", required=True, help="avqa | mmau | mmar | music-avqa | synthetic")
-    parser.add_argument("--annotations", required=True, help="the benchmark's annotation file (or records JSONL)")
-    parser.add_argument("--predictions", required=True,
-                        help="predictions JSON list (key model_output, answer_prediction or model_prediction)")
-    parser.add_argument("--mmau-version", metavar="V",
-                        help="assert the MMAU revision (original, v05.15.25, or a revision id); detected either way")
-    parser.add_argument("--out", help="write the results JSON here, and the scored items beside it as "
-                                      "OUT.predictions.json in the official format (default: print only)")
-    add_selection_arguments(parser)
-    add_recipe_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    from sightsound.config import ConfigError
-    from sightsound.data import canonical_name
-    from sightsound.jsonl import atomic_write_json
-
-    recipe = load_recipe_from_args(args)
-    try:
-        name = canonical_name(args.benchmark)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None  # one clear line through the CLI's user-error path
-    scored = Path(args.out).with_name(Path(args.out).name.removesuffix(".json") + ".predictions.json") \
-        if args.out else None
-    res = score_file(name, args.annotations, args.predictions, selection=selection_from_args(args, recipe.eval),
-                     mmau_version=args.mmau_version or recipe.eval.mmau_version, predictions_out=scored)
-    print(format_summary(res))
-    if args.out:
-        atomic_write_json(args.out, res)
-        print(f"wrote {args.out} and {scored}")
-    else:
-        print(json.dumps({k: res[k] for k in ("n", "correct", "accuracy", "ci95", "missing_predictions",
-                                              "unparsable_rate")}))
-    return 0

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from _kill import kill_after_lines, tear
 
 from sightsound.backends.base import Generation, GenerationResult
 from sightsound.config import ConfigError, Recipe, load_recipe
@@ -333,20 +333,10 @@ def test_sigkill_and_resume_gives_the_same_traces(tiny_teacher, synth_data, hf_t
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw)
 
     killed = tmp_path / "killed" / "traces.jsonl"
-    proc = teach_cli(killed)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if killed.exists() and killed.read_bytes().count(b"\n") >= 3:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, f"teach finished before it could be killed: {proc.communicate()[1][-2000:]}"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    lines_at_kill = killed.read_bytes().count(b"\n")
+    lines_at_kill = kill_after_lines(teach_cli(killed), killed, lines=3, timeout_s=120)
     assert 3 <= lines_at_kill < N_RECORDS
     # Simulate the worst moment too: a kill in the middle of writing a line.
-    with killed.open("ab") as f:
-        f.write(b'{"id": "synth-3-00011", "kept": tr')
+    tear(killed, b'{"id": "synth-3-00011", "kept": tr')
 
     resumed = teach_cli(killed)
     _, err = resumed.communicate(timeout=300)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from _kill import kill_after_lines, tear
 from verify_world import HALLUCINATED, kept_sample_keys, write_world
 
 from sightsound.backends.base import Generation, GenerationResult
@@ -270,18 +269,9 @@ def test_kill_and_resume_writes_each_sample_exactly_once(world, tmp_path, tiny_m
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "sightsound", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if out.exists() and out.read_bytes().count(b"\n") >= 3:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, f"verify ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    partial = out.read_bytes().count(b"\n")
+    partial = kill_after_lines(proc, out, lines=3, timeout_s=240)
     assert 3 <= partial < len(expected)
-    with out.open("ab") as f:  # and a torn half line, as a kill in the middle of a write leaves
-        f.write(b'{"key": "r0_2#1", "id": "r0_2", "verd')
+    tear(out, b'{"key": "r0_2#1", "id": "r0_2", "verd')  # and a torn half line
     from sightsound.cli import main as cli_main
 
     # Resumed with a bigger batch (batch_size does not change a verdict, so the settings check allows it).

@@ -1,16 +1,12 @@
-"""Compare systems across benchmarks: a markdown table and PNG bar charts.
+"""Compare systems across benchmarks: a markdown table, the paired tests and PNG bar charts.
 
     sightsound compare runs/*/eval/*.json --out reports/compare [--names pretrained label_sft ...]
 
-Reads ``eval`` results files (control results files are found through the main file's
-``controls`` and shown beside its score; a control file passed directly is shown as its own
-column). Writes ``DIR/compare.md`` (overall accuracy per system and benchmark with its Wilson 95 %
-interval and the controls; the **paired differences** of every system against every baseline on
-the same items, with a paired-bootstrap 95 % interval and McNemar's exact p; then one table per
-benchmark and breakdown field), ``DIR/compare.json`` (the same numbers), ``DIR/overall.png`` and
-``DIR/<benchmark>_<field>.png``. Systems are ordered as in the paper: pretrained, label-only SFT,
-label-only GRPO, CoT SFT, SightSound-R1, then any others. The per-item verdicts for the paired
-tests come from each results file's predictions file (``<results>.predictions.json`` beside it).
+Takes the results files of ``eval`` (or ``score``); each system's name is ``--names``, else the
+``system`` its results record, else its folder's name. Writes ``compare.md`` (accuracies with 95 %
+intervals and controls; every system against each baseline on the same items, with a
+paired-bootstrap interval and McNemar's p; one table per breakdown), ``compare.json`` and the
+charts into ``--out``, and prints the overall table and the paired differences.
 """
 
 from __future__ import annotations

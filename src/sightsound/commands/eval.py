@@ -3,21 +3,15 @@
     sightsound eval --config RECIPE --benchmark mmau --model PATH [--adapter DIR] --out runs/x/mmau.json \\
         [--annotations FILE] [--media-root DIR] [--silent-audio] [--shuffle-choices SEED] [--limit N]
 
-Writes ``RESULTS.json`` (official accuracy with its Wilson 95 % interval, the letter-aware
-``choice_parsed`` score, format rate, breakdowns, unparsable rate, missing predictions, the detected
-benchmark revision, prompt, model and adapter identity, config hash, package versions),
-``RESULTS.predictions.json`` (the official format: the prediction under ``model_prediction`` and
-under the official script's own key, ``model_output`` for MMAU and ``answer_prediction`` for MMAR;
-``sightsound score`` and the official scripts read it)
-and ``RESULTS.generations.jsonl`` (raw responses, appended as they come: a rerun resumes there).
-Each control (``--silent-audio``: zeros of the clip's length; ``--shuffle-choices SEED``: permuted
-options) runs after the main pass with the same loaded model and writes
-``RESULTS.<control>.json`` / ``.predictions.json`` with ``"control"`` set; the main results list the
-controls' scores under ``"controls"``.
-
-Benchmarks: ``avqa`` (the val split serves as test), ``mmau`` (test-mini, ``eval.mmau_task``,
-default ``sound`` as the paper reports), ``mmar``, ``music-avqa`` (``Audio`` question types by
-default), ``synthetic`` (a records JSONL from ``sightsound synth``).
+``--out RESULTS.json`` gets the scores (official accuracy with its 95 % interval, breakdowns,
+missing and unparsable answers, the benchmark revision, model, adapter and prompt); beside it go
+``RESULTS.predictions.json`` in the official MMAU/MMAR format (``sightsound score`` and the
+official scripts read it) and ``RESULTS.generations.jsonl``, the raw replies, from which an
+interrupted eval resumes. ``--silent-audio`` (the clips replaced by silence) and
+``--shuffle-choices SEED`` (the options permuted) run controls with the same model, each into its
+own ``RESULTS.<control>.json``. Benchmarks: avqa, mmau (test-mini, the ``sound`` task unless
+``eval.mmau_task`` says otherwise), mmar, music-avqa (``Audio`` questions by default) and
+synthetic (records from ``sightsound synth``).
 """
 
 from __future__ import annotations

@@ -1,17 +1,15 @@
 """Score a predictions file with the benchmark's official rule (no model needed).
 
     sightsound score --benchmark mmau --annotations mmau-test-mini.json --predictions P.json [--out R.json]
+        [--task TASK | --types T ...] [--limit N] [--mmau-version V]
 
-The predictions file is a JSON list of items with ``id`` and the prediction under any of
-``model_output`` (MMAU's official key), ``answer_prediction`` (MMAR's) or ``model_prediction``
-(ours); ``eval`` writes ours and the benchmark's official key. Keys of one item that disagree are
-refused, as are duplicate ids, ids the annotation file does not have and non-string predictions
-(one line naming the file and the first offending item; nothing is written). The summary says which
-key was read. The items scored are the annotation file's, selected as ``eval`` selects them (MMAU
-``eval.mmau_task``, default ``sound``; MUSIC-AVQA ``eval.music_avqa_types``, default ``Audio``;
-change with ``--task`` / ``--types`` or recipe overrides). Unlike the official scripts, an item with
-no prediction counts as wrong; how many there were is printed and written. The MMAU revision is
-detected from the file's content (``--mmau-version`` asserts it).
+``P.json`` is a list of items with ``id`` and a prediction under ``model_output`` (MMAU's key),
+``answer_prediction`` (MMAR's) or ``model_prediction`` (what ``eval`` writes beside the official
+key). A malformed file is refused in one line and nothing is written. The items are selected as
+``eval`` selects them, from the recipe, then ``--task`` / ``--types`` / ``--limit``; an item
+without a prediction counts as wrong (the official scripts skip it) and is counted apart.
+``--out R.json`` writes the results and ``R.predictions.json``, the scored items in the official
+format; without it, the summary and the headline numbers are printed only.
 """
 
 from __future__ import annotations
@@ -22,7 +20,9 @@ from pathlib import Path
 
 from sightsound.cli import add_recipe_arguments, load_recipe_from_args, positive_int
 from sightsound.config import ConfigError
+from sightsound.data import canonical_name
 from sightsound.evaluate.score_file import format_summary, score_file
+from sightsound.jsonl import atomic_write_json
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,14 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sightsound.data import canonical_name
-    from sightsound.jsonl import atomic_write_json
-
-    recipe = load_recipe_from_args(args)
     try:
         name = canonical_name(args.benchmark)
     except ValueError as e:
         raise ConfigError(str(e)) from None  # one clear line through the CLI's user-error path
+    recipe = load_recipe_from_args(args)
     scored = Path(args.out).with_name(Path(args.out).name.removesuffix(".json") + ".predictions.json") \
         if args.out else None
     res = score_file(name, args.annotations, args.predictions, selection=selection_from_args(args, recipe.eval),

@@ -126,21 +126,21 @@ def start_output(out: str | Path, recipe: Recipe, settings: OutputSettings, is_e
 def write_batches(writer: JsonlWriter, batches: Iterable[Any], make_rows: Callable[[Any], list[dict]], *,
                   total: int, desc: str, unit: str, progress: bool = True,
                   keep: Callable[[dict], bool] = lambda row: True,
-                  postfix: Callable[[list[dict]], dict[str, Any]] | None = None) -> list[dict]:
-    """Make each batch's rows and append them to ``writer``; returns every row made, in order.
+                  postfix: Callable[[list[dict]], dict[str, Any]] | None = None) -> int:
+    """Make each batch's rows and append them to ``writer``; returns how many rows were made.
 
-    One write and one fsync per batch. Rows that ``keep`` refuses (eval's failed items) are
-    returned but not written, so a rerun tries them again. ``postfix(rows)`` of a batch gives the
-    progress bar's counters.
+    One write and one fsync per batch; no row is held after its batch (a teach run may hold
+    millions). Rows that ``keep`` refuses (eval's failed items) are made but not written, so a rerun
+    tries them again. ``postfix(rows)`` of a batch gives the progress bar's counters.
     """
     from tqdm import tqdm
 
-    made: list[dict] = []
+    made = 0
     with tqdm(total=total, desc=desc, unit=unit, disable=not progress, dynamic_ncols=True) as bar:
         for batch in batches:
             rows = make_rows(batch)
             writer.write_many([r for r in rows if keep(r)])
-            made += rows
+            made += len(rows)
             bar.update(len(rows))
             if postfix is not None:
                 bar.set_postfix(**postfix(rows))

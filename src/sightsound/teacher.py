@@ -390,10 +390,9 @@ def _teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: s
                     tally.update(kept=sum(bool(r["kept"]) for r in rows), done=len(rows))
                     return {"kept": f"{tally['kept'] / tally['done']:.2f}", "errors": sum(map(is_error_trace, rows))}
 
-                written = len(write_batches(writer, prepared_batches,
-                                            lambda prepared: trace_batch(prepared, backend, cfg, teacher),
-                                            total=len(todo), desc="teach", unit="rec", progress=progress,
-                                            postfix=postfix))
+                written = write_batches(writer, prepared_batches,
+                                       lambda prepared: trace_batch(prepared, backend, cfg, teacher),
+                                       total=len(todo), desc="teach", unit="rec", progress=progress, postfix=postfix)
     elapsed = time.perf_counter() - started
     stats = write_stats(out)
     if (usage := backend_usage(backend)) is not None:

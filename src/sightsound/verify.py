@@ -379,8 +379,8 @@ def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, 
                 return {"kept": f"{tally['kept'] / tally['written']:.2f}"}
 
             batches = (todo[i:i + cfg.batch_size] for i in range(0, len(todo), cfg.batch_size))
-            written = len(write_batches(writer, batches, check, total=len(todo), desc="verify", unit="sample",
-                                        progress=progress, postfix=postfix))
+            written = write_batches(writer, batches, check, total=len(todo), desc="verify", unit="sample",
+                                    progress=progress, postfix=postfix)
     elapsed = time.perf_counter() - started
     from sightsound.backends.base import backend_usage
 

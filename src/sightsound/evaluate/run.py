@@ -86,10 +86,14 @@ def generate_responses(samples: list, backend, *, prompts: dict[str, str], path:
             log.info("%s: resuming, %d of %d responses already there", path, len(samples) - len(todo), len(samples))
         sampling = SamplingParams(n=1, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0)
         batches = (todo[i:i + batch_size] for i in range(0, len(todo), batch_size))
-        made = write_batches(writer, batches,
-                             lambda batch: _respond(batch, backend, prompts, sampling, run_key, silent, limits),
-                             total=len(todo), desc=desc, unit="item", keep=lambda row: not row["error"])
-        rows.update((row["id"], row) for row in made)
+
+        def respond(batch: list) -> list[dict[str, Any]]:
+            made = _respond(batch, backend, prompts, sampling, run_key, silent, limits)
+            rows.update((row["id"], row) for row in made)  # failed rows too: the results count them
+            return made
+
+        write_batches(writer, batches, respond, total=len(todo), desc=desc, unit="item",
+                      keep=lambda row: not row["error"])
     errors = [r for r in rows.values() if r.get("error")]
     if errors:
         log.warning("%d of %d items have no response; first: %s", len(errors), len(samples), errors[0]["error"])

@@ -97,3 +97,27 @@ def test_merge_cli_reports_errors_in_one_line(tmp_path):
     assert "duplicate id 'r0'" in proc.stderr and "Traceback" not in proc.stderr
     with pytest.raises(ArtefactError, match="listed twice"):
         merge_outputs([a, a], tmp_path / "o.jsonl")
+
+
+def test_merge_compares_shard_settings_by_the_resume_rule(tmp_path):
+    """Speed settings may differ, a setting one shard does not record reads as its default, others refuse."""
+    from sightsound.config import Recipe, dump_yaml, to_dict
+
+    def shard(name, edit=lambda cfg: None):
+        path = tmp_path / f"{name}.jsonl"
+        _write(path, [{"key": f"{name}#0", "id": name}])
+        cfg = to_dict(Recipe())
+        edit(cfg)
+        path.with_name(f"{name}.config.yaml").write_text(dump_yaml(cfg))
+        return path
+
+    a = shard("a")
+    b = shard("b", lambda cfg: cfg["verify"].update(batch_size=1))  # speed only
+    c = shard("c", lambda cfg: cfg["verify"].pop("verdict"))  # written before verify.verdict existed
+    assert merge_outputs([a, b, c], tmp_path / "m.jsonl", key="key")["rows"] == 3
+    d = shard("d", lambda cfg: cfg["verify"].update(votes=3))
+    with pytest.raises(ArtefactError, match=r"different recipes \(verify\.votes: 1 vs 3\)"):
+        merge_outputs([a, d], tmp_path / "m2.jsonl", key="key")
+    e = shard("e", lambda cfg: cfg["verify"].update(verdict="final"))
+    with pytest.raises(ArtefactError, match=r"verify\.verdict: 'strict' \(not recorded: the default\) vs 'final'"):
+        merge_outputs([c, e], tmp_path / "m3.jsonl", key="key")

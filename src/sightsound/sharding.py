@@ -183,8 +183,10 @@ def run(args: argparse.Namespace) -> int:
     elif stats["rows"] and args.key == "key":
         # A merged verify output gets its stats file too (truth scores from the traces' scene graphs
         # when --data names the traces, as it does for verify shards).
+        from sightsound.synth.hallucination import write_truth_scores
         from sightsound.verify import write_stats as write_verify_stats
 
-        write_verify_stats(out, traces_path=args.data)
+        write_verify_stats(out)
+        write_truth_scores(out, traces_path=args.data)
     print(f"merged {stats['rows']} rows from {stats['inputs']} files into {out}")
     return 0

@@ -125,9 +125,11 @@ def adopt(recipe: Recipe, run_dir: str | Path | None, stage: str, shards: list[s
         st = _teach_stage(recipe, L)
     else:
         merged = merge_outputs(shards, out, key="key", data=L.traces, data_filter="kept")
+        from sightsound.synth.hallucination import write_truth_scores
         from sightsound.verify import write_stats
 
-        stats = write_stats(out, traces_path=L.traces, data_path=L.data)
+        stats = write_stats(out)
+        stats["hallucination"] = write_truth_scores(out, L.traces, L.data)
         st = _verify_stage(recipe, L)
     from sightsound.pipeline import _yields
 

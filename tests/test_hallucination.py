@@ -219,3 +219,34 @@ def test_truth_scores_read_the_scene_graphs_the_teacher_copied_into_its_traces(t
     out = tmp_path / "verified.jsonl"
     write_jsonl_atomic(out, _verified_rows())
     assert verified_truth_scores(out, with_meta) == verified_truth_scores(out, world["traces"], world["data"])
+
+
+def test_the_pipelines_verify_stage_writes_the_truth_scores_into_its_stats(tmp_path, monkeypatch):
+    """Step 2 knows no truth, so the pipeline scores its output on synthetic data: same figures, same key."""
+    from types import SimpleNamespace
+
+    from verify_world import write_world
+
+    import sightsound.backends.base as backends
+    from sightsound.backends.base import Generation, GenerationResult
+    from sightsound.config import load_recipe
+    from sightsound.jsonl import read_json
+    from sightsound.pipeline import _verify_stage
+    from sightsound.verify import stats_path
+
+    replies = {r["key"]: ("Yes" if r["kept"] else "No") for r in _verified_rows() if r["verdict"] != "error"}
+
+    class Scripted:
+        def describe(self):
+            return {"backend": "scripted"}
+
+        def generate(self, requests):
+            return [GenerationResult(r.id, [Generation(replies[r.id], 1, "stop")]) for r in requests]
+
+    monkeypatch.setattr(backends, "make_backend", lambda *a, **k: Scripted())
+    world = write_world(tmp_path)
+    L = SimpleNamespace(traces=world["traces"], data=world["data"], verified=tmp_path / "verify" / "verified.jsonl")
+    recipe = load_recipe(None, ["pipeline.progress=false"])
+    _verify_stage(recipe, L).fn()
+    h = read_json(stats_path(L.verified))["hallucination"]
+    assert {k: h[k] for k in EXPECTED_FIGURES} == EXPECTED_FIGURES

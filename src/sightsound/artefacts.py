@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,31 @@ def read_verdicts(path: str | Path) -> list[dict]:
                                 f"(written by an older verify?)")
         out.append(row)
     return out
+
+
+# ------------------------------------------------------------------------ the samples training learns
+@dataclass(frozen=True)
+class TeacherSample:
+    """One teacher sample that may become a training example: its key, record id, reasoning and choice.
+
+    ``choice`` is taken as written (build-sft refuses one that is not an index of the record's choices).
+    """
+
+    key: str
+    id: str
+    think: str | None
+    choice: Any
+
+
+def kept_verified_samples(path: str | Path) -> list[TeacherSample]:
+    """The samples the verifier kept, in file order (the paper's training source)."""
+    return [TeacherSample(r["key"], r["id"], r["think"], r["choice"]) for r in read_verdicts(path) if r["kept"]]
+
+
+def consistent_trace_samples(path: str | Path) -> list[TeacherSample]:
+    """Every consistent sample of every kept trace, without the fact-check (the ablation's source)."""
+    return [TeacherSample(sample_key(t["id"], s.get("index")), t["id"], s.get("think"), s.get("choice"))
+            for t in read_traces(path) if t.get("kept") for s in consistent_samples(t, "all")]
 
 
 # ---------------------------------------------------------------------------------- SFT/GRPO examples

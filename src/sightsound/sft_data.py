@@ -42,11 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from sightsound.artefacts import (
-    consistent_samples,
+    TeacherSample,
+    consistent_trace_samples,
     index_records,
-    read_traces,
-    read_verdicts,
-    sample_key,
+    kept_verified_samples,
     write_examples,
 )
 from sightsound.jsonl import atomic_write_json
@@ -88,29 +87,10 @@ def assistant_message(text: str) -> dict[str, Any]:
     return {"role": "assistant", "content": [{"type": "text", "text": text}]}
 
 
-# ------------------------------------------------------------------------------------------- sources
-def kept_verified_samples(path: str | Path) -> list[dict]:
-    """(key, id, think, choice) of the samples the verifier kept, in file order."""
-    return [{"key": r["key"], "id": r["id"], "think": r["think"], "choice": r["choice"]}
-            for r in read_verdicts(path) if r["kept"]]
-
-
-def unverified_samples(path: str | Path) -> list[dict]:
-    """Every consistent sample of every kept trace, without the fact-check (the ablation's source)."""
-    out = []
-    for t in read_traces(path):
-        if not t.get("kept"):
-            continue
-        for s in consistent_samples(t, "all"):
-            out.append({"key": sample_key(t["id"], s.get("index")), "id": t["id"], "think": s.get("think"),
-                        "choice": s.get("choice")})
-    return out
-
-
 # ------------------------------------------------------------------------------------------ building
-def _refusal(sample: dict, records: dict[str, Sample | RecordError]) -> tuple[str, str] | None:
+def _refusal(sample: TeacherSample, records: dict[str, Sample | RecordError]) -> tuple[str, str] | None:
     """(reason, detail) when the sample cannot become a training example, else None."""
-    rec = records.get(sample["id"])
+    rec = records.get(sample.id)
     if rec is None:
         return NOT_IN_DATA, "record id not in the data file"
     if isinstance(rec, RecordError):
@@ -119,10 +99,10 @@ def _refusal(sample: dict, records: dict[str, Sample | RecordError]) -> tuple[st
         return NO_AUDIO, "record has no audio"
     if not Path(rec.audio).is_file():
         return AUDIO_MISSING, f"audio file not found: {rec.audio}"
-    choice = sample.get("choice")
+    choice = sample.choice
     if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(rec.choices):
         return LABEL_OUTSIDE_CHOICES, f"label {choice!r} is not an index of {len(rec.choices)} choices"
-    if not (sample.get("think") or "").strip():
+    if not (sample.think or "").strip():
         return EMPTY_THINK, "no reasoning to distil"
     return None
 
@@ -130,7 +110,7 @@ def _refusal(sample: dict, records: dict[str, Sample | RecordError]) -> tuple[st
 LABEL_SETS = ("per_record", "per_sample")
 
 
-def build_sets(samples: list[dict], records: dict[str, Sample | RecordError], label_only: bool = False,
+def build_sets(samples: list[TeacherSample], records: dict[str, Sample | RecordError], label_only: bool = False,
                answer_style: str = "letter_text", label_set: str = "per_record", prompt_style: str = "paper",
                labels: str = "distilled") -> tuple[list[dict], list[dict], list[dict]]:
     """(SFT rows, GRPO rows, refusals) from source samples; pure apart from checking audio files exist.
@@ -149,10 +129,10 @@ def build_sets(samples: list[dict], records: dict[str, Sample | RecordError], la
     for sample in samples:
         why = _refusal(sample, records)
         if why:
-            refused.append({"id": sample["id"], "key": sample["key"], "reason": why[0], "detail": why[1]})
+            refused.append({"id": sample.id, "key": sample.key, "reason": why[0], "detail": why[1]})
             continue
-        rec = records[sample["id"]]
-        choice = sample["choice"]
+        rec = records[sample.id]
+        choice = sample.choice
         user = user_message(rec.audio, rec.question, rec.choices, prompt_style)
         if once and rec.id in in_sft:
             continue  # the same answer line again: an identical example, not another sample
@@ -160,19 +140,19 @@ def build_sets(samples: list[dict], records: dict[str, Sample | RecordError], la
         sft.append({
             # One line per kept sample, and a record may have several: the line's id is the sample's
             # key ("<record id>#<index>"), unique as every artefact's id is; record_id names the record.
-            "id": sample["key"],
+            "id": sample.key,
             "record_id": rec.id,
-            "messages": [user, assistant_message(target_text(sample["think"], rec.choices, choice, label_only,
+            "messages": [user, assistant_message(target_text(sample.think, rec.choices, choice, label_only,
                                                                  answer_style))],
             "audio": rec.audio, "question": rec.question, "choices": rec.choices,
-            "solution": choice, "source_key": sample["key"],
+            "solution": choice, "source_key": sample.key,
         })
         prev = grpo.get(rec.id)
         if prev is None:
             truth = rec.answer
             solution = choice if labels == "distilled" else truth
             if solution is None:
-                refused.append({"id": rec.id, "key": sample["key"], "reason": LABEL_OUTSIDE_CHOICES,
+                refused.append({"id": rec.id, "key": sample.key, "reason": LABEL_OUTSIDE_CHOICES,
                                 "detail": "the record has no ground-truth answer"})
                 continue
             grpo[rec.id] = {"id": rec.id, "prompt": [user], "audio": rec.audio, "question": rec.question,
@@ -181,7 +161,7 @@ def build_sets(samples: list[dict], records: dict[str, Sample | RecordError], la
         elif labels == "distilled" and prev["solution"] != choice:
             # Samples of one record that passed the unanimity filter cannot disagree; if they do, the
             # distilled label is unknown, so the record leaves the GRPO set rather than being guessed.
-            refused.append({"id": rec.id, "key": sample["key"], "reason": CONFLICTING_LABELS,
+            refused.append({"id": rec.id, "key": sample.key, "reason": CONFLICTING_LABELS,
                             "detail": f"distilled labels {prev['solution']} and {choice} disagree"})
             prev["conflict"] = True
     grpo_rows = [g for g in grpo.values() if not g.pop("conflict", False)]
@@ -205,7 +185,7 @@ def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | 
     """
     if (verified_path is None) == (traces_path is None):
         raise ValueError("give exactly one source: verified_path (fact-checked) or traces_path (unverified)")
-    samples = kept_verified_samples(verified_path) if verified_path else unverified_samples(traces_path)
+    samples = kept_verified_samples(verified_path) if verified_path else consistent_trace_samples(traces_path)
     records = index_records(data_path)
     sft, grpo, refused = build_sets(samples, records, label_only=label_only, answer_style=answer_style,
                                     label_set=label_set, prompt_style=prompt_style, labels=labels)

@@ -11,7 +11,7 @@ before it only through this module, so every file is validated the same way, eve
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,39 +141,48 @@ def consistent_samples(trace: dict, which: str = "all") -> list[dict]:
     return samples
 
 
-def read_traces(path: str | Path) -> list[dict]:
-    """Teacher traces, checked for the fields later stages read (the error names file and line)."""
+def _read_checked(path: str | Path, what: str, problem: Callable[[Any], str | None]) -> list[dict]:
+    """The lines of a stage's output; the first line ``problem`` objects to raises, naming file and line."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"traces file not found: {path}")
+        raise FileNotFoundError(f"{what} file not found: {path}")
     out = []
     for lineno, row in read_jsonl(path, with_lineno=True):
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or "kept" not in row:
-            raise ArtefactError(f"{path}:{lineno}: not a teacher trace (needs 'id' and 'kept')")
-        if row["kept"] and not isinstance(row.get("samples"), list):
-            raise ArtefactError(f"{path}:{lineno}: kept trace {row['id']!r} has no 'samples' list")
+        why = problem(row)
+        if why:
+            raise ArtefactError(f"{path}:{lineno}: {why}")
         out.append(row)
     return out
 
 
+def _trace_problem(row: Any) -> str | None:
+    if not isinstance(row, dict) or not isinstance(row.get("id"), str) or "kept" not in row:
+        return "not a teacher trace (needs 'id' and 'kept')"
+    if row["kept"] and not isinstance(row.get("samples"), list):
+        return f"kept trace {row['id']!r} has no 'samples' list"
+    return None
+
+
+def read_traces(path: str | Path) -> list[dict]:
+    """Teacher traces, checked for the fields later stages read (the error names file and line)."""
+    return _read_checked(path, "traces", _trace_problem)
+
+
 # ------------------------------------------------------------------------------------------- verdicts
+def _verdict_problem(row: Any) -> str | None:
+    if not isinstance(row, dict) or not {"key", "id", "kept"} <= set(row):
+        return "not a verified line (needs 'key', 'id', 'kept')"
+    if row["kept"] and ("think" not in row or "choice" not in row):
+        return f"kept line {row['key']!r} lacks 'think'/'choice' (written by an older verify?)"
+    return None
+
+
 def read_verdicts(path: str | Path) -> list[dict]:
     """Verified lines, checked for the fields build-sft reads (the error names file and line).
 
     A kept line must carry the sample's ``think`` and ``choice``: they are what the student learns.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"verified file not found: {path}")
-    out = []
-    for lineno, row in read_jsonl(path, with_lineno=True):
-        if not isinstance(row, dict) or not {"key", "id", "kept"} <= set(row):
-            raise ArtefactError(f"{path}:{lineno}: not a verified line (needs 'key', 'id', 'kept')")
-        if row["kept"] and ("think" not in row or "choice" not in row):
-            raise ArtefactError(f"{path}:{lineno}: kept line {row['key']!r} lacks 'think'/'choice' "
-                                f"(written by an older verify?)")
-        out.append(row)
-    return out
+    return _read_checked(path, "verified", _verdict_problem)
 
 
 # ------------------------------------------------------------------------ the samples training learns

@@ -1,11 +1,13 @@
-"""The files one stage hands to the next, each read by one reader here (and written by one writer).
+"""The files one stage hands to the next, each read by one reader here.
 
 A record travels: **records** (``data.jsonl``, :class:`~sightsound.schema.Sample` per line) →
 **traces** (``teach``: n teacher samples and the consistency filter's decision) → **verdicts**
 (``verify``: one line per fact-checked sample, with its think and choice) → **SFT / GRPO
-examples** (``build-sft``, read back by :mod:`sightsound.train.data`). A stage reads the artefact
-before it only through this module, so every file is validated the same way, every error names
-``file:line``, and relative media paths are resolved one way: against the records file's folder.
+examples** (``build-sft``; the trainers read them with :mod:`sightsound.train.data`). A stage reads
+the artefact before it only through this module, so every file is validated the same way, every
+error names ``file:line``, and relative media paths are resolved one way: against the records
+file's folder. Files written whole are written here too (records, training sets); traces and
+verdicts are appended batch by batch by their stages, so a killed run resumes.
 """
 
 from __future__ import annotations

@@ -67,10 +67,10 @@ def _cpu() -> float:
 
 def _prepare_rate(data: Path, recipe, workers: int) -> tuple[float, float]:
     """(records/s, CPU seconds per record) of preparing every clip with ``workers`` processes."""
-    from sightsound.schema import load_samples
+    from sightsound.artefacts import read_records
     from sightsound.teacher import _batches, decode_pool, prefetch
 
-    samples = load_samples(data)
+    samples = read_records(data)
     t0, c0 = time.perf_counter(), _cpu()
     with decode_pool(workers) as pool:
         batches = list(_batches(samples, recipe.teach.batch_size))

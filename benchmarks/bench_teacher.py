@@ -25,11 +25,11 @@ from pathlib import Path
 
 
 def _requests(data: Path, recipe, n: int):
-    from sightsound.schema import load_samples
+    from sightsound.artefacts import read_records
     from sightsound.teacher import build_request
 
     cfg = dataclasses.replace(recipe.teach, n=n)
-    return [build_request(s, cfg) for s in load_samples(data)]
+    return [build_request(s, cfg) for s in read_records(data)]
 
 
 def _with_n(req, n: int, seed_offset: int = 0):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sightsound.hallucination import judge, score
+from sightsound.synth.hallucination import judge, score
 
 
 def _src(name, audible, onset, events, category="animal", drawn=None, visible=True):
@@ -140,3 +140,113 @@ def test_agrees_with_the_mini_worlds_independent_accounts():
     assert counts["truth_flagged"] == 0 and counts["teacher_true_flagged"] == 0, counts
     assert counts["corruptions"] > 300 and counts["corruptions_missed"] == 0, counts
     assert counts["teacher_false"] > 60 and counts["teacher_false_missed"] <= 0.03 * counts["teacher_false"], counts
+
+
+# ------------------------------------------------------------------------------ scoring a verify output
+# The figures the truth scoring gave, before it moved out of the verify stage, for the hand-made world
+# of tests/verify_world.py and the verdicts of _verified_rows (kept fixed: the move must not change them).
+EXPECTED_FIGURES = {
+    "samples": 9, "hallucinated": 3, "discarded": 3, "true_positive": 2, "false_positive": 1,
+    "false_negative": 1, "true_negative": 5, "precision": 0.6666666666666666, "recall": 0.6666666666666666,
+    "f1": 0.6666666666666666, "hallucination_rate_before": 0.3333333333333333,
+    "hallucination_rate_after": 0.16666666666666666,
+}
+
+
+def _verified_rows() -> list[dict]:
+    """What verify writes for the world with a verifier that misses r4's cow and doubts r1#2."""
+    from verify_world import HALLUCINATED, RECORDS, THINKS
+
+    rows = []
+    for r in RECORDS:
+        if len({c for _, c in THINKS[r["id"]]}) != 1:
+            continue  # not kept by the consistency filter: never verified
+        for k, (think, choice) in enumerate(THINKS[r["id"]]):
+            key = f"{r['id']}#{k}"
+            if r.get("missing_audio"):
+                verdict = "error"
+            elif r["id"] == "r4":
+                verdict = "yes"
+            else:
+                verdict = "no" if HALLUCINATED[key] or key == "r1#2" else "yes"
+            rows.append({"key": key, "id": r["id"], "sample_index": k, "verdict": verdict, "kept": verdict == "yes",
+                         "replies": [verdict.capitalize()] if verdict != "error" else [], "verdict_rule": "strict",
+                         "verifier": {"backend": "scripted"}, "error": None, "think": think, "choice": choice,
+                         "label": r["answer"]})
+    return rows
+
+
+def test_truth_scores_of_a_verify_output_are_unchanged_and_fill_its_stats_file(tmp_path):
+    from verify_world import write_world
+
+    from sightsound.jsonl import read_json, write_jsonl_atomic
+    from sightsound.synth.hallucination import write_truth_scores
+    from sightsound.verify import stats_path, write_stats
+
+    world = write_world(tmp_path)
+    out = tmp_path / "verified.jsonl"
+    write_jsonl_atomic(out, _verified_rows())
+    before = write_stats(out, extra={"api_usage": {"requests": 9}})
+    assert before["hallucination"] is None  # Step 2 alone knows no truth
+
+    h = write_truth_scores(out, world["traces"], world["data"])
+    expected = dict(EXPECTED_FIGURES, by_reason={"inaudible": {"samples": 2, "discarded": 1},
+                                                 "order": {"samples": 1, "discarded": 1}})
+    expected["by_evidence"] = {"audio": dict(EXPECTED_FIGURES)}
+    assert h == expected
+    on_disk = read_json(stats_path(out))
+    assert on_disk["hallucination"] == h
+    # The entry keeps its place in the file, before what the stage appended.
+    assert list(on_disk) == list(before)
+    # The traces alone carry no scene graph here: without the records there is no truth.
+    assert write_truth_scores(out, world["traces"]) is None
+    assert read_json(stats_path(out))["hallucination"] is None
+
+
+def test_truth_scores_read_the_scene_graphs_the_teacher_copied_into_its_traces(tmp_path):
+    import json
+
+    from verify_world import write_world
+
+    from sightsound.jsonl import write_jsonl_atomic
+    from sightsound.synth.hallucination import verified_truth_scores
+
+    world = write_world(tmp_path)
+    meta = {r["id"]: r["meta"] for r in map(json.loads, world["data"].read_text().splitlines())}
+    traces = [dict(t, meta=meta[t["id"]]) for t in map(json.loads, world["traces"].read_text().splitlines())]
+    with_meta = tmp_path / "traces_with_meta.jsonl"
+    write_jsonl_atomic(with_meta, traces)
+    out = tmp_path / "verified.jsonl"
+    write_jsonl_atomic(out, _verified_rows())
+    assert verified_truth_scores(out, with_meta) == verified_truth_scores(out, world["traces"], world["data"])
+
+
+def test_the_pipelines_verify_stage_writes_the_truth_scores_into_its_stats(tmp_path, monkeypatch):
+    """Step 2 knows no truth, so the pipeline scores its output on synthetic data: same figures, same key."""
+    from types import SimpleNamespace
+
+    from verify_world import write_world
+
+    import sightsound.backends.base as backends
+    from sightsound.backends.base import Generation, GenerationResult
+    from sightsound.config import load_recipe
+    from sightsound.jsonl import read_json
+    from sightsound.pipeline import _verify_stage
+    from sightsound.verify import stats_path
+
+    replies = {r["key"]: ("Yes" if r["kept"] else "No") for r in _verified_rows() if r["verdict"] != "error"}
+
+    class Scripted:
+        def describe(self):
+            return {"backend": "scripted"}
+
+        def generate(self, requests):
+            return [GenerationResult(r.id, [Generation(replies[r.id], 1, "stop")]) for r in requests]
+
+    monkeypatch.setattr(backends, "make_backend", lambda *a, **k: Scripted())
+    world = write_world(tmp_path)
+    L = SimpleNamespace(traces=world["traces"], data=world["data"], verified=tmp_path / "verify" / "verified.jsonl")
+    recipe = load_recipe(None, ["pipeline.progress=false"])
+    _verify_stage(recipe, L).fn()
+    h = read_json(stats_path(L.verified))["hallucination"]
+    assert {k: h[k] for k in EXPECTED_FIGURES} == EXPECTED_FIGURES

@@ -36,13 +36,13 @@ def _write_mp4(path: Path, seconds: float = 2.0, fps: int = 8, size=(112, 64)) -
 @pytest.fixture(scope="module")
 def synthetic_media(tmp_path_factory):
     """One item of the synthetic world (its silent mp4 and its wav), plus a plain PyAV-written mp4."""
+    from sightsound.artefacts import read_records
     from sightsound.config import SynthConfig
-    from sightsound.schema import load_samples
     from sightsound.synth.generate import generate
 
     d = tmp_path_factory.mktemp("synthetic_media")
     data = generate(d / "world", SynthConfig(num=1, seed=0, duration_s=3.0, width=112, height=56), progress=False)
-    (sample,) = load_samples(data)
+    (sample,) = read_records(data)
     assert sample.video and sample.audio, "the synthetic item should carry an mp4 and a wav"
     video = data.parent / sample.video
     wav = data.parent / sample.audio

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from sightsound.artefacts import read_records
 from sightsound.jsonl import (
     ArtefactError,
     JsonlWriter,
@@ -16,7 +17,7 @@ from sightsound.jsonl import (
     repair_torn_tail,
     write_jsonl_atomic,
 )
-from sightsound.schema import RecordError, Sample, load_samples
+from sightsound.schema import RecordError, Sample
 
 
 def test_writer_resumes_and_skips_done(tmp_path):
@@ -106,8 +107,8 @@ def test_sample_schema_checks_and_resolves_paths(tmp_path):
     with pytest.raises(RecordError, match="'answer' must be an int"):
         Sample(id="y", question="q", choices=["a", "b"], answer=True)
     write_jsonl_atomic(tmp_path / "data.jsonl", [s.to_dict()])
-    (loaded,) = load_samples(tmp_path / "data.jsonl")
+    (loaded,) = read_records(tmp_path / "data.jsonl")
     assert loaded.audio == str(tmp_path.resolve() / "a.wav")
     (tmp_path / "bad.jsonl").write_text('{"id": "z", "question": "q", "choices": ["a"], "bogus": 1}\n')
     with pytest.raises(RecordError, match=r"bad.jsonl:1.*'z'.*bogus"):
-        load_samples(tmp_path / "bad.jsonl")
+        read_records(tmp_path / "bad.jsonl")

@@ -9,10 +9,10 @@ import random
 import pytest
 
 from sightsound.config import SynthConfig
-from sightsound.hallucination import judge
 from sightsound.mini import targets as T
 from sightsound.mini.splits import SPLITS
 from sightsound.synth import make_item
+from sightsound.synth.hallucination import judge
 
 
 def _items(split: str, n: int):
@@ -38,7 +38,7 @@ def mini_cache(tmp_path_factory):
 def test_verifier_labels_agree_with_the_hallucination_truth(pretrain_items):
     """Yes-accounts make no audio claim the scene contradicts; every corruption makes one.
 
-    The truth function (sightsound.hallucination) was written independently of these targets, so
+    The truth function (sightsound.synth.hallucination) was written independently of these targets, so
     agreement checks both.
     """
     from sightsound.synth import all_classes

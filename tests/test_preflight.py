@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from _paper_world import build_paper_world
 
+from sightsound.artefacts import read_records
 from sightsound.cli import main
 from sightsound.config import load_recipe
-from sightsound.schema import load_samples
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "configs" / "paper.yaml"
@@ -83,7 +83,7 @@ def test_data_stage_stores_paths_that_work_from_any_directory(world, tmp_path, m
     L = Layout(tmp_path / "elsewhere" / "run")
     _data_stage(load_recipe(PAPER), L).fn()
     monkeypatch.chdir(tmp_path)
-    samples = load_samples(L.data)
+    samples = read_records(L.data)
     assert len(samples) == 12
     present = [s for s in samples if s.meta["video_name"] not in (world["names"][3], world["names"][7])]
     assert len(present) == 10

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from sightsound.artefacts import read_records
 from sightsound.cli import main as cli_main
 from sightsound.config import ConfigError, SynthConfig
 from sightsound.media import load_audio, load_frames
-from sightsound.schema import load_samples
 from sightsound.synth import (
     CLASS_NAMES,
     FAMILIES,
@@ -54,7 +54,7 @@ def synth_ab(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def records(synth_ab):
-    return load_samples(synth_ab[0] / "data.jsonl")
+    return read_records(synth_ab[0] / "data.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def signal_set(tmp_path_factory):
     out = tmp_path_factory.mktemp("signal")
     cfg = SynthConfig(num=48, seed=3, p_consistent=0.5, write_mp4=False,
                       families=["louder", "first", "count_events", "melody"])
-    return load_samples(generate(out, cfg, progress=False))
+    return read_records(generate(out, cfg, progress=False))
 
 
 # ---------------------------------------------------------------------------------- signal helpers

@@ -137,9 +137,9 @@ def _recipe(tiny_teacher: Path, *extra: str) -> Recipe:
 
 def _data_with_bad_media(synth_data: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """The synthetic records (absolute paths) with one garbage video, one missing video, one video-only."""
-    from sightsound.schema import load_samples
+    from sightsound.artefacts import read_records
 
-    samples = load_samples(synth_data)
+    samples = read_records(synth_data)
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"this is not an mp4 file" * 50)
     samples[2].frames, samples[2].video = None, str(garbage)

@@ -19,19 +19,13 @@ import pytest
 from _kill import kill_after_lines, tear
 from verify_world import HALLUCINATED, kept_sample_keys, write_world
 
+from sightsound.artefacts import consistent_samples, index_records, read_traces
 from sightsound.backends.base import Generation, GenerationResult
 from sightsound.config import ConfigError, Recipe, load_recipe
 from sightsound.jsonl import read_json, read_jsonl
 from sightsound.prompts import verifier_prompt
-from sightsound.verify import (
-    compute_stats,
-    consistent_samples,
-    load_traces,
-    plan,
-    stats_path,
-    truth_sources,
-    verify,
-)
+from sightsound.synth.hallucination import hallucination_stats, truth_sources, write_truth_scores
+from sightsound.verify import compute_stats, plan, stats_path, verify
 
 ALL_KEYS = kept_sample_keys()  # r0, r1, r2, r4 x 3 samples; r3 was not kept
 ERROR_KEYS = {"r2#0", "r2#1", "r2#2"}  # r2's audio file is missing
@@ -70,7 +64,7 @@ class ScriptedVerifier:
 
 # ------------------------------------------------------------------------------------------- planning
 def test_consistent_samples_and_plan(world):
-    traces = load_traces(world["traces"])
+    traces = read_traces(world["traces"])
     r0 = traces[0]
     assert [s["index"] for s in consistent_samples(r0, "all")] == [0, 1, 2]
     assert [s["index"] for s in consistent_samples(r0, "first")] == [0]
@@ -103,7 +97,9 @@ def test_oracle_and_yes_sayer_give_the_expected_precision_and_recall(world, tmp_
     stats = verify(_recipe(), world["traces"], tmp_path / "oracle.jsonl", backend=ScriptedVerifier(oracle),
                    data_path=world["data"], progress=False)
     assert (stats["checked"], stats["kept"], stats["discarded"], stats["errors"]) == (9, 6, 3, 3)
-    h = stats["hallucination"]
+    assert stats["hallucination"] is None  # Step 2 knows no truth; the synthetic world's scorer adds it
+    h = write_truth_scores(tmp_path / "oracle.jsonl", world["traces"], world["data"])
+    assert read_json(stats_path(tmp_path / "oracle.jsonl"))["hallucination"] == h
     assert (h["samples"], h["hallucinated"], h["precision"], h["recall"]) == (9, 3, 1.0, 1.0)
     assert h["by_reason"] == {"inaudible": {"samples": 2, "discarded": 2}, "order": {"samples": 1, "discarded": 1}}
     assert h["by_evidence"]["audio"]["precision"] == 1.0 and h["by_evidence"]["audio"]["samples"] == 9
@@ -111,10 +107,10 @@ def test_oracle_and_yes_sayer_give_the_expected_precision_and_recall(world, tmp_
     yes = verify(_recipe(), world["traces"], tmp_path / "yes.jsonl", backend=ScriptedVerifier(lambda r: "Yes"),
                  progress=False)
     assert yes["kept"] == 9 and yes["discarded"] == 0
-    assert yes["hallucination"] is None  # these traces carry no scene graph, and no --data was given
+    # These traces carry no scene graph, and no --data was given.
+    assert write_truth_scores(tmp_path / "yes.jsonl", world["traces"]) is None
     rows = list(read_jsonl(tmp_path / "yes.jsonl"))
-    h = compute_stats(rows, truth_sources(load_traces(world["traces"]), {
-        r["id"]: r for r in read_jsonl(world["data"])}))["hallucination"]
+    h = hallucination_stats(rows, truth_sources(read_traces(world["traces"]), index_records(world["data"])))
     assert h["precision"] is None and h["recall"] == 0.0
 
 
@@ -227,7 +223,8 @@ def test_hf_verifier_gives_every_kept_sample_a_verdict(world, tmp_path, tiny_mod
             assert r["verdict"] in ("yes", "no", "unparsable")
             assert r["kept"] == (r["verdict"] == "yes")
     assert stats["checked"] == 9 and stats["errors"] == 3
-    assert stats["hallucination"]["samples"] == 9 and stats["hallucination"]["hallucinated"] == 3
+    h = write_truth_scores(out, world["traces"], world["data"])
+    assert h["samples"] == 9 and h["hallucinated"] == 3
     # Rerun: nothing left to do, the verifier model is not even loaded.
     again = verify(_recipe(student, max_new_tokens=6), world["traces"], out, backend=None, progress=False)
     assert again["run"]["written"] == 0 and again["lines"] == 12
@@ -285,20 +282,21 @@ def test_traces_written_by_the_teacher_stage_are_read_as_written(world, tmp_path
     """Traces made by teach's own trace builder (pinned format, meta copied) need no --data for the truth."""
     from verify_world import THINKS
 
-    from sightsound.schema import load_samples
+    from sightsound.artefacts import read_records
     from sightsound.teacher import make_trace
 
     recipe = _recipe()
     recipe.teach.n = 3
     lines = []
-    for sample in load_samples(world["data"]):
+    for sample in read_records(world["data"]):
         texts = [f"<think>{t}</think> <answer>The correct answer is: {'ABCD'[c]}. {sample.choices[c]}</answer>"
                  for t, c in THINKS[sample.id]]
         result = GenerationResult(sample.id, [Generation(x, 20, "stop") for x in texts])
         lines.append(make_trace(sample, result, recipe.teach, {"backend": "hand"}, num_frames=0))
     traces = tmp_path / "teach_traces.jsonl"
     traces.write_text("".join(json.dumps(t) + "\n" for t in lines))
-    stats = verify(recipe, traces, tmp_path / "v.jsonl",
+    verify(recipe, traces, tmp_path / "v.jsonl",
                    backend=ScriptedVerifier(lambda r: "No" if HALLUCINATED[r.id] else "Yes"), progress=False)
     assert {r["key"] for r in read_jsonl(tmp_path / "v.jsonl")} == ALL_KEYS
-    assert stats["hallucination"]["precision"] == 1.0 and stats["hallucination"]["recall"] == 1.0
+    h = write_truth_scores(tmp_path / "v.jsonl", traces)
+    assert h["precision"] == 1.0 and h["recall"] == 1.0

@@ -116,7 +116,7 @@ def _is_teacher_traces(path: Path) -> bool:
     return isinstance(first, dict) and "samples" in first and "agreement" in first
 
 
-def write_merged_stats(out: str | Path, key: str, data: str | Path | None = None) -> dict[str, Any] | None:
+def write_merged_stats(out: str | Path, key: str) -> dict[str, Any] | None:
     """The stats file a single run writes, for a merged output; None when it is neither teach's nor verify's."""
     out = Path(out)
     if _is_teacher_traces(out):
@@ -125,9 +125,7 @@ def write_merged_stats(out: str | Path, key: str, data: str | Path | None = None
 
         return write_stats(out)
     if key == "key":
-        # The truth scores come from the traces' scene graphs when ``data`` names the traces, as it
-        # does for verify shards.
         from sightsound.verify import write_stats
 
-        return write_stats(out, traces_path=data)
+        return write_stats(out)
     return None

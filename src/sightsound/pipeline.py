@@ -46,7 +46,6 @@ from sightsound.jsonl import (
     output_lock,
     read_json,
     read_jsonl,
-    write_jsonl_atomic,
 )
 from sightsound.runinfo import config_hash, package_versions, write_resolved_config
 from sightsound.stages import PREV_SUFFIX, Stage, StageRunner
@@ -128,15 +127,15 @@ def _data_stage(recipe: Recipe, L: Layout) -> Stage:
 
             generate(L.data.parent, recipe.synth, progress=recipe.pipeline.progress)
         else:
+            from sightsound.artefacts import read_records, write_records
             from sightsound.data import load_benchmark
-            from sightsound.schema import absolute_media, load_samples
 
             if not src.annotations:
                 raise ConfigError(f"data.annotations is required for data.source={src.source!r}")
             if src.source == "avqa":
                 samples = list(load_benchmark("avqa", src.annotations, src.media_root))
             else:
-                samples = load_samples(src.annotations)
+                samples = read_records(src.annotations)
             samples = samples[: src.limit] if src.limit else samples
             missing = [s.id for s in samples if not s.audio or not (s.video or s.frames)]
             if missing:
@@ -144,7 +143,7 @@ def _data_stage(recipe: Recipe, L: Layout) -> Stage:
                             missing[:5])
             # Absolute: the loader found the clips relative to the working directory, later stages read
             # this file relative to itself (issue 19: a relative media_root failed every teach record).
-            write_jsonl_atomic(L.data, [absolute_media(s).to_dict() for s in samples])
+            write_records(L.data, samples)
         return {"records": sum(1 for _ in read_jsonl(L.data))}
 
     cfg = {"data": to_dict(src), "synth": to_dict(recipe.synth) if src.source == "synthetic" else None}
@@ -182,10 +181,14 @@ def _teach_stage(recipe: Recipe, L: Layout, retry_errors: bool = True) -> Stage:
 
 def _verify_stage(recipe: Recipe, L: Layout, retry_errors: bool = True) -> Stage:
     def fn() -> dict:
+        from sightsound.synth.hallucination import write_truth_scores
         from sightsound.verify import verify
 
-        return _yields(verify(recipe, L.traces, L.verified, data_path=L.data, progress=recipe.pipeline.progress,
-                              retry_errors=retry_errors))
+        stats = verify(recipe, L.traces, L.verified, data_path=L.data, progress=recipe.pipeline.progress,
+                       retry_errors=retry_errors)
+        # Step 2 knows no ground truth; on synthetic records the scene graphs score its verdicts.
+        stats["hallucination"] = write_truth_scores(L.verified, L.traces, L.data)
+        return _yields(stats)
 
     cfg = {"verify": to_dict(recipe.verify), "verifier": to_dict(recipe.models.verifier)}
     return Stage("verify", fn, [L.verified], [L.traces, L.data], cfg)

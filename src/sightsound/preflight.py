@@ -96,8 +96,8 @@ def _media_check(pf: Preflight, name: str, where: str, samples: list[Sample], ne
 
 def _data_samples(recipe: Recipe, pf: Preflight) -> list[Sample] | None:
     """The distillation records as the data stage will read them (None: synthetic, or unreadable)."""
+    from sightsound.artefacts import read_records
     from sightsound.data import load_benchmark
-    from sightsound.schema import load_samples
 
     src = recipe.data
     if src.source == "synthetic":
@@ -108,7 +108,7 @@ def _data_samples(recipe: Recipe, pf: Preflight) -> list[Sample] | None:
         return None
     try:
         samples = (list(load_benchmark("avqa", src.annotations, src.media_root)) if src.source == "avqa"
-                   else load_samples(src.annotations))
+                   else read_records(src.annotations))
     except (FileNotFoundError, RecordError, ConfigError, ValueError) as e:
         pf.add("data", False, str(e))
         return None

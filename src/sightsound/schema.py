@@ -8,15 +8,14 @@ A record is one question about one clip::
 
 ``answer`` is a 0-based index into ``choices`` (null where the benchmark's answer is open or
 unknown; MUSIC-AVQA's open answer then lives in ``meta["answer_text"]``). Paths are stored as
-written; relative paths are resolved against the JSONL file's directory by :func:`resolve_media`.
+written; relative paths are resolved against the JSONL file's directory when the file is read
+(:func:`sightsound.artefacts.read_records`, the one reader of records files).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 
@@ -84,31 +83,6 @@ class Sample:
         return cls(**data)
 
 
-def resolve_media(path: str | None, base: str | Path | None) -> str | None:
-    """Resolve a record's relative media path against the directory of the file it came from."""
-    if path is None:
-        return None
-    p = Path(path)
-    if not p.is_absolute() and base is not None:
-        p = Path(base) / p
-    return str(p)
-
-
-def absolute_media(sample: Sample) -> Sample:
-    """``sample`` with its media paths made absolute against the working directory.
-
-    A loader resolves a relative ``media_root`` against the working directory, but the records file
-    it feeds lives elsewhere (a run's ``data/train/``) and is read back relative to *that* file; so a
-    writer stores absolute paths, which mean the same thing to every stage and every working directory.
-    """
-    ab = lambda p: os.path.abspath(p) if p else p
-    sample.audio, sample.video = ab(sample.audio), ab(sample.video)
-    if sample.frames:
-        sample.frames = [ab(f) for f in sample.frames]
-    return sample
-
-
-
 def check_limits(sample: Sample, limits: Any, where: str) -> None:
     """Refuse a record whose text is longer than ``limits`` allow (a :class:`~sightsound.config.LimitsConfig`).
 
@@ -122,31 +96,3 @@ def check_limits(sample: Sample, limits: Any, where: str) -> None:
         if len(c) > limits.max_choice_chars:
             raise RecordError(f"{where}: record {sample.id!r}: choice {i} is {len(c)} characters, over "
                               f"limits.max_choice_chars={limits.max_choice_chars}")
-
-
-def load_samples(path: str | Path, resolve: bool = True, limits: Any = None) -> list[Sample]:
-    """Read a records JSONL; with ``resolve``, media paths become absolute (relative to the file).
-
-    With ``limits`` (a :class:`~sightsound.config.LimitsConfig`), over-long text is refused too.
-    """
-    from sightsound.jsonl import read_jsonl
-
-    path = Path(path)
-    out = []
-    for lineno, row in read_jsonl(path, with_lineno=True):
-        if not isinstance(row, dict):
-            raise RecordError(f"{path}:{lineno}: a record must be a JSON object, got {type(row).__name__}")
-        try:
-            s = Sample.from_dict(row)
-        except (RecordError, TypeError) as e:
-            raise RecordError(f"{path}:{lineno}: {e}") from None
-        if limits is not None:
-            check_limits(s, limits, f"{path}:{lineno}")
-        if resolve:
-            base = path.parent.resolve()
-            s.audio = resolve_media(s.audio, base)
-            s.video = resolve_media(s.video, base)
-            if s.frames:
-                s.frames = [resolve_media(f, base) for f in s.frames]
-        out.append(s)
-    return out

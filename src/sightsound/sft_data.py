@@ -27,6 +27,10 @@ A sample is refused, with a reason, when its record is not in the data or is inv
 or its audio file is missing, when its choice (the distilled label) is not an index of the
 record's choices, or when it has no reasoning. Refusals are counted in ``<out>.summary.json`` and
 listed with their ids. Outputs are written atomically: a reader never sees half a set.
+
+Question, choices, answer and audio come from the records, read by the one records reader
+(:func:`sightsound.artefacts.index_records`), not from copies in the verified lines: the records
+stay the one source of what a question is, and the verified format keeps only what Step 2 decides.
 """
 
 from __future__ import annotations
@@ -36,10 +40,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sightsound.jsonl import ArtefactError, atomic_write_json, read_jsonl, write_jsonl_atomic
+from sightsound.artefacts import (
+    TeacherSample,
+    consistent_trace_samples,
+    index_records,
+    kept_verified_samples,
+    write_examples,
+)
+from sightsound.jsonl import atomic_write_json
 from sightsound.parsing import answer_line
 from sightsound.prompts import build_student_prompt
-from sightsound.schema import RecordError, Sample, resolve_media
+from sightsound.schema import RecordError, Sample
 
 log = logging.getLogger(__name__)
 
@@ -75,76 +86,22 @@ def assistant_message(text: str) -> dict[str, Any]:
     return {"role": "assistant", "content": [{"type": "text", "text": text}]}
 
 
-# ------------------------------------------------------------------------------------------- sources
-def kept_verified_samples(path: str | Path) -> list[dict]:
-    """(key, id, think, choice) of the samples the verifier kept, in file order."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"verified file not found: {path}")
-    out = []
-    for lineno, row in read_jsonl(path, with_lineno=True):
-        if not isinstance(row, dict) or not {"key", "id", "kept"} <= set(row):
-            raise ArtefactError(f"{path}:{lineno}: not a verified line (needs 'key', 'id', 'kept')")
-        if row["kept"]:
-            if "think" not in row or "choice" not in row:
-                raise ArtefactError(f"{path}:{lineno}: kept line {row['key']!r} lacks 'think'/'choice' "
-                                    f"(written by an older verify?)")
-            out.append({"key": row["key"], "id": row["id"], "think": row["think"], "choice": row["choice"]})
-    return out
-
-
-def unverified_samples(path: str | Path) -> list[dict]:
-    """Every consistent sample of every kept trace, without the fact-check (the ablation's source)."""
-    from sightsound.verify import consistent_samples, load_traces, sample_key
-
-    out = []
-    for t in load_traces(path):
-        if not t.get("kept"):
-            continue
-        for s in consistent_samples(t, "all"):
-            out.append({"key": sample_key(t["id"], s.get("index")), "id": t["id"], "think": s.get("think"),
-                        "choice": s.get("choice")})
-    return out
-
-
-def index_records(data_path: str | Path) -> dict[str, dict | str]:
-    """id -> validated record dict (audio made absolute), or the reason the record is invalid."""
-    data_path = Path(data_path)
-    if not data_path.is_file():
-        raise FileNotFoundError(f"data file not found: {data_path}")
-    base = data_path.parent.resolve()
-    out: dict[str, dict | str] = {}
-    for lineno, row in read_jsonl(data_path, with_lineno=True):
-        rid = row.get("id") if isinstance(row, dict) else None
-        try:
-            s = Sample.from_dict(row)
-        except (RecordError, TypeError) as e:
-            if isinstance(rid, str):
-                out[rid] = f"{data_path}:{lineno}: {e}"
-                continue
-            raise RecordError(f"{data_path}:{lineno}: {e}") from None
-        rec = s.to_dict()
-        rec["audio"] = resolve_media(s.audio, base) if s.audio else None
-        out[s.id] = rec
-    return out
-
-
 # ------------------------------------------------------------------------------------------ building
-def _refusal(sample: dict, records: dict[str, dict | str]) -> tuple[str, str] | None:
+def _refusal(sample: TeacherSample, records: dict[str, Sample | RecordError]) -> tuple[str, str] | None:
     """(reason, detail) when the sample cannot become a training example, else None."""
-    rec = records.get(sample["id"])
+    rec = records.get(sample.id)
     if rec is None:
         return NOT_IN_DATA, "record id not in the data file"
-    if isinstance(rec, str):
-        return INVALID_RECORD, rec
-    if not rec.get("audio"):
+    if isinstance(rec, RecordError):
+        return INVALID_RECORD, str(rec)
+    if not rec.audio:
         return NO_AUDIO, "record has no audio"
-    if not Path(rec["audio"]).is_file():
-        return AUDIO_MISSING, f"audio file not found: {rec['audio']}"
-    choice = sample.get("choice")
-    if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(rec["choices"]):
-        return LABEL_OUTSIDE_CHOICES, f"label {choice!r} is not an index of {len(rec['choices'])} choices"
-    if not (sample.get("think") or "").strip():
+    if not Path(rec.audio).is_file():
+        return AUDIO_MISSING, f"audio file not found: {rec.audio}"
+    choice = sample.choice
+    if isinstance(choice, bool) or not isinstance(choice, int) or not 0 <= choice < len(rec.choices):
+        return LABEL_OUTSIDE_CHOICES, f"label {choice!r} is not an index of {len(rec.choices)} choices"
+    if not (sample.think or "").strip():
         return EMPTY_THINK, "no reasoning to distil"
     return None
 
@@ -152,7 +109,7 @@ def _refusal(sample: dict, records: dict[str, dict | str]) -> tuple[str, str] | 
 LABEL_SETS = ("per_record", "per_sample")
 
 
-def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: bool = False,
+def build_sets(samples: list[TeacherSample], records: dict[str, Sample | RecordError], label_only: bool = False,
                answer_style: str = "letter_text", label_set: str = "per_record", prompt_style: str = "paper",
                labels: str = "distilled") -> tuple[list[dict], list[dict], list[dict]]:
     """(SFT rows, GRPO rows, refusals) from source samples; pure apart from checking audio files exist.
@@ -171,39 +128,39 @@ def build_sets(samples: list[dict], records: dict[str, dict | str], label_only: 
     for sample in samples:
         why = _refusal(sample, records)
         if why:
-            refused.append({"id": sample["id"], "key": sample["key"], "reason": why[0], "detail": why[1]})
+            refused.append({"id": sample.id, "key": sample.key, "reason": why[0], "detail": why[1]})
             continue
-        rec = records[sample["id"]]
-        choice = sample["choice"]
-        user = user_message(rec["audio"], rec["question"], rec["choices"], prompt_style)
-        if once and rec["id"] in in_sft:
+        rec = records[sample.id]
+        choice = sample.choice
+        user = user_message(rec.audio, rec.question, rec.choices, prompt_style)
+        if once and rec.id in in_sft:
             continue  # the same answer line again: an identical example, not another sample
-        in_sft.add(rec["id"])
+        in_sft.add(rec.id)
         sft.append({
             # One line per kept sample, and a record may have several: the line's id is the sample's
             # key ("<record id>#<index>"), unique as every artefact's id is; record_id names the record.
-            "id": sample["key"],
-            "record_id": rec["id"],
-            "messages": [user, assistant_message(target_text(sample["think"], rec["choices"], choice, label_only,
+            "id": sample.key,
+            "record_id": rec.id,
+            "messages": [user, assistant_message(target_text(sample.think, rec.choices, choice, label_only,
                                                                  answer_style))],
-            "audio": rec["audio"], "question": rec["question"], "choices": rec["choices"],
-            "solution": choice, "source_key": sample["key"],
+            "audio": rec.audio, "question": rec.question, "choices": rec.choices,
+            "solution": choice, "source_key": sample.key,
         })
-        prev = grpo.get(rec["id"])
+        prev = grpo.get(rec.id)
         if prev is None:
-            truth = rec.get("answer")
+            truth = rec.answer
             solution = choice if labels == "distilled" else truth
             if solution is None:
-                refused.append({"id": rec["id"], "key": sample["key"], "reason": LABEL_OUTSIDE_CHOICES,
+                refused.append({"id": rec.id, "key": sample.key, "reason": LABEL_OUTSIDE_CHOICES,
                                 "detail": "the record has no ground-truth answer"})
                 continue
-            grpo[rec["id"]] = {"id": rec["id"], "prompt": [user], "audio": rec["audio"], "question": rec["question"],
-                               "choices": rec["choices"], "solution": solution, "labels": labels,
+            grpo[rec.id] = {"id": rec.id, "prompt": [user], "audio": rec.audio, "question": rec.question,
+                               "choices": rec.choices, "solution": solution, "labels": labels,
                                "prompt_style": prompt_style}
         elif labels == "distilled" and prev["solution"] != choice:
             # Samples of one record that passed the unanimity filter cannot disagree; if they do, the
             # distilled label is unknown, so the record leaves the GRPO set rather than being guessed.
-            refused.append({"id": rec["id"], "key": sample["key"], "reason": CONFLICTING_LABELS,
+            refused.append({"id": rec.id, "key": sample.key, "reason": CONFLICTING_LABELS,
                             "detail": f"distilled labels {prev['solution']} and {choice} disagree"})
             prev["conflict"] = True
     grpo_rows = [g for g in grpo.values() if not g.pop("conflict", False)]
@@ -227,16 +184,16 @@ def build_sft(data_path: str | Path, out_path: str | Path, verified_path: str | 
     """
     if (verified_path is None) == (traces_path is None):
         raise ValueError("give exactly one source: verified_path (fact-checked) or traces_path (unverified)")
-    samples = kept_verified_samples(verified_path) if verified_path else unverified_samples(traces_path)
+    samples = kept_verified_samples(verified_path) if verified_path else consistent_trace_samples(traces_path)
     records = index_records(data_path)
     sft, grpo, refused = build_sets(samples, records, label_only=label_only, answer_style=answer_style,
                                     label_set=label_set, prompt_style=prompt_style, labels=labels)
     if out_path is None and not grpo_out:
         raise ValueError("nothing to write: give out_path, grpo_out or both")
     if out_path is not None:
-        write_jsonl_atomic(out_path, sft)
+        write_examples(out_path, sft)
     if grpo_out:
-        write_jsonl_atomic(grpo_out, grpo)
+        write_examples(grpo_out, grpo)
     summary = {
         "source": "verified" if verified_path else "unverified_traces",
         "source_path": str(verified_path or traces_path),

@@ -29,8 +29,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sightsound.artefacts import read_records, read_traces
 from sightsound.config import ConfigError, Recipe, dump_yaml, load_yaml, to_dict
 from sightsound.jsonl import ArtefactError, read_jsonl
+from sightsound.schema import Sample
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +84,13 @@ def fingerprint_diffs(stage: str, before: dict[str, Any], recipe: Recipe) -> lis
     return diffs
 
 
-def _check_data(shard: Path, stage: str, records: dict[str, dict], traces: dict[str, dict]) -> None:
+def _check_data(shard: Path, stage: str, records: dict[str, Sample], traces: dict[str, dict]) -> None:
     for lineno, row in read_jsonl(shard, with_lineno=True):
         rid = row.get("id")
         rec = records.get(rid)
         if rec is None:
             raise ArtefactError(f"{shard}:{lineno}: id {rid!r} is not a record of the run's data")
-        if stage == "teach" and (row.get("question"), row.get("choices")) != (rec["question"], rec["choices"]):
+        if stage == "teach" and (row.get("question"), row.get("choices")) != (rec.question, rec.choices):
             raise ArtefactError(f"{shard}:{lineno}: record {rid!r} has another question or options than the run's data")
         if stage == "verify" and not (traces.get(rid) or {}).get("kept"):
             raise ArtefactError(f"{shard}:{lineno}: {rid!r} is not a kept trace of the run's teach output")
@@ -107,8 +109,8 @@ def adopt(recipe: Recipe, run_dir: str | Path | None, stage: str, shards: list[s
     runner.run(_data_stage(recipe, L))  # the records the shards must have been made from
     if stage == "verify" and (runner.manifest.get("teach") or {}).get("status") != "complete":
         raise ArtefactError(f"{L.root}: teach is not complete; adopt or run it before verify")
-    records = {r["id"]: r for r in read_jsonl(L.data)}
-    traces = {t["id"]: t for t in read_jsonl(L.traces)} if stage == "verify" else {}
+    records = {s.id: s for s in read_records(L.data)}
+    traces = {t["id"]: t for t in read_traces(L.traces)} if stage == "verify" else {}
     shards = [Path(s) for s in shards]
     for shard in shards:
         diffs = fingerprint_diffs(stage, shard_config(shard), recipe)
@@ -125,9 +127,11 @@ def adopt(recipe: Recipe, run_dir: str | Path | None, stage: str, shards: list[s
         st = _teach_stage(recipe, L)
     else:
         merged = merge_outputs(shards, out, key="key", data=L.traces, data_filter="kept")
+        from sightsound.synth.hallucination import write_truth_scores
         from sightsound.verify import write_stats
 
-        stats = write_stats(out, traces_path=L.traces, data_path=L.data)
+        stats = write_stats(out)
+        stats["hallucination"] = write_truth_scores(out, L.traces, L.data)
         st = _verify_stage(recipe, L)
     from sightsound.pipeline import _yields
 

@@ -29,6 +29,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from pathlib import Path
 from typing import Any
 
+from sightsound.artefacts import read_records
 from sightsound.backends.base import (
     GenerationRequest,
     GenerationResult,
@@ -42,7 +43,7 @@ from sightsound.errors import MediaError
 from sightsound.jsonl import ArtefactError, JsonlWriter, atomic_write_json, output_lock, read_jsonl
 from sightsound.parsing import OK, parse_response
 from sightsound.prompts import teacher_prompt
-from sightsound.schema import RecordError, Sample, load_samples
+from sightsound.schema import RecordError, Sample
 from sightsound.sharding import parse_shard, select_shard
 from sightsound.stage_io import OutputSettings, start_output, stats_path, write_batches
 
@@ -355,7 +356,7 @@ def _teach(recipe: Recipe, data_path: str | Path, out_path: str | Path, shard: s
     _check_config(cfg)
     data_path, out = Path(data_path), Path(out_path)
     shard = parse_shard(shard) if isinstance(shard, str) else shard
-    samples = select_shard(load_samples(data_path, limits=recipe.limits), shard)
+    samples = select_shard(read_records(data_path, limits=recipe.limits), shard)
     if not samples:
         # An empty records file "distilled" 0 records with exit 0: say so instead.
         raise RecordError(f"{data_path}: no records{f' in shard {shard[0]}/{shard[1]}' if shard else ''}")

@@ -24,9 +24,9 @@ whose id hashes to shard i (:mod:`sightsound.sharding`), each shard into its own
 :func:`write_stats` recomputes the stats of the merged file).
 
 ``VERIFIED.stats.json`` (rewritten atomically at the end from the whole output file) counts the
-verdicts and, on synthetic data (scene graphs from ``--data``, or the copy the teacher keeps in its
-traces), scores them against the ground truth (:mod:`sightsound.hallucination`): precision and
-recall of discarding hallucinated samples.
+verdicts. Its ``hallucination`` entry (precision and recall of discarding hallucinated samples) is
+filled in only where a ground truth exists, by the synthetic world's scorer
+(:mod:`sightsound.synth.hallucination`): this stage knows nothing of scene graphs.
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from sightsound import verdicts
+from sightsound.artefacts import consistent_samples, index_records, read_traces, sample_key
 from sightsound.errors import MediaError
-from sightsound.jsonl import ArtefactError, JsonlWriter, atomic_write_json, read_jsonl
+from sightsound.jsonl import JsonlWriter, atomic_write_json, read_jsonl
+from sightsound.schema import RecordError, Sample
 from sightsound.stage_io import OutputSettings, start_output, stats_path, write_batches
 
 log = logging.getLogger(__name__)
@@ -61,49 +63,15 @@ class Job:
     audio: str | None
 
 
-def sample_key(record_id: str, index: int | None) -> str:
-    return f"{record_id}#{index if index is not None else 'none'}"
-
-
-def consistent_samples(trace: dict, which: str = "all") -> list[dict]:
-    """The samples of a kept trace that carry its agreed choice, by index; ``first``: only the first.
-
-    For a trace the paper's unanimity filter kept, that is every sample; the check is repeated so
-    that a hand-edited or differently-filtered trace cannot slip a dissenting sample into training.
-    """
-    agreed = trace.get("agreed_choice")
-    samples = [s for s in trace.get("samples") or [] if agreed is not None and s.get("choice") == agreed]
-    samples.sort(key=lambda s: s.get("index", 0))
-    if which == "first":
-        return samples[:1]
-    if which != "all":
-        raise ValueError(f"samples must be 'all' or 'first', got {which!r}")
-    return samples
-
-
-def load_traces(path: str | Path) -> list[dict]:
-    """Teacher traces, checked for the fields this stage reads (the error names file and line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"traces file not found: {path}")
-    out = []
-    for lineno, row in read_jsonl(path, with_lineno=True):
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or "kept" not in row:
-            raise ArtefactError(f"{path}:{lineno}: not a teacher trace (needs 'id' and 'kept')")
-        if row["kept"] and not isinstance(row.get("samples"), list):
-            raise ArtefactError(f"{path}:{lineno}: kept trace {row['id']!r} has no 'samples' list")
-        out.append(row)
-    return out
-
-
-def plan(traces: list[dict], which: str = "all", records: dict[str, dict] | None = None) -> list[Job]:
+def plan(traces: list[dict], which: str = "all", records: dict[str, Sample | RecordError] | None = None) -> list[Job]:
     """The jobs for the kept traces, in trace order. ``records`` (id -> record) fills a missing audio path."""
     jobs = []
     for t in traces:
         if not t.get("kept"):
             continue
         rid = t["id"]
-        audio = t.get("audio") or ((records or {}).get(rid) or {}).get("audio")
+        rec = (records or {}).get(rid)
+        audio = t.get("audio") or (rec.audio if isinstance(rec, Sample) else None)
         chosen = consistent_samples(t, which)
         if not chosen:
             # A kept trace must yield a line, or `merge` would report it as a gap; this one is corrupt.
@@ -197,81 +165,12 @@ def check_batch(jobs: list[Job], backend, cfg, identity: dict, audio_cache: dict
 
 
 # ------------------------------------------------------------------------------------------ stats
-def _index_records(data_path: str | Path | None) -> dict[str, dict]:
-    """id -> raw record (audio resolved against the data file's folder), without failing on one bad row."""
-    if data_path is None:
-        return {}
-    from sightsound.schema import resolve_media
+def compute_stats(rows: list[dict]) -> dict[str, Any]:
+    """Verdict counts of a verified file.
 
-    data_path = Path(data_path)
-    if not data_path.is_file():
-        raise FileNotFoundError(f"data file not found: {data_path}")
-    base = data_path.parent.resolve()
-    out = {}
-    for row in read_jsonl(data_path):
-        if isinstance(row, dict) and isinstance(row.get("id"), str):
-            row = dict(row)
-            row["audio"] = resolve_media(row.get("audio"), base)
-            out[row["id"]] = row
-    return out
-
-
-def truth_sources(traces: list[dict], records: dict[str, dict]) -> dict[str, dict]:
-    """id -> {"answer", "meta"} for scoring: the data file's record where given, else the trace's copy."""
-    out = {t["id"]: {"answer": t.get("label"), "meta": t.get("meta") or {}} for t in traces}
-    for rid, rec in records.items():
-        out[rid] = {"answer": rec.get("answer"), "meta": rec.get("meta") or {}}
-    return out
-
-
-def _vocabulary() -> list[str]:
-    """The synthetic world's sound classes: a think naming one that is not audible is a hallucination."""
-    try:
-        from sightsound.synth.vocab import all_classes
-    except ImportError:  # the truth then uses the classes named in each scene graph only
-        return []
-    return all_classes()
-
-
-def hallucination_stats(rows: list[dict], records: dict[str, dict]) -> dict[str, Any] | None:
-    """Verdicts against the scene-graph truth (rows of records with a scene only), or None.
-
-    Besides the overall precision/recall of discarding hallucinated samples: per kind of
-    hallucination how many samples had it and how many of those were discarded, and the scores per
-    evidence type of the synthetic question (visual / audio / both), where the teacher's blind spot is.
+    ``hallucination`` is left None: where the data has a ground truth (the synthetic world's scene
+    graphs), its own scorer fills it in (:mod:`sightsound.synth.hallucination`).
     """
-    from sightsound import hallucination as H
-
-    vocab = _vocabulary()
-    pairs: list[tuple[bool, bool]] = []
-    by_evidence: dict[str, list[tuple[bool, bool]]] = {}
-    by_reason, discarded_by_reason = Counter(), Counter()
-    for row in rows:
-        if row["verdict"] == verdicts.ERROR:
-            continue  # no decision was made
-        rec = records.get(row["id"]) or {}
-        meta = rec.get("meta") or {}
-        if not meta.get("scene"):
-            continue
-        label = rec.get("answer") if rec.get("answer") is not None else row.get("label")
-        truth = H.judge(row.get("think"), row.get("choice"), label, meta["scene"], vocab)
-        pair = (not row["kept"], truth.hallucinated)
-        pairs.append(pair)
-        if meta.get("evidence"):
-            by_evidence.setdefault(str(meta["evidence"]), []).append(pair)
-        for kind in {r.split(":", 1)[0] for r in truth.reasons}:
-            by_reason[kind] += 1
-            discarded_by_reason[kind] += not row["kept"]
-    if not pairs:
-        return None
-    out = H.score(pairs)
-    out["by_reason"] = {k: {"samples": n, "discarded": discarded_by_reason[k]} for k, n in sorted(by_reason.items())}
-    out["by_evidence"] = {k: H.score(v) for k, v in sorted(by_evidence.items())}
-    return out
-
-
-def compute_stats(rows: list[dict], records: dict[str, dict] | None = None) -> dict[str, Any]:
-    """Verdict counts of a verified file; ``records`` (id -> {"answer", "meta"}) adds the truth scores."""
     counts = Counter(r["verdict"] for r in rows)
     replies = Counter(verdicts.parse_verdict(x, r.get("verdict_rule", "strict"))
                       for r in rows for x in r.get("replies") or [])
@@ -290,20 +189,14 @@ def compute_stats(rows: list[dict], records: dict[str, dict] | None = None) -> d
         "records_with_a_kept_sample": len({r["id"] for r in rows if r["kept"]}),
         "keep_rate": (sum(1 for r in rows if r["kept"]) / checked) if checked else None,
     }
-    stats["hallucination"] = hallucination_stats(rows, records) if records else None
+    stats["hallucination"] = None
     return stats
 
 
-def write_stats(out_path: str | Path, traces_path: str | Path | None = None, data_path: str | Path | None = None,
-                extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """(Re)compute ``<out>.stats.json`` from a whole verified file (also usable after ``merge``).
-
-    The truth for the hallucination scores comes from the scene graphs of ``data_path`` or, where
-    the teacher copied them into its traces, of ``traces_path``.
-    """
+def write_stats(out_path: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """(Re)compute ``<out>.stats.json`` from a whole verified file (also usable after ``merge``)."""
     rows = list(read_jsonl(out_path)) if Path(out_path).exists() else []
-    traces = load_traces(traces_path) if traces_path else []
-    stats = compute_stats(rows, truth_sources(traces, _index_records(data_path)))
+    stats = compute_stats(rows)
     stats.update(extra or {})
     atomic_write_json(stats_path(out_path), stats)
     return stats
@@ -325,8 +218,8 @@ def verify(recipe, traces_path: str | Path, out_path: str | Path, shard: str | t
     """Fact-check the kept traces of ``traces_path`` (or one shard) into ``out_path``; return the stats.
 
     ``backend`` (anything with ``generate`` and ``describe``) defaults to the recipe's verifier,
-    built only when there is work left, so a finished run resumes in no time. ``data_path`` gives
-    audio paths to traces without one and scene graphs for the truth scores. ``out_path`` is locked
+    built only when there is work left, so a finished run resumes in no time. ``data_path`` (the
+    records) gives audio paths to traces without one. ``out_path`` is locked
     for the whole run: a second writer is refused at once.
     """
     from sightsound.jsonl import output_lock
@@ -347,8 +240,8 @@ def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, 
         log.warning("verify.votes=%d with vote_temperature 0: greedy votes are identical", cfg.votes)
     out = Path(out_path)
     shard = parse_shard(shard) if isinstance(shard, str) else shard
-    traces = select_shard(load_traces(traces_path), shard, key=lambda t: t["id"])
-    records = _index_records(data_path)
+    traces = select_shard(read_traces(traces_path), shard, key=lambda t: t["id"])
+    records = index_records(data_path) if data_path is not None else {}
     jobs = plan(traces, cfg.samples, records)
     start_output(out, recipe, OUTPUT_SETTINGS, is_error_line, retry_errors)
 
@@ -386,7 +279,7 @@ def _verify(recipe, traces_path, out_path, shard, backend, data_path, progress, 
 
     # An API verifier's calls of this invocation (requests, audio seconds, tokens) go into the stats.
     usage = backend_usage(backend)
-    stats = write_stats(out, traces_path, data_path, extra=None if usage is None else {"api_usage": usage})
+    stats = write_stats(out, extra=None if usage is None else {"api_usage": usage})
     stats["run"] = {"kept_traces": sum(1 for t in traces if t.get("kept")), "planned": len(jobs),
                     "written": written, "already_done": len(jobs) - written, "seconds": round(elapsed, 3),
                     "shard": list(shard) if shard else None, "samples": cfg.samples, "votes": cfg.votes}

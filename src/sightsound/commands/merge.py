@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from sightsound.merge import merge_outputs, write_merged_stats
+from sightsound.synth.hallucination import write_truth_scores
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     stats = merge_outputs(args.inputs, args.out, key=args.key, data=args.data, data_filter=args.data_filter)
     if stats["rows"]:
-        write_merged_stats(args.out, args.key, args.data)
+        write_merged_stats(args.out, args.key)
+        if args.key == "key":
+            # On synthetic data, the filter's truth scores from the traces' scene graphs (``--data``
+            # names the traces for verify shards); null elsewhere.
+            write_truth_scores(args.out, traces_path=args.data)
     print(f"merged {stats['rows']} rows from {stats['inputs']} files into {Path(args.out)}")
     return 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 
 from sightsound.cli import add_recipe_arguments, add_stage_output_arguments, load_recipe_from_args
+from sightsound.synth.hallucination import write_truth_scores
 from sightsound.verify import verify
 
 
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe_from_args(args)
     stats = verify(recipe, args.traces, args.out, shard=args.shard, data_path=args.data,
                    progress=not args.no_progress, retry_errors=args.retry_errors)
+    # Step 2 knows no ground truth; on synthetic records the scene graphs score its verdicts.
+    stats["hallucination"] = write_truth_scores(args.out, args.traces, args.data)
     line = (f"verify: {stats['checked']} checked, {stats['kept']} kept, {stats['discarded']} discarded "
             f"({stats['unparsable']} unparsable), {stats['errors']} errors -> {args.out}")
     h = stats.get("hallucination")

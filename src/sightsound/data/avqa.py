@@ -3,7 +3,7 @@
 Record: ``id, video_name, video_id, question_text, multi_choice, answer, question_relation,
 question_type``. ``video_name`` is the VGGSound clip name, ``<YouTube id>_<start second, 6 digits>``;
 YouTube ids may themselves contain ``_``, so the name is split on the *last* one. The clip's files
-are looked up under the media root by ``video_name`` (see :mod:`sightsound.data.media`).
+are looked up under the media root by ``video_name`` (see :mod:`sightsound.data.clips`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sightsound.data.base import Collector, MalformedRecord, require_choices, require_str
-from sightsound.data.media import find_clip
+from sightsound.data.clips import find_clip
 from sightsound.schema import Sample
 
 NAME = "avqa"

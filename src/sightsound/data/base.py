@@ -183,7 +183,3 @@ def answer_index_from_text(answer: str, choices: list[str]) -> int:
         return folded.index(key)
     raise MalformedRecord(f"answer {answer!r} is not one of the choices {choices}")
 
-
-def clean_meta(raw: dict, drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The benchmark's own fields, kept verbatim in ``meta`` (minus ones already in the schema)."""
-    return {k: v for k, v in raw.items() if k not in drop}

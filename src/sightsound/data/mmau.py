@@ -1,10 +1,10 @@
-"""MMAU test-mini (Sakyi et al., ICLR 2025) and MMAR (Ma et al., 2025): text answers, 2-8 options.
+"""MMAU test-mini (Sakyi et al., ICLR 2025): text answers, 2-8 options.
 
 MMAU record: ``id, audio_id, question, choices, answer`` (the option's *text*), ``dataset, task``
 (sound/music/speech), ``split, category`` (a string, or in 13 test-mini items a list),
-``sub-category, difficulty``. MMAR (JSONL): ``id, audio_path, question, choices, answer, modality,
-category, sub-category, ...``. Both are scored by the official token rule on the answer text
+``sub-category, difficulty``. Scored by the official token rule on the answer text
 (:mod:`sightsound.evaluate.scoring`); the answer index stored here is the text's first position.
+MMAR shares this record shape and converter (:mod:`sightsound.data.mmar`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from sightsound.data.base import (
     Collector,
     MalformedRecord,
     answer_index_from_text,
-    iter_jsonl_lenient,
     require_choices,
     require_str,
 )
-from sightsound.data.media import resolve_relative
+from sightsound.data.clips import resolve_relative
 from sightsound.schema import Sample
 
 
@@ -33,7 +32,7 @@ def _categories(value) -> list[str]:
     raise MalformedRecord(f"field 'category' must be a string or a list of strings, got {value!r}")
 
 
-def _convert(raw: dict, *, source: str, audio_key: str, media_root, annotations: Path) -> Sample:
+def convert(raw: dict, *, source: str, audio_key: str, media_root, annotations: Path) -> Sample:
     rid = raw.get("id")
     if not isinstance(rid, str) or not rid:
         raise MalformedRecord("missing or empty field 'id'")
@@ -56,13 +55,7 @@ def _convert(raw: dict, *, source: str, audio_key: str, media_root, annotations:
     )
 
 
-def load_mmau(path: Path, media_root, collector: Collector, items: list) -> None:
+def load(path: Path, media_root, collector: Collector, items: list) -> None:
     for i, raw in enumerate(items):
-        collector.add(f"index {i}", raw, lambda r: _convert(r, source="mmau", audio_key="audio_id",
-                                                          media_root=media_root, annotations=path))
-
-
-def load_mmar(path: Path, media_root, collector: Collector) -> None:
-    for where, raw in iter_jsonl_lenient(path, collector):
-        collector.add(where, raw, lambda r: _convert(r, source="mmar", audio_key="audio_path",
-                                                   media_root=media_root, annotations=path))
+        collector.add(f"index {i}", raw, lambda r: convert(r, source="mmau", audio_key="audio_id",
+                                                         media_root=media_root, annotations=path))

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from sightsound.data.base import Collector, MalformedRecord, require_str
-from sightsound.data.media import find_clip
+from sightsound.data.clips import find_clip
 from sightsound.schema import Sample
 
 NAME = "music-avqa"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sightsound.data import avqa, mmau, music_avqa, synthetic
+from sightsound.data import avqa, mmar, mmau, music_avqa, records
 from sightsound.data.base import Benchmark, Collector, read_json_list
-from sightsound.data.media import clear_cache
+from sightsound.data.clips import clear_cache
 
 BENCHMARKS = ("avqa", "mmau", "mmar", "music-avqa", "synthetic")
 _ALIASES = {"music_avqa": "music-avqa", "musicavqa": "music-avqa", "mmau-test-mini": "mmau", "synth": "synthetic"}
@@ -51,14 +51,14 @@ def load_benchmark(name: str, annotations: str | Path, media_root: str | Path | 
         music_avqa.load(path, media_root, collector, read_json_list(path))
     elif name == "mmau":
         items = read_json_list(path)
-        mmau.load_mmau(path, media_root, collector, items)
+        mmau.load(path, media_root, collector, items)
         splits = {s.meta.get("split") for s in collector.samples if s.meta.get("split")}
         split = "/".join(sorted(splits)) or split
     elif name == "mmar":
-        mmau.load_mmar(path, media_root, collector)
+        mmar.load(path, media_root, collector)
         split = split or "test"  # MMAR is a single 1,000-item test set
     else:
-        synthetic.load(path, media_root, collector)
+        records.load(path, media_root, collector)
         split = split or "synthetic"
     return collector.finish(name, split)
 

@@ -91,13 +91,9 @@ def teach_config() -> TeachConfig:
 # ------------------------------------------------------------------------------------------ media
 def load_media(role: str, record: dict, base: Path | None = None):
     """(images, audio) of a record as the role's stage would load them."""
-    from sightsound.schema import Sample, resolve_media
+    from sightsound.artefacts import parse_record
 
-    sample = Sample.from_dict(record)
-    if base is not None:
-        sample.audio = resolve_media(sample.audio, base)
-        sample.video = resolve_media(sample.video, base)
-        sample.frames = [resolve_media(f, base) for f in sample.frames] if sample.frames else None
+    sample = parse_record(record, base)
     if role == "teacher":
         from sightsound.teacher import teacher_frames
 

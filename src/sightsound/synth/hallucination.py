@@ -24,8 +24,11 @@ dogs. Onsets closer than ``ONSET_TOLERANCE_S`` are not ordered. Loudness, timing
 spatial claims (slots) are not checked. Cross-checked against SightSound-mini's own true and
 corrupted accounts (tests/test_hallucination.py): no true account flagged, every corruption caught.
 
-Everything here is pure; :func:`score` turns (discarded?, hallucinated?) pairs into precision and
-recall of discarding hallucinations.
+:func:`judge` and :func:`score` are pure; :func:`score` turns (discarded?, hallucinated?) pairs into
+precision and recall of discarding hallucinations. :func:`write_truth_scores` applies them to a
+``verify`` output: Step 2 itself never sees a scene graph, so whoever knows the data is synthetic
+(the pipeline, the ``verify``/``merge`` commands) calls it after the stage, and it fills the
+``hallucination`` entry of ``VERIFIED.stats.json``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from sightsound.parsing import normalize
 
@@ -263,3 +268,87 @@ def score(pairs: Iterable[tuple[bool, bool]]) -> dict:
         # Among what the verifier keeps (the training set): the hallucination rate left over.
         "hallucination_rate_after": fn / (fn + tn) if fn + tn else None,
     }
+
+
+# ------------------------------------------------------------------------------ scoring a verify output
+def truth_sources(traces: list[dict], records: dict) -> dict[str, dict]:
+    """id -> {"answer", "meta"} for scoring: the data file's record where given, else the trace's copy.
+
+    ``records`` maps id -> :class:`~sightsound.schema.Sample` (an invalid record, a
+    :class:`~sightsound.schema.RecordError`, leaves the trace's copy in place).
+    """
+    out = {t["id"]: {"answer": t.get("label"), "meta": t.get("meta") or {}} for t in traces}
+    for rid, rec in records.items():
+        if not isinstance(rec, Exception):
+            out[rid] = {"answer": rec.answer, "meta": rec.meta or {}}
+    return out
+
+
+def hallucination_stats(rows: list[dict], truth: dict[str, dict]) -> dict[str, Any] | None:
+    """Verdicts against the scene-graph truth (rows of records with a scene only), or None.
+
+    Besides the overall precision/recall of discarding hallucinated samples: per kind of
+    hallucination how many samples had it and how many of those were discarded, and the scores per
+    evidence type of the synthetic question (visual / audio / both), where the teacher's blind spot is.
+    """
+    from sightsound.synth.vocab import all_classes
+    from sightsound.verdicts import ERROR
+
+    # A think naming any class of the world that is not audible is a hallucination.
+    vocab = all_classes()
+    pairs: list[tuple[bool, bool]] = []
+    by_evidence: dict[str, list[tuple[bool, bool]]] = {}
+    by_reason, discarded_by_reason = Counter(), Counter()
+    for row in rows:
+        if row["verdict"] == ERROR:
+            continue  # no decision was made
+        rec = truth.get(row["id"]) or {}
+        meta = rec.get("meta") or {}
+        if not meta.get("scene"):
+            continue
+        label = rec.get("answer") if rec.get("answer") is not None else row.get("label")
+        verdict = judge(row.get("think"), row.get("choice"), label, meta["scene"], vocab)
+        pair = (not row["kept"], verdict.hallucinated)
+        pairs.append(pair)
+        if meta.get("evidence"):
+            by_evidence.setdefault(str(meta["evidence"]), []).append(pair)
+        for kind in {r.split(":", 1)[0] for r in verdict.reasons}:
+            by_reason[kind] += 1
+            discarded_by_reason[kind] += not row["kept"]
+    if not pairs:
+        return None
+    out = score(pairs)
+    out["by_reason"] = {k: {"samples": n, "discarded": discarded_by_reason[k]} for k, n in sorted(by_reason.items())}
+    out["by_evidence"] = {k: score(v) for k, v in sorted(by_evidence.items())}
+    return out
+
+
+def verified_truth_scores(verified_path: str | Path, traces_path: str | Path | None = None,
+                          data_path: str | Path | None = None) -> dict[str, Any] | None:
+    """The ``hallucination`` figures of a verify output, or None where no record has a scene graph.
+
+    The truth comes from the scene graphs of ``data_path`` (the records) or, where the teacher
+    copied them into its traces, of ``traces_path``.
+    """
+    from sightsound.artefacts import index_records, read_traces
+    from sightsound.jsonl import read_jsonl
+
+    rows = list(read_jsonl(verified_path)) if Path(verified_path).exists() else []
+    traces = read_traces(traces_path) if traces_path else []
+    records = index_records(data_path) if data_path else {}
+    return hallucination_stats(rows, truth_sources(traces, records))
+
+
+def write_truth_scores(verified_path: str | Path, traces_path: str | Path | None = None,
+                       data_path: str | Path | None = None) -> dict[str, Any] | None:
+    """Fill the ``hallucination`` entry of ``VERIFIED.stats.json`` (rewritten atomically); return it."""
+    from sightsound.jsonl import atomic_write_json, read_json
+    from sightsound.stage_io import stats_path
+
+    figures = verified_truth_scores(verified_path, traces_path, data_path)
+    path = stats_path(verified_path)
+    stats = read_json(path)
+    if stats.get("hallucination") != figures:
+        stats["hallucination"] = figures  # in place: the entry keeps its position in the file
+        atomic_write_json(path, stats)
+    return figures

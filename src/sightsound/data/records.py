@@ -1,27 +1,26 @@
-"""The synthetic world's records JSONL (``sightsound synth``): already in the schema.
+"""A records JSONL (``sightsound synth``'s ``data.jsonl``, or any file already in the schema) as a benchmark.
 
-Each line is a ``Sample.to_dict()``; media paths are relative to the JSONL's folder (or to
-``media_root`` when given). ``meta`` carries ``family``, ``evidence`` and ``vision_answer``.
+Each line is a ``Sample.to_dict()``, validated and resolved by the one records reader
+(:func:`sightsound.artefacts.parse_record`); media paths are relative to the JSONL's folder (or to
+``media_root`` when given). Unlike that reader a benchmark is read leniently: a malformed line goes
+to the skip report. A benchmark record must carry its answer index.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from sightsound.artefacts import parse_record
 from sightsound.data.base import Collector, MalformedRecord, iter_jsonl_lenient
-from sightsound.schema import Sample, resolve_media
+from sightsound.schema import Sample
 
 NAME = "synthetic"
 
 
 def convert(raw: dict, base: Path) -> Sample:
-    sample = Sample.from_dict(raw)
+    sample = parse_record(raw, base)
     if sample.answer is None:
         raise MalformedRecord("synthetic records must carry their answer index")
-    sample.audio = resolve_media(sample.audio, base)
-    sample.video = resolve_media(sample.video, base)
-    if sample.frames:
-        sample.frames = [resolve_media(f, base) for f in sample.frames]
     sample.source = sample.source or NAME
     return sample
 

@@ -5,9 +5,8 @@ with injected faults (429 with Retry-After, 500, a hang)."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import statistics
+import time
 
 import numpy as np
 import pytest
@@ -49,15 +48,16 @@ def _arrivals(server, marker: str) -> list[float]:
 def test_requests_per_minute_are_spaced_out(student):
     reqs = [_req(f"r{i}", f"RPM {i}") for i in range(8)]
     with serve_backend(student, model_name=MODEL) as server:
+        start = time.monotonic()
         results = _client(server, rate_limit_rpm=240, max_concurrency=8).generate(reqs)
     assert all(r.ok for r in results)
     t = sorted(_arrivals(server, "RPM"))
-    # 240/min = 4/s with a one-second burst of 4: requests 4..7 go one per 0.25 s after the burst.
-    # Loose bounds on arrivals (the first calls also open connections, so an arrival lags its
-    # admission by a varying amount; test_rate_limiter_schedule checks the exact schedule).
-    shown = [round(x - t[0], 3) for x in t]
-    assert t[7] - t[0] >= 0.6 and statistics.median(b - a for a, b in itertools.pairwise(t[4:])) >= 0.2, shown
-    assert t[-1] - t[0] < 3.0, shown
+    # 240/min = 4/s with a one-second burst of 4: requests 4..7 are admitted one per 0.25 s after
+    # the burst, so the k-th arrival cannot come before (k - 3) * 0.25 s. Only lower bounds on
+    # arrivals: a loaded machine delays a request between admission and arrival, never advances it
+    # (test_rate_limiter_schedule checks the exact schedule on a simulated clock).
+    shown = [round(x - start, 3) for x in t]
+    assert all(t[k] - start >= (k - 3) * 0.25 - 0.02 for k in range(4, 8)), shown
 
 
 def test_rate_limiter_schedule(monkeypatch):
@@ -134,7 +134,8 @@ def test_cache_rerun_pays_only_for_unfinished_items_and_never_crosses_model_or_p
     reqs = [_req(f"c{i}", f"CACHED {i}") for i in range(4)] + [_req("h", "HANGS once")]
     plan = FaultPlan(by_text={"HANGS": ["hang"]}, hang_s=10.0)
     with serve_backend(student, faults=plan) as server:  # serves any model name
-        first = _client(server, cache_path=cache, timeout_s=0.5, max_retries=0).generate(reqs)
+        # The hang (10 s) outlasts the timeout; the timeout leaves room for a loaded machine.
+        first = _client(server, cache_path=cache, timeout_s=3.0, max_retries=0).generate(reqs)
         assert [r.ok for r in first] == [True] * 4 + [False] and first[4].error.startswith("timeout")
         before = len(server.log)
         rerun_backend = _client(server, cache_path=cache)

@@ -165,7 +165,7 @@ def test_stock_trl_sft_trains_on_audio_placeholders_without_features(student, sf
     """The audio check above FAILS on stock TRL ``SFTTrainer``: this proves it can fail.
 
     Same rows, TRL's own tokenisation and default collator: training runs without error, but the
-    ``<|AUDIO|>`` placeholders reach the loss with no ``input_features`` (shared/STACK.md).
+    ``<|AUDIO|>`` placeholders reach the loss with no ``input_features``.
     """
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer

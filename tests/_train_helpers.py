@@ -62,6 +62,12 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def tiny_set(tmp_path_factory, name: str, make_rows) -> Path:
+    """``NAME.jsonl`` of ``make_rows(clips)`` over four fresh clips, in a folder of its own."""
+    folder = tmp_path_factory.mktemp(f"{name}_data")
+    return write_jsonl(folder / f"{name}.jsonl", make_rows(make_clips(folder / "audio", 4)))
+
+
 def recipe(student: Path, **sections):
     """A recipe with the tiny student; ``sections`` map "sft"/"grpo" to dicts of overrides."""
     overrides = [f"models.student.name_or_path={student}"]

@@ -31,3 +31,9 @@ def tiny_models_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_models")
     build_tiny_models(out, seed=0)
     return out
+
+
+@pytest.fixture(scope="session")
+def student(tiny_models_dir) -> Path:
+    """The tiny Qwen2-Audio student the training tests train."""
+    return tiny_models_dir / "student"

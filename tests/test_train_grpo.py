@@ -23,6 +23,7 @@ from _train_helpers import (
     recording_callback,
     snapshot_callback,
     text_hash_reward,
+    tiny_set,
     write_jsonl,
 )
 
@@ -37,14 +38,8 @@ GRPO = {"max_steps": 3, "per_device_train_batch_size": 4, "num_generations": 4, 
 
 
 @pytest.fixture(scope="module")
-def student(tiny_models_dir):
-    return tiny_models_dir / "student"
-
-
-@pytest.fixture(scope="module")
 def prompt_set(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("grpo_data")
-    return write_jsonl(folder / "grpo.jsonl", grpo_rows(make_clips(folder / "audio", 4)))
+    return tiny_set(tmp_path_factory, "grpo", grpo_rows)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from _train_helpers import (
     recording_callback,
     sft_rows,
     snapshot_callback,
+    tiny_set,
     write_jsonl,
 )
 
@@ -34,14 +35,8 @@ SFT = {"max_steps": 3, "per_device_train_batch_size": 2, "learning_rate": 0.05, 
 
 
 @pytest.fixture(scope="module")
-def student(tiny_models_dir):
-    return tiny_models_dir / "student"
-
-
-@pytest.fixture(scope="module")
 def sft_set(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sft_data")
-    return write_jsonl(folder / "sft.jsonl", sft_rows(make_clips(folder / "audio", 4)))
+    return tiny_set(tmp_path_factory, "sft", sft_rows)
 
 
 def _sft(student, sft_set, out, **extra):
@@ -170,7 +165,7 @@ def test_stock_trl_sft_trains_on_audio_placeholders_without_features(student, sf
     """The audio check above FAILS on stock TRL ``SFTTrainer``: this proves it can fail.
 
     Same rows, TRL's own tokenisation and default collator: training runs without error, but the
-    ``<|AUDIO|>`` placeholders reach the loss with no ``input_features`` (shared/STACK.md).
+    ``<|AUDIO|>`` placeholders reach the loss with no ``input_features``.
     """
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -289,10 +284,10 @@ def test_cli_and_module_entry_points(student, sft_set, tmp_path):
     assert main(["sft", "--config", str(cfg), "sft.logging_steps=1"]) == 0
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").is_file()
     assert main(["sft", "--config", str(cfg), "sft.no_such_key=1"]) == 2  # strict config: one-line error
-    # `accelerate launch -m sightsound.train.sft` runs the module: it must parse arguments as a script.
-    for module in ("sightsound.train.sft", "sightsound.train.grpo"):
-        out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,
-                             check=False)
+    # `accelerate launch -m sightsound sft|grpo` runs the package as a script: it must parse the command line.
+    for command in ("sft", "grpo"):
+        out = subprocess.run([sys.executable, "-m", "sightsound", command, "--help"], capture_output=True, text=True,
+                             timeout=120, check=False)
         assert out.returncode == 0 and "--config" in out.stdout and "--resume" in out.stdout
 
 

@@ -13,7 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -165,9 +165,25 @@ class LoraSpec:
     target_modules: str = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
 
+# A training section's TRL_KEYS are fields of TRL's SFTConfig / GRPOConfig of the same name and meaning,
+# passed through unchanged (sightsound.train.common.trl_config); its other keys are SightSound's own.
+
+# The loss and scheduler names TRL 1.16 and transformers 5 accept (tests/test_train_config.py checks both),
+# refused at load time: TRL reads loss_type only at the first loss, after the model and the first
+# generations, and a scheduler name only once training starts.
+LossType = Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"]
+SchedulerType = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                        "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
+                        "warmup_stable_decay", "greedy"]
+
+
 @dataclass
-class SFTConfig:
+class SFTSection:
     """LoRA SFT of the student on verified CoTs (or labels, for the baseline)."""
+
+    TRL_KEYS: ClassVar[tuple[str, ...]] = (
+        "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+        "gradient_accumulation_steps", "lr_scheduler_type", "save_steps", "save_total_limit", "logging_steps", "seed")
 
     model: str = ""  # empty: models.student.name_or_path
     train_file: str = ""  # chat-messages JSONL from build-sft
@@ -179,9 +195,9 @@ class SFTConfig:
     max_steps: int = -1
     per_device_train_batch_size: int = 4
     gradient_accumulation_steps: int = 1
-    warmup_ratio: float = 0.03
-    lr_scheduler_type: str = "cosine"
-    max_length: int = 2048
+    warmup_ratio: float = 0.03  # a share of the total steps, 0 <= warmup_ratio < 1
+    lr_scheduler_type: SchedulerType = "cosine"
+    max_length: int = 2048  # the collator's: it cuts the answer, never the audio (TRL's own is off)
     save_steps: int = 200
     save_total_limit: int = 2
     logging_steps: int = 10
@@ -198,8 +214,14 @@ class SFTConfig:
 
 
 @dataclass
-class GRPOConfig:
+class GRPOSection:
     """GRPO of the student with format + accuracy rewards and a KL reference."""
+
+    TRL_KEYS: ClassVar[tuple[str, ...]] = (
+        "learning_rate", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+        "steps_per_generation", "num_generations", "num_iterations", "temperature", "top_p", "beta", "epsilon",
+        "loss_type", "scale_rewards", "max_completion_length", "lr_scheduler_type", "max_grad_norm", "logging_steps",
+        "log_completions", "save_steps", "save_total_limit", "seed")
 
     model: str = ""  # empty: models.student.name_or_path
     init_adapter: str | None = None  # the SFT adapter to start from (None: the pretrained student)
@@ -227,11 +249,11 @@ class GRPOConfig:
     bf16: bool | None = None
     top_p: float = 1.0  # [ours]
     epsilon: float = 0.2  # [ours, TRL default] PPO-style clip range
-    # [ours, TRL 1.16 default] dapo: token-level mean over the batch. grpo | dr_grpo | dapo | bnpo ...
-    loss_type: str = "dapo"
+    # [ours, TRL 1.16 default] dapo: token-level mean over the batch; grpo: per-sequence mean (R1-AQA).
+    loss_type: LossType = "dapo"
     scale_rewards: Literal["group", "batch", "none"] = "group"  # [ours] std normalisation of advantages
-    lr_scheduler_type: str = "constant"  # [ours] (R1-AQA: linear decay)
-    warmup_ratio: float = 0.0
+    lr_scheduler_type: SchedulerType = "constant"  # [ours] (R1-AQA: linear decay)
+    warmup_ratio: float = 0.0  # a share of the total steps, 0 <= warmup_ratio < 1
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool = False
     steps_per_generation: int | None = None  # None: gradient_accumulation_steps (TRL's default)
@@ -243,7 +265,7 @@ class GRPOConfig:
 
 
 @dataclass
-class R1AQAConfig:
+class R1AQASection:
     """The R1-AQA baseline (system ``r1_aqa``; Li et al. 2025, xiaomi-research/r1-aqa): label-only GRPO
     with R1-AQA's own prompt, format reward, loss and schedule. Every other setting is ``grpo``'s, so it
     differs from ``label_grpo`` only where R1-AQA's recipe does."""
@@ -254,8 +276,8 @@ class R1AQAConfig:
     prompt: Literal["r1_aqa", "paper"] = "r1_aqa"  # [R1-AQA] "... Output the final answer in <answer> </answer>."
     reward_funcs: list[str] = field(default_factory=lambda: ["answer_format", "accuracy"])  # [R1-AQA]
     reward_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])  # [R1-AQA] unweighted sum
-    loss_type: str = "grpo"  # [R1-AQA] per-sequence mean of token losses, then mean over sequences
-    lr_scheduler_type: str = "linear"  # [R1-AQA] the HF Trainer default: linear decay to 0
+    loss_type: LossType = "grpo"  # [R1-AQA] per-sequence mean of token losses, then mean over sequences
+    lr_scheduler_type: SchedulerType = "linear"  # [R1-AQA] the HF Trainer default: linear decay to 0
     max_completion_length: int = 256  # [R1-AQA]
 
 
@@ -348,9 +370,9 @@ class Recipe:
     synth: SynthConfig = field(default_factory=SynthConfig)
     teach: TeachConfig = field(default_factory=TeachConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
-    sft: SFTConfig = field(default_factory=SFTConfig)
-    grpo: GRPOConfig = field(default_factory=GRPOConfig)
-    r1_aqa: R1AQAConfig = field(default_factory=R1AQAConfig)
+    sft: SFTSection = field(default_factory=SFTSection)
+    grpo: GRPOSection = field(default_factory=GRPOSection)
+    r1_aqa: R1AQASection = field(default_factory=R1AQASection)
     eval: EvalConfig = field(default_factory=EvalConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
@@ -373,14 +395,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, key)
-            except ConfigError as e:
-                errors.append(str(e))
+            except ConfigError:
+                pass
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
     if origin is Literal:
         if value not in args:
@@ -526,6 +547,9 @@ def check_settings(recipe: Recipe) -> None:
     need(recipe.data.limit is None or recipe.data.limit >= 1, "data.limit", recipe.data.limit, "must be >= 1 or null")
     need(finite(recipe.limits.max_audio_s) and recipe.limits.max_audio_s > 0, "limits.max_audio_s",
          recipe.limits.max_audio_s, "a finite number of seconds > 0")
+    for sec in ("sft", "grpo"):  # transformers reads a warmup of 1 or more as a number of steps
+        v = getattr(recipe, sec).warmup_ratio
+        need(finite(v) and 0 <= v < 1, f"{sec}.warmup_ratio", v, "a share of the total steps: 0 <= warmup_ratio < 1")
 
 
 def dump_yaml(cfg: Any) -> str:

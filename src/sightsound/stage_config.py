@@ -5,7 +5,7 @@ writes the recipe the pipeline itself would train ``<system>`` with (its ``sft``
 pointing at the run directory's training set, output folder and starting adapter), for a launcher::
 
     sightsound export-stage-config configs/paper.yaml --stage train/cot_sft --to cot_sft.yaml
-    accelerate launch --config_file configs/accelerate/zero2.yaml -m sightsound.train.sft --config cot_sft.yaml
+    accelerate launch --config_file configs/accelerate/zero2.yaml -m sightsound sft --config cot_sft.yaml
 
 So multi-GPU training reads the same numbers as ``sightsound run`` (no hand-kept copy to drift),
 and writes where ``run`` looks: a later ``sightsound run`` re-enters that stage, whose trainer
@@ -56,7 +56,7 @@ def export_stage_config(recipe: Recipe, run_dir: str | Path, stage: str, to: str
     to.parent.mkdir(parents=True, exist_ok=True)
     header = (f"# {stage} of recipe {recipe.name!r}, exported by `sightsound export-stage-config` (do not edit:\n"
               f"# re-export after changing the recipe). Launch:\n"
-              f"#   accelerate launch --config_file configs/accelerate/zero2.yaml -m sightsound.train.{trainer} "
+              f"#   accelerate launch --config_file configs/accelerate/zero2.yaml -m sightsound {trainer} "
               f"--config {to}\n")
     to.write_text(header + dump_yaml(sub), encoding="utf-8")
     return to

@@ -3,7 +3,6 @@
 - :mod:`sightsound.models.loading`  ``load_model(spec)`` -> (model, processor) for the three architectures.
 - :mod:`sightsound.models.chat`     messages -> chat-template prompt -> processor inputs, per architecture.
 - :mod:`sightsound.models.tiny`     ``sightsound tiny-models``: tiny models of the real architectures, built offline.
-- :mod:`sightsound.models.registry` the paper's checkpoints by role.
 
 Heavy imports (torch, transformers) happen inside the submodules, not here.
 """

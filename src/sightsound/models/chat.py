@@ -74,16 +74,6 @@ def render_prompt(processor, messages: list[dict[str, Any]], add_generation_prom
                                          add_generation_prompt=add_generation_prompt)
 
 
-def count_media(messages: list[dict[str, Any]]) -> dict[str, int]:
-    counts = {"image": 0, "video": 0, "audio": 0}
-    for message in messages:
-        if isinstance(message.get("content"), list):
-            for item in message["content"]:
-                if item.get("type") in counts:
-                    counts[item["type"]] += 1
-    return counts
-
-
 def to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """float32 mono at 16 kHz (soxr; torchaudio does not work on these machines)."""
     audio = np.asarray(audio, dtype=np.float32)

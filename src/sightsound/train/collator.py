@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sightsound.models.chat import encode_batch, render_prompt
+from sightsound.models.chat import assistant_labels, encode_batch, render_prompt
 from sightsound.train.audio import audio_paths, normalize_messages
 
 IGNORE = -100
@@ -66,7 +66,7 @@ class AudioSFTCollator:
         enc = encode_batch(self.processor, self.arch, prompts, None, audios, padding_side="right")
         answer_ids = self.tokenizer(answers, add_special_tokens=False)["input_ids"]
         pad_id = self.tokenizer.pad_token_id
-        seqs, labels = [], []
+        seqs = []
         for i, ex in enumerate(examples):
             p_ids = enc["input_ids"][i][enc["attention_mask"][i].bool()].tolist()
             a_ids = answer_ids[i]
@@ -76,14 +76,13 @@ class AudioSFTCollator:
                                      f"(audio included), over max_length={self.max_length}")
                 a_ids = a_ids[: self.max_length - len(p_ids)]  # cut the answer, never the audio
             seqs.append(p_ids + a_ids)
-            labels.append([IGNORE] * len(p_ids) + a_ids)
         width = max(len(s) for s in seqs)
         input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
         attention = torch.zeros((len(seqs), width), dtype=torch.long)
-        label_t = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
-        for i, (s, lab) in enumerate(zip(seqs, labels, strict=True)):  # right padding for training
+        for i, s in enumerate(seqs):  # right padding for training
             input_ids[i, : len(s)] = torch.tensor(s)
             attention[i, : len(s)] = 1
-            label_t[i, : len(lab)] = torch.tensor(lab)
-        return {"input_ids": input_ids, "attention_mask": attention, "labels": label_t,
+        # The prompt ends with the generation prompt (the assistant header): everything after it is learnt.
+        labels = assistant_labels(self.processor, input_ids, attention, ignore_index=IGNORE)
+        return {"input_ids": input_ids, "attention_mask": attention, "labels": labels,
                 "input_features": enc["input_features"].to(self.feature_dtype), "feature_attention_mask": enc["feature_attention_mask"]}

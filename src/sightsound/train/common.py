@@ -1,4 +1,5 @@
-"""What SFT and GRPO share: the student and its LoRA, the run directory, resuming, metrics, saving.
+"""What SFT and GRPO share: the run directory, the student and its LoRA, TRL's config, resuming,
+metrics, training and saving.
 
 Kept out of the entry modules so that ``sft.py`` and ``grpo.py`` read like recipes (open-r1 style):
 seed, data, audio check, model, trainer, train (resuming), save.
@@ -11,6 +12,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +25,19 @@ ADAPTER_DIR = "adapter"  # final LoRA adapter (adapter_model.safetensors + adapt
 MERGED_DIR = "merged"  # plain model directory with the adapter merged in (the `merge` option)
 
 
-# ----------------------------------------------------------------------------------------- model
-def add_train_arguments(parser, section: str) -> None:
-    """``--config``, overrides and ``--resume``: the command line ``sft`` and ``grpo`` share."""
-    from sightsound.cli import add_recipe_arguments
+@dataclass
+class TrainResult:
+    output_dir: Path
+    adapter_dir: Path | None
+    merged_dir: Path | None
+    global_step: int
+    trainer: Any  # the TRL trainer; its model holds the trained weights
 
-    add_recipe_arguments(parser)
-    parser.add_argument("--resume", metavar="CHECKPOINT|auto|never",
-                        help=f"same as {section}.resume=...: resume from this checkpoint (default: auto)")
+
+# --------------------------------------------------------------------------------------- the run
+def output_dir(recipe: Recipe, stage: str) -> Path:
+    """Where training stage ``stage`` (``sft`` or ``grpo``) writes: its ``output_dir``, else ``RUN/<stage>``."""
+    return Path(getattr(recipe, stage).output_dir or Path(recipe.output_dir) / stage)
 
 
 def output_dir_lock(out: str | Path):
@@ -48,15 +55,19 @@ def output_dir_lock(out: str | Path):
     return output_lock(out, "training output")
 
 
-def recipe_from_train_args(args, section: str) -> Recipe:
-    """The recipe of a training command, ``--resume`` folded in as ``<section>.resume``."""
-    from sightsound.cli import load_recipe_from_args
+def load_train_rows(section, stage: str, what: str, load_rows) -> list[dict]:
+    """The stage's training rows (``load_rows(train_file)``), every clip decoded first when it asks to."""
+    from sightsound.train.audio import validate_audio
 
-    if args.resume:
-        args.overrides = [*(args.overrides or []), f"{section}.resume={args.resume}"]
-    return load_recipe_from_args(args)
+    if not section.train_file:
+        raise ValueError(f"{stage}.train_file is empty: point it at {what} written by build-sft")
+    rows = load_rows(section.train_file)
+    if section.validate_audio:
+        validate_audio([r["audio"] for r in rows], where=section.train_file)
+    return rows
 
 
+# ----------------------------------------------------------------------------------------- model
 def student_spec(recipe: Recipe, model: str = "") -> ModelSpec:
     """The student's :class:`ModelSpec`, with the stage's ``model`` (if set) as its path."""
     spec = dataclasses.replace(recipe.models.student)
@@ -100,6 +111,49 @@ def count_parameters(model) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": int(total), "trainable": int(trainable)}
+
+
+def trl_config(config_cls, section, out: str | Path, **fixed):
+    """TRL's ``config_cls`` (``SFTConfig``/``GRPOConfig``) for a training section.
+
+    The section's ``TRL_KEYS`` go through unchanged; the keys SightSound words its own way are
+    translated; ``fixed`` is what the entry point itself needs (its collator, its reward weights).
+    A name TRL does not know is refused here, before any step, rather than dropped.
+    """
+    import torch
+
+    kwargs = {key: getattr(section, key) for key in section.TRL_KEYS}
+    kwargs.update(
+        output_dir=str(out),
+        warmup_steps=section.warmup_ratio,  # transformers 5: a value below 1 is a share of the total steps
+        bf16=use_bf16(section.bf16),
+        # transformers 5 renamed it; the old name warns (FutureWarning) on every run.
+        activation_checkpointing=section.gradient_checkpointing,
+        report_to=list(section.report_to) or "none",
+        save_strategy="steps",
+        use_cpu=not torch.cuda.is_available(),
+        **fixed,
+    )
+    unknown = sorted(set(kwargs) - {f.name for f in dataclasses.fields(config_cls)})
+    if unknown:
+        raise TypeError(f"trl.{config_cls.__name__} has no field {', '.join(unknown)}")
+    return config_cls(**kwargs)
+
+
+def train_and_save(trainer, processor, recipe: Recipe, stage: str, spec: ModelSpec, summary: str,
+                   info: dict[str, Any], base_adapters: list[str] | None = None) -> TrainResult:
+    """Record the run, train (resuming as ``<stage>.resume`` says), save; ``info`` joins ``run_info.json``."""
+    section, out = getattr(recipe, stage), output_dir(recipe, stage)
+    params = count_parameters(trainer.model)
+    if trainer.is_world_process_zero():
+        write_run_info(out, recipe, {"stage": stage, "student": spec.name_or_path, "train_file": section.train_file,
+                                     **info, "parameters": params})
+    log.info("%s, %d of %d parameters trainable", summary, params["trainable"], params["total"])
+
+    trainer.train(resume_from_checkpoint=resolve_resume(section.resume, out))
+    paths = save_outputs(trainer, processor, out, section.merge, base_spec=spec, base_adapters=base_adapters)
+    return TrainResult(out, Path(paths["adapter"]) if "adapter" in paths else None,
+                       Path(paths["merged"]) if "merged" in paths else None, trainer.state.global_step, trainer)
 
 
 # --------------------------------------------------------------------------------------- resuming

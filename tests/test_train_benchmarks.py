@@ -49,7 +49,7 @@ def test_bench_train_overhead_only(tmp_path):
     assert result["step_ratio_audio_over_stock"] > 0 and result["loss_ratio_audio_over_stock"] > 0
 
 
-# ----------------------------------------------------------------- gpu_paper_smoke.py (issue 17)
+# ----------------------------------------------------------------- gpu_paper_smoke.py
 def test_gpu_paper_smoke_arguments():
     smoke = _load("gpu_paper_smoke")
     args = smoke.parse_args([])

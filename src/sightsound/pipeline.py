@@ -135,7 +135,7 @@ def _data_stage(recipe: Recipe, L: Layout) -> Stage:
                 log.warning("%d records lack audio or video and will fail in teach/verify: %s", len(missing),
                             missing[:5])
             # Absolute: the loader found the clips relative to the working directory, later stages read
-            # this file relative to itself (issue 19: a relative media_root failed every teach record).
+            # this file relative to itself (a relative media_root would fail every teach record).
             write_jsonl_atomic(L.data, [absolute_media(s).to_dict() for s in samples])
         return {"records": sum(1 for _ in read_jsonl(L.data))}
 

@@ -211,7 +211,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, limit: int 
     if not Path(run_dir).is_dir():
         raise FileNotFoundError(f"run directory not found: {run_dir}")
     # Absolute from here on: every src/href is then computed relative to the page, never to the
-    # working directory the report happened to be built from (issue 19: broken plot images).
+    # working directory the report happened to be built from (else its plot images break).
     run_dir = Path(run_dir).resolve()
     out_path = Path(out).resolve() if out else run_dir / "report.html"
     ctx = _load_run(run_dir)

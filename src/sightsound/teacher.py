@@ -8,7 +8,7 @@ by default only when they agree on the label [ours].
 
     sightsound teach --config RECIPE --data DATA.jsonl --out TRACES.jsonl [--shard i/N] [key=value ...]
 
-Writes ``TRACES.jsonl`` (one trace per record, the pinned format in the project notes, plus the
+Writes ``TRACES.jsonl`` (one trace per record, the format documented in README.md, plus the
 record's audio path, question and choices so later stages need nothing else),
 ``TRACES.stats.json`` (recomputed from the traces alone, see :func:`compute_stats`) and
 ``TRACES.config.yaml`` (the resolved recipe). Killed at any point and rerun with the same command,

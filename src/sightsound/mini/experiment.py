@@ -5,7 +5,7 @@ label-only GRPO; SFT on unverified CoT; SFT on verified CoT; SightSound-R1 (veri
 GRPO). All are evaluated on the held-out synthetic ``test`` split; the distillation runs on the
 ``distill`` split; the mini models were pretrained on neither (:mod:`sightsound.mini.splits`).
 
-Tiny models trained from scratch vary a lot from seed to seed (MINI_WORLD.md: up to 40 points), so
+Tiny models trained from scratch vary a lot from seed to seed (up to 40 points), so
 single runs prove nothing: the experiment repeats *training* over ``--seeds`` seeds and reports mean
 ± standard deviation and a paired comparison per seed. The teacher's traces, the verifier's
 verdicts and the training sets are made once (seed 0's run directory) and shared by every seed, so

@@ -12,7 +12,7 @@ corpus (the paper's prompts, the answer format and the synthetic world's words) 
 ``Qwen2Tokenizer`` with the Qwen special tokens, a chat template and a generation config whose
 eos is ``<|im_end|>``. Everything is deterministic for a seed: same seed, same bytes.
 
-The recipes follow ``shared/STACK.md`` (measured on transformers 5.24): Whisper features with a
+The recipes are those measured to work on transformers 5.24: Whisper features with a
 short ``chunk_length`` and ``max_source_positions = 50 * chunk_length``; M-RoPE sections summing to
 head_dim / 2; the Omni thinker config given ``vision_start_token_id``; no ``image_token``
 attribute on the VL tokenizer (Qwen2.5-VL would use it instead of ``<|image_pad|>``).

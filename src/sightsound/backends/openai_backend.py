@@ -71,7 +71,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from sightsound.backends.base import Generation, GenerationRequest, GenerationResult, SamplingParams
+from sightsound.backends.interface import Generation, GenerationRequest, GenerationResult, SamplingParams
 from sightsound.config import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -111,8 +111,8 @@ class TinySizes:
 # ------------------------------------------------------------------------------------------ tokenizer
 def corpus_lines(corpus: Iterable[str] | None = None, extra_words: Iterable[str] | None = None) -> list[str]:
     """The tokenizer's training text: the paper's prompts, the answer format, the synthetic world's
-    own vocabulary (:func:`sightsound.synth.vocab.vocabulary`) and whatever the caller adds."""
-    from sightsound.synth.vocab import vocabulary
+    own vocabulary (:func:`sightsound.synth.words.vocabulary`) and whatever the caller adds."""
+    from sightsound.synth.words import vocabulary
 
     lines = list(DEFAULT_CORPUS_LINES) + [" ".join(WORLD_WORDS.split()), " ".join(vocabulary())]
     lines += [line for line in (corpus or []) if line.strip()]

@@ -29,8 +29,7 @@ Usage::
         spec = ModelSpec(name_or_path="tiny-student", backend="openai", base_url=server.base_url)
         OpenAIBackend(spec).generate(requests)
 
-or from the shell: ``sightsound serve --role student models.student.name_or_path=DIR --port 8000``
-(:mod:`sightsound.commands.serve`).
+or from the shell: ``sightsound serve --role student models.student.name_or_path=DIR --port 8000``.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 data -> teach -> verify -> build-sft -> train (each system) -> eval (each system x benchmark) ->
 results, report. Every stage is fingerprinted: a rerun skips what is done, resumes what was
 interrupted and redoes what changed. Checks data, media, endpoints, models and disk first
-(``--preflight`` stops after them). The run directory's layout and the systems compared are
-described in :mod:`sightsound.pipeline`.
+(``--preflight`` stops after them). The run directory's layout and the systems compared: README.md
+("Run directory") and src/sightsound/pipeline.py.
 """
 
 from __future__ import annotations

@@ -6,13 +6,9 @@ set, output folder and starting adapter), for a launcher such as ``accelerate``:
 reads the same numbers as ``sightsound run`` and writes where ``run`` looks.
 
 :func:`adopt` (``sightsound adopt``) takes the outputs of ``sightsound teach/verify --shard i/N`` run
-elsewhere into the run directory. Each shard must carry its ``.config.yaml`` (written beside it by
-teach/verify), and is refused unless its fingerprint matches the run's: the recipe section (``teach``
-or ``verify``, settings that only change speed aside), the model (``name_or_path``, backend) and the
-data (every id is a record of the run's data with the same question and options; for verify, a kept
-trace of the run's traces). The shards are merged (duplicates and gaps refused), their stats
-recomputed, and the stage recorded as complete in the manifest with the fingerprint ``run``
-computes, so ``run`` skips it.
+elsewhere into the run directory, refusing a shard whose fingerprint (:func:`fingerprint_diffs`, and
+its ids against the run's data) differs from the run's, and records the stage as complete in the
+manifest with the fingerprint ``run`` computes, so ``run`` skips it.
 """
 
 from __future__ import annotations

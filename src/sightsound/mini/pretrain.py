@@ -9,14 +9,11 @@ processor, tokenizer, chat template) that :func:`sightsound.models.loading.load_
 ``DIR/pretrain_info.json`` records the seeds, steps, seconds, losses and the held-out accuracy
 measured on the saved checkpoint (:func:`sightsound.mini.role_checks.evaluate_role`).
 
-``--init MODEL_DIR`` starts from a trained model instead of a fresh one: the shipped verifier
-starts from the pretrained student, an audio model that already perceives (as the paper's open
-verifier option, Qwen2-Audio-Instruct, is a perceiving audio model before it fact-checks).
-
-Reproduce a checkpoint: ``--seed S --steps N --num M [--init DIR]`` with the values recorded in its
-``pretrain_info.json`` (a time budget stops at a machine-dependent step; a step count does not;
-float results differ slightly between CPUs and torch versions, so weights match closely, not
-bit for bit, across machines).
+``init`` starts from a trained model instead of a fresh one: the shipped verifier starts from the
+pretrained student, an audio model that already perceives (as the paper's open verifier option,
+Qwen2-Audio-Instruct, is a perceiving audio model before it fact-checks). Float results differ
+slightly between CPUs and torch versions, so a checkpoint reproduced from its ``pretrain_info.json``
+matches closely, not bit for bit, across machines.
 """
 
 from __future__ import annotations

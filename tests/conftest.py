@@ -18,7 +18,7 @@ def shared_dir() -> Path:
     return SHARED_DIR
 
 
-# ------------------------------------------------------------------ tiny models (helper H3, issue 3)
+# ------------------------------------------------------------------ tiny models
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:
     """``sightsound tiny-models`` output built once per session: ``teacher/``, ``student/``, ``omni/``.

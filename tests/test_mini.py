@@ -195,7 +195,7 @@ MARGIN = {"teacher": 0.1, "student": 0.1, "verifier": 0.08}  # verifier: 0.116 r
 def test_shipped_checkpoint_reproduces_its_recorded_accuracy(role, mini_cache, margin=None):
     """The shipped model, loaded by the normal loader and the hf backend, scores what it recorded."""
     from sightsound.mini.checkpoints import shipped_dir
-    from sightsound.mini.evaluate import evaluate_role
+    from sightsound.mini.role_checks import evaluate_role
 
     path = shipped_dir(role)
     if path is None:
@@ -226,7 +226,7 @@ def test_shipped_verifier_recorded_that_it_listens():
 
 
 def test_auc_is_the_mann_whitney_statistic():
-    from sightsound.mini.evaluate import auc
+    from sightsound.mini.role_checks import auc
 
     assert auc([2.0, 3.0], [0.0, 1.0]) == 1.0
     assert auc([0.0], [1.0]) == 0.0
@@ -239,7 +239,7 @@ def test_verifier_margin_sign_is_its_greedy_verdict(mini_cache):
     """The threshold-free margin (Yes - No logit, after the model's own checklist) agrees with the verdict it generates."""
     from sightsound.mini import roles as R
     from sightsound.mini.checkpoints import shipped_dir
-    from sightsound.mini.evaluate import _generate, logit_margins, reply_without_verdict, verifier_margins
+    from sightsound.mini.role_checks import _generate, logit_margins, reply_without_verdict, verifier_margins
     from sightsound.mini.world import split_records
     from sightsound.verdicts import parse_verdict
 

@@ -2,8 +2,9 @@
 
 Every test below goes through the official ``openai`` client, real sockets and
 :mod:`sightsound.serve` in front of the ``hf`` backend over the tiny Qwen2-Audio / Qwen2.5-VL
-models (built offline). Faults are injected by the server (:class:`~sightsound.serve.FaultPlan`),
-keyed by a marker in the request text so they hit the request a test means under concurrency.
+models (built offline). Faults are injected by the server
+(:class:`~sightsound.testing.fault_server.FaultPlan`), keyed by a marker in the request text so they
+hit the request a test means under concurrency.
 """
 
 from __future__ import annotations
@@ -24,21 +25,16 @@ from sightsound.backends.openai_backend import (
     MAX_RETRY_AFTER_S,
     OpenAIBackend,
     backoff_delay,
-    build_messages,
     image_data_url,
+    openai_chat_messages,
     parse_retry_after,
     public_url,
     scrub,
     wav_base64,
 )
 from sightsound.config import ConfigError, ModelSpec, Recipe
-from sightsound.serve import (
-    FaultPlan,
-    decode_image_url,
-    decode_input_audio,
-    parse_chat_request,
-    serve_backend,
-)
+from sightsound.serve import decode_image_url, decode_input_audio, parse_chat_request
+from sightsound.testing.fault_server import FaultPlan, serve_backend
 
 MODEL = "tiny-student"
 FAST = {"max_retries": 3, "backoff_base_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 20.0}
@@ -284,7 +280,7 @@ def test_messages_put_media_before_text_and_round_trip():
     imgs = frames(2)
     audio = tone(0.5)
     req = GenerationRequest(id="x", text="Which?", images=imgs, audio=audio, system="Be brief.")
-    messages = build_messages(req)
+    messages = openai_chat_messages(req)
     assert messages[0] == {"role": "system", "content": "Be brief."}
     parts = messages[1]["content"]
     assert [p["type"] for p in parts] == ["image_url", "image_url", "input_audio", "text"]

@@ -1,4 +1,4 @@
-"""The paper recipe's CPU dry run (issue 19): the real clips, the teacher and the verifier behind ``sightsound serve``.
+"""The paper recipe's CPU dry run: the real clips, the teacher and the verifier behind ``sightsound serve``.
 
 ``sightsound run configs/paper.yaml`` is started as a user would: from the project folder that holds
 ``data/`` (AVQA / MMAU / MUSIC-AVQA files in their own formats), not the repository, with the run

@@ -77,7 +77,7 @@ def test_missing_benchmark_file_fails_before_anything_runs(world, tmp_path, caps
 
 
 def test_data_stage_stores_paths_that_work_from_any_directory(world, tmp_path, monkeypatch):
-    """paper.yaml's relative media_root: the run's data file holds absolute paths (issue 19, item 1)."""
+    """paper.yaml's relative media_root: the run's data file holds absolute paths."""
     from sightsound.pipeline import Layout, _data_stage
 
     L = Layout(tmp_path / "elsewhere" / "run")

@@ -1,4 +1,4 @@
-"""Reliability under hostile use (issue 18): one table per class of fault.
+"""Reliability under hostile use: one table per class of fault.
 
 One writer per output, errors that are not final, bounded inputs, run directories never destroyed
 silently, one-line errors, and ``sightsound serve``'s answers to malformed requests. Real files and

@@ -16,7 +16,7 @@ from sightsound.backends.base import GenerationRequest, SamplingParams, make_bac
 from sightsound.backends.openai_backend import OpenAIBackend, RateLimiter, estimate_prompt_tokens
 from sightsound.config import ConfigError, ModelSpec, load_recipe
 from sightsound.jsonl import read_json, read_jsonl
-from sightsound.serve import FaultPlan, serve_backend
+from sightsound.testing.fault_server import FaultPlan, serve_backend
 
 MODEL = "tiny-verifier"
 FAST = {"max_retries": 2, "backoff_base_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 20.0}

@@ -37,7 +37,7 @@ def synth_data(tmp_path_factory) -> Path:
 def _serve(tiny_models_dir: Path, role_dir: str, name: str):
     from sightsound.backends.base import make_backend
     from sightsound.config import ModelSpec
-    from sightsound.serve import serve_backend
+    from sightsound.testing.fault_server import serve_backend
 
     hf = make_backend(ModelSpec(name_or_path=str(tiny_models_dir / role_dir), backend="hf"), progress=False)
     return serve_backend(hf, model_name=name, max_batch=1)

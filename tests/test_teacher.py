@@ -302,8 +302,8 @@ def test_shards_merge_to_the_whole(tiny_teacher, synth_data, hf_teacher, tmp_pat
 
 
 def test_teach_through_openai_backend_and_local_server(tiny_teacher, synth_data, hf_teacher, tmp_path):
-    from sightsound.serve import serve_backend
     from sightsound.teacher import teach
+    from sightsound.testing.fault_server import serve_backend
 
     with serve_backend(hf_teacher, model_name="tiny-teacher") as server:
         recipe = _recipe(tiny_teacher, "teach.n=2", "models.teacher.backend=openai",

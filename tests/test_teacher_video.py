@@ -20,13 +20,14 @@ from PIL import Image, ImageDraw
 from sightsound.backends.base import GenerationRequest, SamplingParams, make_backend
 from sightsound.backends.openai_backend import (
     OpenAIBackend,
-    build_messages,
+    openai_chat_messages,
     resolve_frames_as,
     video_data_url,
 )
 from sightsound.config import ConfigError, ModelSpec
 from sightsound.media import decode_video_bytes, encode_silent_mp4, load_frames
-from sightsound.serve import BadRequest, decode_video_url, parse_chat_request, serve_backend
+from sightsound.serve import BadRequest, decode_video_url, parse_chat_request
+from sightsound.testing.fault_server import serve_backend
 
 MODEL = "tiny-teacher"
 
@@ -97,7 +98,7 @@ def test_mp4_from_a_real_clip_with_sound_carries_no_audio(shared_dir):
 def test_video_mode_sends_one_video_url_part_and_images_mode_one_image_per_frame():
     frames = scene(5)
     req = GenerationRequest(id="r", text="Which animal?", images=frames, system="Be brief.")
-    parts = build_messages(req, frames_as="video", video_fps=2.0)[1]["content"]
+    parts = openai_chat_messages(req, frames_as="video", video_fps=2.0)[1]["content"]
     assert [p["type"] for p in parts] == ["video_url", "text"]
     back, fps = decode_video_bytes(mp4_of(parts[0]["video_url"]["url"]))
     # 5 frames go as 6: Qwen2.5-VL pairs frames (temporal patch 2), so the last one is repeated
@@ -106,11 +107,11 @@ def test_video_mode_sends_one_video_url_part_and_images_mode_one_image_per_frame
     d = np.abs(np.asarray(back[5], np.float32) - np.asarray(frames[4], np.float32)).mean()
     assert d < 3.0
     # The labelled fallback: one image_url part per frame, no video.
-    parts = build_messages(req, frames_as="images")[1]["content"]
+    parts = openai_chat_messages(req, frames_as="images")[1]["content"]
     assert [p["type"] for p in parts] == ["image_url"] * 5 + ["text"]
     # A request without frames (the verifier's audio) is unchanged by frames_as.
     audio = GenerationRequest(id="a", text="Heard?", audio=np.zeros(1600, np.float32))
-    parts = build_messages(audio, frames_as="video")[0]["content"]
+    parts = openai_chat_messages(audio, frames_as="video")[0]["content"]
     assert [p["type"] for p in parts] == ["input_audio", "text"]
 
 
@@ -129,7 +130,7 @@ def test_frames_as_auto_is_video_for_a_qwen2_5_vl_endpoint_only():
 
 def test_server_parses_a_video_url_into_the_request_frames():
     frames = scene(4)
-    messages = build_messages(GenerationRequest(id="x", text="Which?", images=frames), frames_as="video")
+    messages = openai_chat_messages(GenerationRequest(id="x", text="Which?", images=frames), frames_as="video")
     parsed = parse_chat_request({"messages": messages, "n": 2}, "id1")
     assert parsed.text == "Which?" and parsed.audio is None and len(parsed.images) == 4
     assert parsed.images[0].size == frames[0].size
@@ -140,7 +141,7 @@ def test_server_parses_a_video_url_into_the_request_frames():
     with pytest.raises(BadRequest, match="not both"):
         parse_chat_request({"messages": [{"role": "user", "content": [
             {"type": "video_url", "video_url": {"url": url}},
-            *build_messages(GenerationRequest(id="y", text="", images=frames[:1]))[0]["content"][:1]]}]}, "3")
+            *openai_chat_messages(GenerationRequest(id="y", text="", images=frames[:1]))[0]["content"][:1]]}]}, "3")
     with pytest.raises(BadRequest, match="data:video"):
         decode_video_url("https://example.com/clip.mp4")
     with pytest.raises(BadRequest, match="cannot decode video"):
@@ -176,7 +177,7 @@ def test_openai_backend_sends_one_video_over_http_and_gets_the_models_answers(hf
     # The body the server received: exactly one video_url part, no image_url part, no audio.
     assert (entry.num_videos, entry.num_images, entry.has_audio, entry.status) == (1, 0, False, 200)
     # The answers are the served model's own for the frames the server decoded from the mp4.
-    decoded, _ = decode_video_url(build_messages(req, frames_as="video")[0]["content"][0]["video_url"]["url"])
+    decoded, _ = decode_video_url(openai_chat_messages(req, frames_as="video")[0]["content"][0]["video_url"]["url"])
     [expected] = hf_teacher.generate([GenerationRequest(id="v0", text=req.text, images=decoded,
                                                         sampling=req.sampling)])
     assert [g.text for g in res.generations] == [g.text for g in expected.generations]

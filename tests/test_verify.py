@@ -234,7 +234,7 @@ def test_hf_verifier_gives_every_kept_sample_a_verdict(world, tmp_path, tiny_mod
 def test_openai_verifier_against_the_local_server(world, tmp_path, tiny_models_dir):
     from sightsound.backends.base import make_backend
     from sightsound.config import ModelSpec
-    from sightsound.serve import serve_backend
+    from sightsound.testing.fault_server import serve_backend
 
     hf = make_backend(ModelSpec(name_or_path=str(tiny_models_dir / "student"), backend="hf"), progress=False)
     with serve_backend(hf, model_name="tiny-verifier") as server:

@@ -14,25 +14,25 @@ import sys
 
 # name -> (module, one-line help). Order = the pipeline's order.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("sightsound.synth.cli", "generate the synthetic audio-visual world (records, wav, frames, mp4)"),
-    "tiny-models": ("sightsound.models.tiny", "build tiny offline teacher/student/omni models of the real architectures"),
-    "pretrain": ("sightsound.mini.pretrain", "train a SightSound-mini role (teacher|verifier|student) from scratch"),
+    "synth": ("sightsound.commands.synth", "generate the synthetic audio-visual world (records, wav, frames, mp4)"),
+    "tiny-models": ("sightsound.commands.tiny_models", "build tiny offline teacher/student/omni models of the real architectures"),
+    "pretrain": ("sightsound.commands.pretrain", "train a SightSound-mini role (teacher|verifier|student) from scratch"),
     "teach": ("sightsound.commands.teach", "Step 1: teacher CoT from the silent video, n samples, consistency filter"),
     "verify": ("sightsound.commands.verify", "Step 2: audio-grounded fact-check of the teacher's <think>"),
     "merge": ("sightsound.commands.merge", "join shard outputs of teach/verify, refusing duplicates and gaps"),
-    "adopt": ("sightsound.stage_config", "take teach/verify shard outputs into a run, checking each shard's fingerprint"),
+    "adopt": ("sightsound.commands.adopt", "take teach/verify shard outputs into a run, checking each shard's fingerprint"),
     "build-sft": ("sightsound.commands.build_sft", "build the student's SFT / GRPO sets from verified traces"),
     "sft": ("sightsound.commands.sft", "Step 3a: LoRA SFT of the audio student (audio in the loss)"),
     "grpo": ("sightsound.commands.grpo", "Step 3b: GRPO of the student with format + accuracy rewards"),
     "eval": ("sightsound.commands.eval", "evaluate a student on a benchmark (greedy, batched)"),
     "score": ("sightsound.commands.score", "score a predictions file with the benchmark's official rule"),
     "compare": ("sightsound.commands.compare", "compare results files: markdown table and bar charts"),
-    "serve": ("sightsound.serve", "serve a role's local model over an OpenAI-compatible HTTP API"),
-    "run": ("sightsound.pipeline", "the whole pipeline from one recipe, resumable stage by stage"),
-    "export-stage-config": ("sightsound.stage_config", "a training stage's config derived from the run recipe (for accelerate)"),
-    "experiment": ("sightsound.mini.experiment", "the paper's comparison on SightSound-mini over several seeds"),
-    "demo": ("sightsound.demo", "the CPU demo: every stage on synthetic data with tiny models"),
-    "report": ("sightsound.report", "a static HTML page to browse a run's distillation"),
+    "serve": ("sightsound.commands.serve", "serve a role's local model over an OpenAI-compatible HTTP API"),
+    "run": ("sightsound.commands.run", "the whole pipeline from one recipe, resumable stage by stage"),
+    "export-stage-config": ("sightsound.commands.export_stage_config", "a training stage's config derived from the run recipe (for accelerate)"),
+    "experiment": ("sightsound.commands.experiment", "the paper's comparison on SightSound-mini over several seeds"),
+    "demo": ("sightsound.commands.demo", "the CPU demo: every stage on synthetic data with tiny models"),
+    "report": ("sightsound.commands.report", "a static HTML page to browse a run's distillation"),
 }
 
 

@@ -1,20 +1,15 @@
-"""``sightsound demo [--quick] --out DIR``: the whole SightSound-R1 pipeline on a CPU, end to end.
+"""The CPU demo's recipe and models (the library of ``sightsound demo``).
 
-It takes the SightSound-mini checkpoints (small models of the real architectures trained here on
-the synthetic world: a vision teacher, an audio fact-checker, an audio student) when they are
-available, else tiny *random* models of the same architectures built offline; makes synthetic
-data; runs teach -> verify -> build-sft -> SFT/GRPO for every system -> eval; and prints the table.
-The recipe is ``configs/demo.yaml``; ``--quick`` shrinks records and steps.
+:func:`demo_models` takes the SightSound-mini checkpoints (small models of the real architectures
+trained here on the synthetic world: a vision teacher, an audio fact-checker, an audio student) when
+they are available, else tiny *random* models of the same architectures built offline. The recipe
+is ``configs/demo.yaml``; :data:`QUICK` holds the overrides of ``--quick``.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import time
 from pathlib import Path
-
-from sightsound.config import ConfigError, load_recipe
 
 log = logging.getLogger(__name__)
 
@@ -49,38 +44,3 @@ def demo_models(out: Path, prefer_mini: bool = True) -> tuple[dict[str, str], st
     # The random tiny student architecture doubles as the fact-checker (Qwen2-Audio, as the paper's open alternative).
     return {"teacher": str(dirs["teacher"]), "verifier": str(dirs["student"]), "student": str(dirs["student"])}, \
         "tiny-random"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    parser.add_argument("--quick", action="store_true", help="the short version (< 3 minutes on 2 CPU cores)")
-    parser.add_argument("--tiny-random", action="store_true",
-                        help="use tiny random models even when SightSound-mini checkpoints are available")
-    parser.add_argument("--config", default=str(DEMO_RECIPE), help="recipe (default configs/demo.yaml)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides")
-    from sightsound.pipeline import add_run_arguments
-
-    add_run_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    from sightsound.pipeline import print_incomplete, run_pipeline
-
-    if not Path(args.config).is_file():
-        raise ConfigError(f"demo recipe not found: {args.config} (run from a source checkout, or pass --config)")
-    out = Path(args.out)
-    t0 = time.time()
-    models, origin = demo_models(out, prefer_mini=not args.tiny_random)
-    overrides = (QUICK if args.quick else []) + [
-        f"output_dir={out}",
-        f"models.teacher.name_or_path={models['teacher']}",
-        f"models.verifier.name_or_path={models['verifier']}",
-        f"models.student.name_or_path={models['student']}",
-    ] + list(args.overrides)
-    recipe = load_recipe(args.config, overrides)
-    results = run_pipeline(recipe, out, retry_errors=args.retry_errors, overwrite=args.overwrite)
-    print((out / "report.md").read_text(encoding="utf-8"))
-    print_incomplete(results)
-    print(f"models: {origin}; run directory: {out}; report: {out / 'report.html'}; "
-          f"{time.time() - t0:.0f} s in all")
-    return 0

@@ -1,4 +1,4 @@
-"""``sightsound run RECIPE.yaml``: the whole SightSound-R1 pipeline into one run directory.
+"""The whole SightSound-R1 pipeline into one run directory (the library of ``sightsound run``).
 
 data -> teach -> verify -> build-sft -> train (each system) -> eval (each system x benchmark) ->
 results, report. Every stage is fingerprinted (:mod:`sightsound.stages`): a rerun skips what is
@@ -19,27 +19,21 @@ Run-directory layout (stable; scripts and ``sightsound report`` rely on it)::
     RUN/results.json                   systems x benchmarks accuracies, stage yields, versions
     RUN/report.md, RUN/plots/*.png, RUN/report.html
 
-Systems (the paper's comparison): ``pretrained`` (the paper's student prompt);
-``pretrained_r1_aqa_prompt`` (the same model asked with R1-AQA's answer instruction); ``label_sft``
-(SFT on the distilled labels, no reasoning); ``label_grpo`` (GRPO on the distilled labels from the
-pretrained student, with the paper's prompt and rewards); ``r1_aqa`` (the R1-AQA recipe: its prompt,
-answer-only format reward, per-sequence loss, linear decay, 256 tokens; section ``r1_aqa``);
-``cot_sft_unverified`` (SFT on consistent but unverified CoT: the ablation of Step 2); ``cot_sft``
-(SFT on verified CoT); ``sightsound_r1`` (verified-CoT SFT, then GRPO). Every system is evaluated with
-the prompt it was trained with (:data:`EVAL_PROMPT`), recorded in its results.
+Systems (the paper's comparison, :mod:`sightsound.systems`): each is trained as :data:`TRAINING` says
+(``r1_aqa`` with R1-AQA's prompt, answer-only format reward, per-sequence loss, linear decay and 256
+tokens: section ``r1_aqa``) and evaluated with the prompt it was trained with (:func:`eval_prompt`),
+recorded in its results.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from sightsound.cli import add_recipe_arguments
-from sightsound.config import ConfigError, Recipe, load_recipe, to_dict
+from sightsound.config import ConfigError, Recipe, to_dict
 from sightsound.jsonl import (
     atomic_write_json,
     atomic_write_text,
@@ -49,12 +43,10 @@ from sightsound.jsonl import (
 )
 from sightsound.runinfo import config_hash, package_versions, write_resolved_config
 from sightsound.stages import PREV_SUFFIX, Stage, StageRunner
+from sightsound.systems import SYSTEMS, UNTRAINED
 
 log = logging.getLogger(__name__)
 
-SYSTEMS = ("pretrained", "pretrained_r1_aqa_prompt", "label_sft", "label_grpo", "r1_aqa", "cot_sft_unverified",
-           "cot_sft", "sightsound_r1")
-UNTRAINED = ("pretrained", "pretrained_r1_aqa_prompt")  # the pretrained student, no adapter
 # system -> (trainer, training set, starts from)
 TRAINING = {
     "label_sft": ("sft", "label", None),
@@ -142,7 +134,7 @@ def _data_stage(recipe: Recipe, L: Layout) -> Stage:
                 log.warning("%d records lack audio or video and will fail in teach/verify: %s", len(missing),
                             missing[:5])
             # Absolute: the loader found the clips relative to the working directory, later stages read
-            # this file relative to itself (issue 19: a relative media_root failed every teach record).
+            # this file relative to itself (a relative media_root would fail every teach record).
             write_records(L.data, samples)
         return {"records": sum(1 for _ in read_jsonl(L.data))}
 
@@ -279,12 +271,24 @@ def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
     return Stage(f"train/{system}", fn, [out], inputs, cfg)
 
 
-def _adapter_for(L: Layout, system: str) -> Path | None | bool:
-    """The system's adapter dir; None for the pretrained student; False when it was not trained."""
+@dataclasses.dataclass(frozen=True)
+class StudentWeights:
+    """What a system is evaluated with: the pretrained student, a trained adapter, or nothing yet."""
+
+    pretrained: bool
+    adapter: Path | None = None  # set when the system's training wrote its adapter
+
+    @property
+    def missing(self) -> bool:
+        """A trained system whose adapter is not there (its training failed or has not run)."""
+        return not self.pretrained and self.adapter is None
+
+
+def student_weights(L: Layout, system: str) -> StudentWeights:
     if system in UNTRAINED:
-        return None
+        return StudentWeights(pretrained=True)
     adapter = L.train(system) / "adapter"
-    return adapter if (adapter / "adapter_config.json").is_file() else False
+    return StudentWeights(pretrained=False, adapter=adapter if (adapter / "adapter_config.json").is_file() else None)
 
 
 def _eval_stage(recipe: Recipe, L: Layout, system: str, bench: str, controls: bool) -> Stage:
@@ -297,15 +301,16 @@ def _eval_stage(recipe: Recipe, L: Layout, system: str, bench: str, controls: bo
     def fn() -> dict:
         from sightsound.evaluate.run import evaluate
 
-        adapter = _adapter_for(L, system)
-        if adapter is False:
+        weights = student_weights(L, system)
+        if weights.missing:
             log.warning("eval %s/%s: %s has no adapter (not trained); skipped", system, bench, system)
             out.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(out, {"benchmark": bench, "system": system, "skipped": "system not trained",
                                     "accuracy": None, "n": 0})
             return {"skipped": "system not trained"}
         pc = recipe.pipeline
-        res = evaluate(recipe, benchmark=name, out=out, adapter=str(adapter) if adapter else None,
+        adapter = str(weights.adapter) if weights.adapter else None  # None: the pretrained student
+        res = evaluate(recipe, benchmark=name, out=out, adapter=adapter,
                        annotations=str(annotations) if annotations else None, system=system,
                        silent_audio=controls and pc.silent_audio_control,
                        shuffle_choices=pc.shuffle_choices_seed if controls else None, prompt=prompt)
@@ -590,60 +595,3 @@ def _run_locked(recipe: Recipe, L: Layout, systems: list[str], retry_errors: boo
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", nargs="?", help="recipe YAML (configs/demo.yaml, configs/paper.yaml, ...)")
-    parser.add_argument("--out", help="run directory (default: the recipe's output_dir)")
-    check = parser.add_mutually_exclusive_group()
-    check.add_argument("--preflight", action="store_true",
-                       help="only check data, media, endpoints, models and disk, print the plan, and exit (1 on a problem)")
-    check.add_argument("--no-preflight", action="store_true", help="skip the checks that run before every run")
-    add_run_arguments(parser)
-    add_recipe_arguments(parser)
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--overwrite`` and ``--no-retry-errors``, shared by ``run`` and ``demo``."""
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a run of another recipe in --out, and remove (not move aside to *.prev) "
-                             "the outputs of stages whose config changed")
-    parser.add_argument("--no-retry-errors", dest="retry_errors", action="store_false",
-                        help="keep the error entries of incomplete stages instead of retrying them")
-
-
-def run(args: argparse.Namespace) -> int:
-    import sys
-
-    path = args.recipe or args.config
-    if not path:
-        raise ConfigError("give a recipe: sightsound run configs/demo.yaml [key=value ...]")
-    recipe = load_recipe(path, args.overrides)
-    out = Path(args.out or recipe.output_dir)
-    # Another recipe's run in --out is refused before anything else (run_pipeline checks again under the lock).
-    check_run_directory(recipe, out, args.overwrite)
-    if not args.no_preflight:
-        pf = preflight(recipe, out)
-        print(pf.render(), flush=True)
-        if pf.problems:
-            print(f"sightsound run: preflight failed ({len(pf.problems)} problem(s)); nothing was run",
-                  file=sys.stderr)
-            return 1
-        if args.preflight:
-            return 0
-    results = run_pipeline(recipe, args.out, retry_errors=args.retry_errors, overwrite=args.overwrite)
-    print((out / "report.md").read_text(encoding="utf-8"))
-    print(f"run directory: {out}  ({results['seconds']} s; skipped up-to-date stages: {results['stages_skipped']})")
-    print_incomplete(results)
-    if results["failures"]:
-        print(f"sightsound run: FAILED ({len(results['failures'])}):", file=sys.stderr)
-        for line in results["failures"]:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def print_incomplete(results: dict) -> None:
-    if results.get("stages_incomplete"):
-        print("incomplete stages (error entries; rerun to retry them): "
-              + ", ".join(f"{k} ({v})" for k, v in results["stages_incomplete"].items()))

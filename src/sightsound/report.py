@@ -1,4 +1,4 @@
-"""``sightsound report RUN_DIR``: one static HTML page to browse a run's distillation.
+"""One static HTML page to browse a run's distillation (the library of ``sightsound report``).
 
 Per record: the frames the teacher saw, an audio player, the question and options, the teacher's n
 samples with their parsed choices and the consistency verdict, the verifier's verdicts, and the
@@ -23,20 +23,6 @@ from sightsound.jsonl import atomic_write_text, read_json, read_jsonl
 from sightsound.prompts import LETTERS
 
 MAX_FRAMES_SHOWN = 4
-
-
-def add_arguments(parser) -> None:
-    from sightsound.cli import positive_int
-
-    parser.add_argument("run_dir", help="a run directory written by 'sightsound run' or 'sightsound demo'")
-    parser.add_argument("--out", help="output HTML path (default RUN_DIR/report.html)")
-    parser.add_argument("--limit", type=positive_int, default=None, help="show at most this many records")
-
-
-def run(args) -> int:
-    path = build_report(args.run_dir, out=args.out, limit=args.limit)
-    print(f"report: {path}")
-    return 0
 
 
 # ------------------------------------------------------------------------------------------ loading
@@ -225,7 +211,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, limit: int 
     if not Path(run_dir).is_dir():
         raise FileNotFoundError(f"run directory not found: {run_dir}")
     # Absolute from here on: every src/href is then computed relative to the page, never to the
-    # working directory the report happened to be built from (issue 19: broken plot images).
+    # working directory the report happened to be built from (else its plot images break).
     run_dir = Path(run_dir).resolve()
     out_path = Path(out).resolve() if out else run_dir / "report.html"
     ctx = _load_run(run_dir)

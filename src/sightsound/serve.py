@@ -17,10 +17,10 @@ What it speaks (the subset the pipeline uses, in vLLM's dialect):
 Requests that arrive together are handed to ``backend.generate`` as one batch by a single worker
 thread (the backend is never called concurrently, so it need not be thread-safe).
 
-For tests there is fault injection (:class:`FaultPlan`: 429 with Retry-After, 500/503, a hang,
-a malformed body, a dropped connection), a fixed artificial latency (``latency_s``, slept outside
-the model lock, like network and queueing time of a remote server) and an optional ``max_n`` that
-rejects ``n`` above it the way some hosted audio models do.
+An optional fixed artificial latency (``latency_s``, slept outside the model lock, like network and
+queueing time of a remote server) lets benchmarks measure a client against a slow endpoint. Tests
+that need a misbehaving server (429, 5xx, hangs, malformed bodies) subclass :class:`ChatServer` in
+:mod:`sightsound.testing.fault_server`.
 
 Usage::
 
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import io
 import json
 import logging
@@ -49,7 +48,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -59,7 +57,6 @@ from sightsound.backends.base import Backend, GenerationRequest, GenerationResul
 
 log = logging.getLogger(__name__)
 
-FAULT_KINDS = ("429", "500", "503", "hang", "malformed", "empty", "drop", "echo_auth")
 TARGET_SAMPLE_RATE = 16000
 DEFAULT_MAX_TOKENS = 512
 # A video part decodes to at most this many frames (the teacher sends ~16; 10 s at vLLM's 32-frame
@@ -82,58 +79,6 @@ class BadRequest(ValueError):
     def __init__(self, message: str, param: str | None = None):
         super().__init__(message)
         self.param = param
-
-
-# ------------------------------------------------------------------------------------------ faults
-@dataclass
-class FaultPlan:
-    """Faults to inject, consumed one per incoming chat request.
-
-    ``by_text`` maps a substring of the user text to that request family's own queue of faults
-    (deterministic under concurrency: a test marks the request it wants to break); other requests
-    consume ``sequence`` in arrival order. A request whose queue is empty is served normally.
-    Kinds: ``429`` (with ``Retry-After: retry_after_s``), ``500``, ``503``, ``hang`` (no answer
-    for ``hang_s`` or until the server stops, then the connection closes), ``malformed`` (200 with
-    a truncated JSON body), ``empty`` (200 with ``{}``), ``drop`` (connection closed, no response),
-    ``echo_auth`` (400 whose message repeats the Authorization header: a misbehaving proxy, used to
-    prove that clients scrub the key from error text).
-    """
-
-    sequence: list[str] = field(default_factory=list)
-    by_text: dict[str, list[str]] = field(default_factory=dict)
-    retry_after_s: float = 0.05
-    hang_s: float = 30.0
-
-    def __post_init__(self) -> None:
-        for kind in [*self.sequence, *(k for q in self.by_text.values() for k in q)]:
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
-        self.sequence = list(self.sequence)
-        self.by_text = {k: list(v) for k, v in self.by_text.items()}
-        self._lock = threading.Lock()
-
-    def next_fault(self, text: str) -> str | None:
-        with self._lock:
-            for marker, faults in self.by_text.items():
-                if marker in text:
-                    return faults.pop(0) if faults else None
-            return self.sequence.pop(0) if self.sequence else None
-
-
-@dataclass
-class RequestLog:
-    """What the server saw for one chat request (for tests and benchmarks; holds no headers)."""
-
-    text: str
-    n: int
-    num_images: int
-    has_audio: bool
-    fault: str | None
-    seed: int | None = None
-    arrived: float = 0.0  # time.monotonic() on arrival
-    status: int | None = None  # HTTP status sent; 0 = connection closed without one; None = in progress
-    seconds: float | None = None
-    num_videos: int = 0  # video_url parts (the teacher's silent mp4)
 
 
 # ---------------------------------------------------------------------------------------- decoding
@@ -356,28 +301,22 @@ class ChatServer:
     """The HTTP server; start/stop it yourself or use :func:`serve_backend`."""
 
     def __init__(self, backend: Backend, *, model_name: str | None = None, host: str = "127.0.0.1",
-                 port: int = 0, faults: FaultPlan | None = None, latency_s: float = 0.0,
-                 api_key: str | None = None, max_n: int | None = None, max_batch: int = 16,
+                 port: int = 0, latency_s: float = 0.0, api_key: str | None = None, max_batch: int = 16,
                  max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S):
         self.backend = backend
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
         self.model_name = model_name
         self.host, self.port = host, port
-        self.faults = faults or FaultPlan()
         self.latency_s = latency_s
         self._api_key = api_key  # checked, never logged or stored elsewhere
-        self.max_n = max_n
         self.max_batch = max_batch
-        self.log: list[RequestLog] = []
-        self._log_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._worker: _BatchWorker | None = None
         self._counter = 0
-        self.in_flight = 0  # chat requests being answered now
-        self.max_in_flight = 0  # the most at once (benchmarks and tests check client concurrency)
 
     @property
     def base_url(self) -> str:
@@ -415,13 +354,18 @@ class ChatServer:
         self.stop()
 
     def _next_id(self) -> str:
-        with self._log_lock:
+        with self._lock:
             self._counter += 1
             return f"{self._counter:06d}-{uuid.uuid4().hex[:8]}"
 
-    def _record(self, entry: RequestLog) -> None:
-        with self._log_lock:
-            self.log.append(entry)
+    # ---- what a test server overrides (:mod:`sightsound.testing.fault_server`)
+    def handle_chat(self, handler: _Handler, body: Any) -> None:
+        """Answer one chat-completions request whose body is JSON."""
+        handler.answer(body)
+
+    def refusal(self, request: GenerationRequest) -> tuple[str, str] | None:
+        """``(message, param)`` to refuse a well-formed request with 400; None to serve it."""
+        return None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -481,27 +425,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             self._error(400, f"body is not JSON: {e}", "invalid_request_error")
             return
-        started = time.monotonic()
-        text = _user_text(body)
-        fault = app.faults.next_fault(text)
-        n = body.get("n", 1) if isinstance(body, dict) else 1
-        # Logged on arrival (status filled in at the end), so a hanging request is visible too.
-        seed = body.get("seed") if isinstance(body, dict) else None
-        entry = RequestLog(text=text, n=n if isinstance(n, int) else -1,
-                           num_images=_count_parts(body, "image_url"),
-                           num_videos=_count_parts(body, "video_url"),
-                           has_audio=_count_parts(body, "input_audio") > 0, fault=fault,
-                           seed=seed if isinstance(seed, int) else None, arrived=started)
-        app._record(entry)
-        with app._log_lock:
-            app.in_flight += 1
-            app.max_in_flight = max(app.max_in_flight, app.in_flight)
-        try:
-            entry.status = self._serve(body, fault)
-        finally:
-            with app._log_lock:
-                app.in_flight -= 1
-        entry.seconds = time.monotonic() - started
+        app.handle_chat(self, body)
 
     def _read_body(self) -> bytes | None:
         """The request body, within the size cap and the time limit; None when refused (answered here)."""
@@ -557,10 +481,9 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
 
-    def _serve(self, body: Any, fault: str | None) -> int:
+    def answer(self, body: Any) -> int:
+        """Answer a chat-completions body; returns the HTTP status sent."""
         app = self.app
-        if fault is not None:
-            return self._inject(fault)
         if not isinstance(body, dict):
             self._error(400, "request body must be a JSON object", "invalid_request_error")
             return 400
@@ -577,9 +500,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (TypeError, AttributeError, KeyError, ValueError) as e:  # a shape no check above foresaw
             self._error(400, f"malformed request ({type(e).__name__}: {e})", "invalid_request_error")
             return 400
-        if app.max_n is not None and request.sampling.n > app.max_n:
-            self._error(400, f"n={request.sampling.n} is not supported by this model (max {app.max_n})",
-                        "invalid_request_error", param="n")
+        refused = app.refusal(request)
+        if refused is not None:
+            self._error(400, refused[0], "invalid_request_error", param=refused[1])
             return 400
         if app.latency_s > 0 and app._stopping.wait(app.latency_s):
             self._error(503, "server shutting down", "server_error")
@@ -595,50 +518,6 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, completion_body(result, model or "default", request.id))
         return 200
 
-    def _inject(self, fault: str) -> int:
-        plan = self.app.faults
-        if fault == "429":
-            self._error(429, "Rate limit reached (injected)", "rate_limit_error",
-                        headers={"Retry-After": f"{plan.retry_after_s:g}"})
-            return 429
-        if fault in ("500", "503"):
-            self._error(int(fault), "injected server error", "server_error")
-            return int(fault)
-        if fault == "malformed":
-            self._send(200, b'{"id": "chatcmpl-broken", "object": "chat.completion", "choices": [{"ind')
-            return 200
-        if fault == "empty":
-            self._json(200, {})
-            return 200
-        if fault == "echo_auth":
-            self._error(400, f"bad request; you sent Authorization: {self.headers.get('Authorization')}",
-                        "invalid_request_error")
-            return 400
-        if fault == "hang":
-            self.app._stopping.wait(plan.hang_s)
-        # "hang" (after waiting) and "drop": close without a response.
-        self.close_connection = True
-        return 0
-
-
-def _user_text(body: Any) -> str:
-    try:
-        for m in body.get("messages") or []:
-            if m.get("role") == "user":
-                c = m.get("content")
-                return c if isinstance(c, str) else "\n".join(p.get("text", "") for p in c if p.get("type") == "text")
-    except (AttributeError, TypeError):
-        pass
-    return ""
-
-
-def _count_parts(body: Any, kind: str) -> int:
-    try:
-        return sum(1 for m in body["messages"] if isinstance(m.get("content"), list)
-                   for p in m["content"] if isinstance(p, dict) and p.get("type") == kind)
-    except (KeyError, TypeError, AttributeError):
-        return 0
-
 
 @contextmanager
 def serve_backend(backend: Backend, **kwargs: Any) -> Iterator[ChatServer]:
@@ -649,70 +528,3 @@ def serve_backend(backend: Backend, **kwargs: Any) -> Iterator[ChatServer]:
         yield server
     finally:
         server.stop()
-
-
-# --------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser: Any) -> None:
-    from sightsound.cli import add_recipe_arguments
-
-    parser.add_argument("--role", choices=["teacher", "verifier", "student"], default="verifier",
-                        help="which models.<role> of the recipe to serve (default: verifier)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--served-model-name", default=None,
-                        help="the name clients must send as `model` (default: the role's name_or_path)")
-    parser.add_argument("--backend", choices=["hf", "vllm"], default=None,
-                        help="how to run the model here (default: the role's backend, or hf where the recipe "
-                             "reaches the role through an endpoint)")
-    parser.add_argument("--latency-s", type=float, default=0.0, help="artificial latency per request")
-    parser.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY_BYTES / 2**20,
-                        help="refuse larger request bodies with 413 (default %(default)g)")
-    parser.add_argument("--body-timeout-s", type=float, default=DEFAULT_BODY_TIMEOUT_S,
-                        help="answer 408 when a body takes longer to arrive (default %(default)g)")
-    parser.add_argument("--api-key-env", default=None,
-                        help="require the key held by this environment variable (default: no key)")
-    add_recipe_arguments(parser)
-
-
-def run(args: Any) -> int:
-    import os
-
-    from sightsound.backends.base import make_backend
-    from sightsound.cli import load_recipe_from_args
-    from sightsound.config import ConfigError
-
-    recipe = load_recipe_from_args(args)
-    spec = getattr(recipe.models, args.role)
-    if spec.backend == "openai":
-        # The recipe reaches this role over HTTP; serving it means running its model here, so the
-        # recipe that names the endpoint can also stand it up (--backend picks vllm on a GPU). The
-        # recipe's frames_as says how the *client* sends frames; the model served here takes them as
-        # video where its processor can (GPU machines), else as images: "auto".
-        spec = dataclasses.replace(spec, backend=args.backend or "hf", frames_as="auto")
-    elif args.backend:
-        spec = dataclasses.replace(spec, backend=args.backend)
-    api_key = None
-    if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise ConfigError(f"--api-key-env {args.api_key_env}: the variable is not set")
-    backend = make_backend(spec)
-    server = ChatServer(backend, model_name=args.served_model_name or spec.name_or_path, host=args.host,
-                        port=args.port, latency_s=args.latency_s, api_key=api_key,
-                        max_body_bytes=int(args.max_body_mb * 2**20), body_timeout_s=args.body_timeout_s)
-    import signal
-    import threading
-
-    stop = threading.Event()
-    # SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server.start()
-    print(f"serving {server.model_name} at {server.base_url} (Ctrl-C stops)", flush=True)
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    print("server stopped", flush=True)
-    return 0

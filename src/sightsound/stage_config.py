@@ -1,30 +1,18 @@
 """One recipe from one GPU to many: per-stage training configs and sharded outputs, both tied to the run.
 
-``sightsound export-stage-config RECIPE --stage train/<system> --to FILE [--out RUN] [key=value ...]``
-writes the recipe the pipeline itself would train ``<system>`` with (its ``sft``/``grpo`` section
-pointing at the run directory's training set, output folder and starting adapter), for a launcher::
+:func:`export_stage_config` (``sightsound export-stage-config``) writes the recipe the pipeline itself
+would train ``<system>`` with (its ``sft``/``grpo`` section pointing at the run directory's training
+set, output folder and starting adapter), for a launcher such as ``accelerate``: multi-GPU training
+reads the same numbers as ``sightsound run`` and writes where ``run`` looks.
 
-    sightsound export-stage-config configs/paper.yaml --stage train/cot_sft --to cot_sft.yaml
-    accelerate launch --config_file configs/accelerate/zero2.yaml -m sightsound sft --config cot_sft.yaml
-
-So multi-GPU training reads the same numbers as ``sightsound run`` (no hand-kept copy to drift),
-and writes where ``run`` looks: a later ``sightsound run`` re-enters that stage, whose trainer
-resumes from the checkpoint in its output folder.
-
-``sightsound adopt RECIPE --stage teach|verify --inputs SHARD.jsonl ... [--out RUN] [key=value ...]``
-takes the outputs of ``sightsound teach/verify --shard i/N`` run elsewhere into the run directory.
-Each shard must carry its ``.config.yaml`` (written beside it by teach/verify), and is refused
-unless its fingerprint matches the run's: the recipe section (``teach`` or ``verify``, settings
-that only change speed aside), the model (``name_or_path``, backend) and the data (every id is a
-record of the run's data with the same question and options; for verify, a kept trace of the
-run's traces). The shards are merged (duplicates and gaps refused), their stats recomputed, and
-the stage recorded as complete in the manifest with the fingerprint ``run`` computes, so ``run``
-skips it. Copying files into ``RUN/teach/`` by hand is not adoption: ``run`` would redo the stage.
+:func:`adopt` (``sightsound adopt``) takes the outputs of ``sightsound teach/verify --shard i/N`` run
+elsewhere into the run directory, refusing a shard whose fingerprint (:func:`fingerprint_diffs`, and
+its ids against the run's data) differs from the run's, and records the stage as complete in the
+manifest with the fingerprint ``run`` computes, so ``run`` skips it.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import Any
@@ -139,30 +127,3 @@ def adopt(recipe: Recipe, run_dir: str | Path | None, stage: str, shards: list[s
                           [runner._rel(p) for p in st.outputs])
     runner.manifest.complete(st.name, {"stats": _yields(stats), "adopted": [str(s.resolve()) for s in shards]})
     return {"rows": merged["rows"], "shards": len(shards), "out": str(out)}
-
-
-# -------------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sightsound.cli import add_recipe_arguments
-
-    parser.add_argument("recipe", help="the run's recipe YAML")
-    parser.add_argument("--out", help="run directory (default: the recipe's output_dir)")
-    parser.add_argument("--stage", required=True, help="train/<system> (export-stage-config), teach or verify (adopt)")
-    parser.add_argument("--to", help="export-stage-config: the YAML to write")
-    parser.add_argument("--inputs", nargs="+", metavar="SHARD", help="adopt: the shard outputs (each with its .config.yaml)")
-    add_recipe_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    from sightsound.config import load_recipe
-
-    recipe = load_recipe(args.recipe, args.overrides)
-    if args.inputs:
-        res = adopt(recipe, args.out, args.stage, args.inputs)
-        print(f"adopted {res['shards']} shard(s), {res['rows']} rows -> {res['out']}; `sightsound run` skips {args.stage}")
-        return 0
-    if not args.to:
-        raise ConfigError("give --to FILE (export-stage-config) or --inputs SHARD ... (adopt)")
-    run_dir = args.out or recipe.output_dir
-    print(f"wrote {export_stage_config(recipe, run_dir, args.stage, args.to)}")
-    return 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sightsound.backends.base import Generation, GenerationRequest, GenerationResult, SamplingParams
+from sightsound.backends.interface import Generation, GenerationRequest, GenerationResult, SamplingParams
 from sightsound.config import ModelSpec
 from sightsound.models.chat import build_messages, encode_batch, render_prompt, to_16k
 from sightsound.models.loading import (

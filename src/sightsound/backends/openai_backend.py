@@ -71,7 +71,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from sightsound.backends.base import Generation, GenerationRequest, GenerationResult, SamplingParams
+from sightsound.backends.interface import Generation, GenerationRequest, GenerationResult, SamplingParams
 from sightsound.config import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -135,9 +135,10 @@ def wav_base64(audio: np.ndarray, sample_rate: int) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def build_messages(request: GenerationRequest, image_format: str = "png", frames_as: str = "images",
-                   video_fps: float = 2.0) -> list[dict[str, Any]]:
-    """The chat messages for one request: optional system turn, then one user turn, media first.
+def openai_chat_messages(request: GenerationRequest, image_format: str = "png", frames_as: str = "images",
+                         video_fps: float = 2.0) -> list[dict[str, Any]]:
+    """The chat-completions messages sent for one request: optional system turn, then one user turn,
+    media first as data URLs (local models get chat-template messages: :mod:`sightsound.models.chat`).
 
     Frames go as one ``video_url`` part (``frames_as="video"``, see :func:`video_part`) or as one
     ``image_url`` part each (``"images"``).
@@ -702,7 +703,7 @@ class OpenAIBackend:
             return GenerationResult(request_id=req.id, error=f"bad_request: n must be >= 1, got {n}")
         try:
             # PNG/mp4/wav encoding is CPU work: keep the event loop free for the calls in flight.
-            messages = await asyncio.to_thread(build_messages, req, self.spec.image_format, self.frames_as,
+            messages = await asyncio.to_thread(openai_chat_messages, req, self.spec.image_format, self.frames_as,
                                              self.spec.video_fps)
         except (ValueError, OSError) as e:
             return GenerationResult(request_id=req.id, error=f"bad_request: cannot encode media ({e})")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sightsound.backends.base import Generation, GenerationRequest, GenerationResult, SamplingParams
+from sightsound.backends.interface import Generation, GenerationRequest, GenerationResult, SamplingParams
 
 if TYPE_CHECKING:  # pragma: no cover
     from sightsound.config import ModelSpec

@@ -17,10 +17,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sightsound.systems import SYSTEMS as SYSTEM_ORDER
+
 log = logging.getLogger(__name__)
 
-SYSTEM_ORDER = ["pretrained", "pretrained_r1_aqa_prompt", "label_sft", "label_grpo", "r1_aqa",
-                "cot_sft_unverified", "cot_sft", "sightsound_r1"]
 SYSTEM_LABELS = {
     "pretrained": "Pretrained", "pretrained_r1_aqa_prompt": "Pretrained (R1-AQA prompt)",
     "label_sft": "Label-only SFT", "label_grpo": "Label-only GRPO", "r1_aqa": "R1-AQA (label-only GRPO)",

@@ -1,11 +1,11 @@
-"""``sightsound experiment``: the paper's comparison on SightSound-mini, over several training seeds.
+"""The paper's comparison on SightSound-mini over several training seeds (the library of ``sightsound experiment``).
 
 Systems (as in the paper, plus the Step-2 ablation): the pretrained student; label-only SFT;
 label-only GRPO; SFT on unverified CoT; SFT on verified CoT; SightSound-R1 (verified-CoT SFT, then
 GRPO). All are evaluated on the held-out synthetic ``test`` split; the distillation runs on the
 ``distill`` split; the mini models were pretrained on neither (:mod:`sightsound.mini.splits`).
 
-Tiny models trained from scratch vary a lot from seed to seed (MINI_WORLD.md: up to 40 points), so
+Tiny models trained from scratch vary a lot from seed to seed (up to 40 points), so
 single runs prove nothing: the experiment repeats *training* over ``--seeds`` seeds and reports mean
 ± standard deviation and a paired comparison per seed. The teacher's traces, the verifier's
 verdicts and the training sets are made once (seed 0's run directory) and shared by every seed, so
@@ -14,7 +14,6 @@ the seeds differ only where the comparison needs them to: in the students' train
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import shutil
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sightsound.config import Recipe, load_recipe
+from sightsound.config import Recipe
 from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json
 
 BENCH = "synthetic"
@@ -225,20 +224,3 @@ def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str
     md = markdown(summary) + "\n" + "\n".join(f"![{p.stem}](plots/{p.name})" for p in plots) + "\n"
     atomic_write_text(out / "results.md", md)
     return summary
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None, help="recipe (default configs/demo.yaml)")
-    parser.add_argument("--seeds", type=int, default=5, help="training seeds (default 5)")
-    parser.add_argument("--out", required=True, help="experiment directory (one run directory per seed inside)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides")
-
-
-def run(args: argparse.Namespace) -> int:
-    from sightsound.demo import DEMO_RECIPE
-
-    recipe = load_recipe(args.config or DEMO_RECIPE, args.overrides)
-    summary = run_experiment(recipe, args.seeds, args.out)
-    print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
-    print(f"{summary['seconds']} s; results in {args.out}/results.json")
-    return 0

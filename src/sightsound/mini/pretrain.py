@@ -1,4 +1,4 @@
-"""``sightsound pretrain --role teacher|verifier|student --out DIR``: train a SightSound-mini role from scratch.
+"""Train a SightSound-mini role from scratch (the library of ``sightsound pretrain``).
 
 A 3-5 M-parameter model of the real architecture (Qwen2.5-VL for the teacher, Qwen2-Audio for the
 verifier and the student) is built with a tokenizer trained on the synthetic world's own text,
@@ -7,21 +7,17 @@ batches of 16, loss on the assistant turn only, features cached once, stop at a 
 step count. The result is an ordinary Hugging Face model directory (safetensors weights in float16,
 processor, tokenizer, chat template) that :func:`sightsound.models.loading.load_model` loads.
 ``DIR/pretrain_info.json`` records the seeds, steps, seconds, losses and the held-out accuracy
-measured on the saved checkpoint (:func:`sightsound.mini.evaluate.evaluate_role`).
+measured on the saved checkpoint (:func:`sightsound.mini.role_checks.evaluate_role`).
 
-``--init MODEL_DIR`` starts from a trained model instead of a fresh one: the shipped verifier
-starts from the pretrained student, an audio model that already perceives (as the paper's open
-verifier option, Qwen2-Audio-Instruct, is a perceiving audio model before it fact-checks).
-
-Reproduce a checkpoint: ``--seed S --steps N --num M [--init DIR]`` with the values recorded in its
-``pretrain_info.json`` (a time budget stops at a machine-dependent step; a step count does not;
-float results differ slightly between CPUs and torch versions, so weights match closely, not
-bit for bit, across machines).
+``init`` starts from a trained model instead of a fresh one: the shipped verifier starts from the
+pretrained student, an audio model that already perceives (as the paper's open verifier option,
+Qwen2-Audio-Instruct, is a perceiving audio model before it fact-checks). Float results differ
+slightly between CPUs and torch versions, so a checkpoint reproduced from its ``pretrain_info.json``
+matches closely, not bit for bit, across machines.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -255,7 +251,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     }
     del cache, model
     if evaluate:
-        from sightsound.mini.evaluate import evaluate_role, reference_check
+        from sightsound.mini.role_checks import evaluate_role, reference_check
 
         info["heldout"] = evaluate_role(role, out, split="pretrain_check", num=check_num, progress=progress,
                                         margins=True)
@@ -273,43 +269,3 @@ def _init_info(init) -> dict[str, Any] | None:
     prior = json.loads(info_file.read_text(encoding="utf-8")) if info_file.is_file() else {}
     return {"path": str(init), "role": prior.get("role"), "seed": prior.get("seed"), "steps": prior.get("steps"),
             "reproduce": prior.get("reproduce")}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--role", required=True, choices=R.ROLES, help="which role to train")
-    parser.add_argument("--out", required=True, help="model directory to write (replaced if it exists)")
-    parser.add_argument("--seconds", type=float, default=None,
-                        help=f"training time budget (default {DEFAULT_SECONDS:.0f} s unless --steps is given)")
-    parser.add_argument("--steps", type=int, default=None, help="stop after this many steps (reproducible)")
-    parser.add_argument("--seed", type=int, default=0, help="initialisation and data-order seed (default 0)")
-    parser.add_argument("--num", type=int, default=None,
-                        help=f"pretraining records to use (default {split('pretrain').num})")
-    parser.add_argument("--check-num", type=int, default=None,
-                        help=f"held-out records to evaluate on (default {split('pretrain_check').num})")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all available cores)")
-    parser.add_argument("--init", default=None, metavar="MODEL_DIR",
-                        help="warm start from a model directory of the same architecture (e.g. the pretrained "
-                             "student for the verifier: an audio model that already perceives) instead of "
-                             "a fresh initialisation")
-    parser.add_argument("--size", choices=R.SIZE_NAMES, default="mini",
-                        help="mini: the 3-5 M-parameter models (default); test: hidden 64, for fast tests")
-    parser.add_argument("--device", default="cpu",
-                        help="where the training steps run (default cpu; e.g. cuda). Weights are float32 "
-                             "either way; evaluation always runs on CPU")
-    parser.add_argument("--lr", type=float, default=LR, help=f"AdamW learning rate (default {LR:g})")
-    parser.add_argument("--freeze-encoder", action="store_true",
-                        help="freeze the audio/vision encoder and projector (with --init: keep its perception)")
-    parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
-
-
-def run(args: argparse.Namespace) -> int:
-    seconds = args.seconds if args.seconds is not None else (None if args.steps is not None else DEFAULT_SECONDS)
-    info = pretrain(args.role, args.out, seconds=seconds, steps=args.steps, seed=args.seed, num=args.num,
-                    check_num=args.check_num, threads=args.threads, evaluate=not args.no_eval, init=args.init,
-                    size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder)
-    summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
-    if "heldout" in info:
-        summary["heldout_accuracy"] = info["heldout"]["accuracy"]
-        summary["chance"] = info["heldout"]["chance"]
-    print(json.dumps(summary, indent=2))
-    return 0

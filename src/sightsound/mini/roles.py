@@ -6,7 +6,7 @@
     student   Qwen2-Audio  (student)            audio + perception prompt  the sounds heard, in order, loudest
                                                 audio + question (share)   answer only, no reasoning
 
-Sizes follow shared/MINI_WORLD.md (text hidden 256, 4 layers; small encoders): 3-5 M parameters,
+Sizes (text hidden 256, 4 layers; small encoders): 3-5 M parameters,
 trainable from scratch in about 10 CPU-minutes. Frames are shown at 112x56 (8 visual tokens each),
 audio clips of 3 s become 75 audio tokens (mel ``chunk_length`` = clip length).
 """

@@ -45,7 +45,3 @@ def split(name: str) -> Split:
     if name not in SPLITS:
         raise KeyError(f"unknown SightSound-mini split {name!r} (known: {', '.join(SPLITS)})")
     return SPLITS[name]
-
-
-def split_seed(name: str) -> int:
-    return split(name).seed

@@ -18,7 +18,7 @@ construction:
   loudest one.
 
 Answers name the option's *text* (``The correct answer is: dog``): tiny models trained from scratch
-cannot learn to map answers to letters among shuffled options in minutes (shared/MINI_WORLD.md).
+cannot learn to map answers to letters among shuffled options in minutes.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Works the same for a Hugging Face id (``Qwen/Qwen2-Audio-7B-Instruct``) and a lo
 - ``trust_remote_code`` from the spec (off by default); weights from safetensors only.
 
 The VL and Omni processors need a video processor whose class needs torchvision, which does not
-work on CPU machines (shared/STACK.md). Without torchvision the processor is built from its parts
+work on CPU machines. Without torchvision the processor is built from its parts
 with the PIL image processor and *no* video processor, and frames are passed as images.
 """
 

@@ -1,4 +1,4 @@
-"""Build tiny models of the real architectures, fully offline (``sightsound tiny-models --out DIR``).
+"""Build tiny models of the real architectures, fully offline (the library of ``sightsound tiny-models``).
 
 Writes three ordinary Hugging Face model directories that load through exactly the same code as
 the real checkpoints (:func:`sightsound.models.loading.load_model`):
@@ -12,7 +12,7 @@ corpus (the paper's prompts, the answer format and the synthetic world's words) 
 ``Qwen2Tokenizer`` with the Qwen special tokens, a chat template and a generation config whose
 eos is ``<|im_end|>``. Everything is deterministic for a seed: same seed, same bytes.
 
-The recipes follow ``shared/STACK.md`` (measured on transformers 5.24): Whisper features with a
+The recipes are those measured to work on transformers 5.24: Whisper features with a
 short ``chunk_length`` and ``max_source_positions = 50 * chunk_length``; M-RoPE sections summing to
 head_dim / 2; the Omni thinker config given ``vision_start_token_id``; no ``image_token``
 attribute on the VL tokenizer (Qwen2.5-VL would use it instead of ``<|image_pad|>``).
@@ -23,7 +23,6 @@ a tokenizer trained on its own corpus by passing ``corpus``/``extra_words`` and 
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections.abc import Iterable
@@ -112,8 +111,8 @@ class TinySizes:
 # ------------------------------------------------------------------------------------------ tokenizer
 def corpus_lines(corpus: Iterable[str] | None = None, extra_words: Iterable[str] | None = None) -> list[str]:
     """The tokenizer's training text: the paper's prompts, the answer format, the synthetic world's
-    own vocabulary (:func:`sightsound.synth.vocab.vocabulary`) and whatever the caller adds."""
-    from sightsound.synth.vocab import vocabulary
+    own vocabulary (:func:`sightsound.synth.words.vocabulary`) and whatever the caller adds."""
+    from sightsound.synth.words import vocabulary
 
     lines = list(DEFAULT_CORPUS_LINES) + [" ".join(WORLD_WORDS.split()), " ".join(vocabulary())]
     lines += [line for line in (corpus or []) if line.strip()]
@@ -375,27 +374,3 @@ def _save_processor(role: str, out: Path, tok, procs: dict[str, Any], template: 
 
 def build_tiny_models(out_dir: str | Path, seed: int = 0, roles: Iterable[str] = ROLES, **kwargs: Any) -> dict[str, Path]:
     return {role: build_tiny_model(role, Path(out_dir) / role, seed=seed, **kwargs) for role in roles}
-
-
-# ----------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder; gets teacher/, student/, omni/")
-    parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
-    parser.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES), help="which models to build")
-    parser.add_argument("--hidden-size", type=int, default=TinySizes.hidden_size, help="text model width (default 64)")
-    parser.add_argument("--layers", type=int, default=TinySizes.num_hidden_layers,
-                        help="text model layers (default 2)")
-    parser.add_argument("--corpus", help="extra text file for the tokenizer (one sentence a line)")
-
-
-def run(args: argparse.Namespace) -> int:
-    corpus = None
-    if args.corpus:
-        if not Path(args.corpus).is_file():
-            raise FileNotFoundError(f"--corpus {args.corpus}: no such file")
-        corpus = Path(args.corpus).read_text(encoding="utf-8").splitlines()
-    paths = build_tiny_models(args.out, seed=args.seed, roles=args.roles, corpus=corpus,
-                              hidden_size=args.hidden_size, num_hidden_layers=args.layers)
-    for role, path in paths.items():
-        print(f"{role}: {path}")
-    return 0

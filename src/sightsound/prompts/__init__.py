@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
+from typing import Literal
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -60,7 +61,16 @@ def r1_aqa_prompt(question: str, choices: list[str]) -> str:
     return f"{question}{choice_str} Output the final answer in <answer> </answer>."
 
 
+# The student prompt styles: this module is their one list (the recipe's ``eval.prompt`` type, the
+# builders and the descriptions recorded in results all come from here).
+StudentPromptStyle = Literal["paper", "plain", "r1_aqa"]
 STUDENT_PROMPTS = {"paper": student_prompt, "plain": question_with_options, "r1_aqa": r1_aqa_prompt}
+STUDENT_PROMPT_DESCRIPTIONS = {
+    "paper": "[paper] <audio> (AVQA Question) . = question + ' Available options: A. .. B. ..' + ' .'",
+    "plain": "[ours] <audio> question + ' Available options: A. .. B. ..' (the paper's without its trailing ' .')",
+    "r1_aqa": "[R1-AQA] <audio> question + \" Please choose the answer from the following options: ['..', '..']. "
+              "Output the final answer in <answer> </answer>.\"",
+}
 
 
 def build_student_prompt(style: str, question: str, choices: list[str]) -> str:

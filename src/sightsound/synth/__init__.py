@@ -17,8 +17,8 @@ from sightsound.synth.vocab import (
     SLOT_WORDS,
     SLOTS,
     all_classes,
-    vocabulary,
 )
+from sightsound.synth.words import vocabulary
 
 __all__ = [
     "CATEGORIES", "CLASSES", "CLASS_NAMES", "FAMILIES", "MELODY_WORDS", "MODES", "NUMBER_WORDS", "SLOTS",

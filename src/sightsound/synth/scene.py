@@ -131,14 +131,6 @@ def first_cue(src: dict, times: list[float]) -> int | None:
     return on.index(True) if True in on else None
 
 
-def drawn_objects(scene: dict) -> list[dict]:
-    return [s for s in scene["sources"] if s["visible"] and s["drawn"]]
-
-
-def audible_sources(scene: dict) -> list[dict]:
-    return [s for s in scene["sources"] if s["audible"]]
-
-
 def free_slots(rng: np.random.Generator, k: int) -> list[str]:
     """``k`` distinct on-screen slots in random order."""
     if k > len(SLOTS):

@@ -72,15 +72,3 @@ def activity(name: str) -> str:
     c = CLASSES[name]
     article = "" if c.category == "ambience" else "a "
     return f"{article}{name} {c.verb}"
-
-
-def vocabulary() -> list[str]:
-    """All words the generator writes into questions, options and descriptions (sorted, unique)."""
-    from sightsound.synth import describe, families
-
-    words: set[str] = set(CLASS_NAMES) | set(NUMBER_WORDS) | set(MELODY_WORDS) | set(YES_NO)
-    words |= set(describe.TEXT_WORDS)
-    words |= set(SLOT_WORDS.values()) | {c.verb for c in _CLASSES}
-    for text in families.template_texts():
-        words |= set(text.replace("?", " ").replace(",", " ").replace(".", " ").lower().split())
-    return sorted(w for w in words if w and "{" not in w)

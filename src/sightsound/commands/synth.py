@@ -16,12 +16,11 @@ import dataclasses
 import time
 from pathlib import Path
 
+from sightsound.cli import add_recipe_arguments, load_recipe_from_args
 from sightsound.config import Recipe, SynthConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sightsound.cli import add_recipe_arguments
-
     parser.add_argument("--out", required=True, help="output folder (data.jsonl, media/, summary, config)")
     parser.add_argument("--num", type=int, help="number of items (default: synth.num)")
     parser.add_argument("--seed", type=int, help="random seed (default: synth.seed)")
@@ -48,7 +47,6 @@ def _table(title: str, counts: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sightsound.cli import load_recipe_from_args
     from sightsound.jsonl import read_json, read_jsonl
     from sightsound.runinfo import write_resolved_config
     from sightsound.synth.generate import DATA, SUMMARY, generate

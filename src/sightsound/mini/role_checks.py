@@ -266,7 +266,7 @@ def record_evaluation(role: str, model_dir: str | Path, progress: bool = True) -
     return info
 
 
-if __name__ == "__main__":  # python -m sightsound.mini.evaluate ROLE MODEL_DIR
+if __name__ == "__main__":  # python -m sightsound.mini.role_checks ROLE MODEL_DIR
     import sys
 
     out = record_evaluation(sys.argv[1], sys.argv[2])

@@ -1,0 +1,62 @@
+"""``sightsound pretrain --role teacher|verifier|student --out DIR``: train a SightSound-mini role from scratch.
+
+A 3-5 M-parameter model of the real architecture (Qwen2.5-VL for the teacher, Qwen2-Audio for the
+verifier and the student), trained on the pretraining split of the synthetic world; the result is an
+ordinary Hugging Face model directory, with ``DIR/pretrain_info.json`` recording seeds, steps,
+seconds, losses and the held-out accuracy (:mod:`sightsound.mini.pretrain` describes the training).
+
+``--init MODEL_DIR`` starts from a trained model instead of a fresh one: the shipped verifier
+starts from the pretrained student, an audio model that already perceives.
+
+Reproduce a checkpoint: ``--seed S --steps N --num M [--init DIR]`` with the values recorded in its
+``pretrain_info.json`` (a time budget stops at a machine-dependent step; a step count does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from sightsound.mini import roles as R
+from sightsound.mini.pretrain import DEFAULT_SECONDS, LR, pretrain
+from sightsound.mini.splits import split
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", required=True, choices=R.ROLES, help="which role to train")
+    parser.add_argument("--out", required=True, help="model directory to write (replaced if it exists)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help=f"training time budget (default {DEFAULT_SECONDS:.0f} s unless --steps is given)")
+    parser.add_argument("--steps", type=int, default=None, help="stop after this many steps (reproducible)")
+    parser.add_argument("--seed", type=int, default=0, help="initialisation and data-order seed (default 0)")
+    parser.add_argument("--num", type=int, default=None,
+                        help=f"pretraining records to use (default {split('pretrain').num})")
+    parser.add_argument("--check-num", type=int, default=None,
+                        help=f"held-out records to evaluate on (default {split('pretrain_check').num})")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all available cores)")
+    parser.add_argument("--init", default=None, metavar="MODEL_DIR",
+                        help="warm start from a model directory of the same architecture (e.g. the pretrained "
+                             "student for the verifier: an audio model that already perceives) instead of "
+                             "a fresh initialisation")
+    parser.add_argument("--size", choices=R.SIZE_NAMES, default="mini",
+                        help="mini: the 3-5 M-parameter models (default); test: hidden 64, for fast tests")
+    parser.add_argument("--device", default="cpu",
+                        help="where the training steps run (default cpu; e.g. cuda). Weights are float32 "
+                             "either way; evaluation always runs on CPU")
+    parser.add_argument("--lr", type=float, default=LR, help=f"AdamW learning rate (default {LR:g})")
+    parser.add_argument("--freeze-encoder", action="store_true",
+                        help="freeze the audio/vision encoder and projector (with --init: keep its perception)")
+    parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
+
+
+def run(args: argparse.Namespace) -> int:
+    seconds = args.seconds if args.seconds is not None else (None if args.steps is not None else DEFAULT_SECONDS)
+    info = pretrain(args.role, args.out, seconds=seconds, steps=args.steps, seed=args.seed, num=args.num,
+                    check_num=args.check_num, threads=args.threads, evaluate=not args.no_eval, init=args.init,
+                    size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder)
+    summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
+    if "heldout" in info:
+        summary["heldout_accuracy"] = info["heldout"]["accuracy"]
+        summary["chance"] = info["heldout"]["chance"]
+    print(json.dumps(summary, indent=2))
+    return 0

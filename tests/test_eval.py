@@ -70,7 +70,7 @@ def biased_student(student, synth_set, tmp_path_factory) -> Path:
 
     from sightsound.data import load_benchmark
     from sightsound.media import load_audio
-    from sightsound.models.chat import assistant_labels, build_messages, encode_chats
+    from sightsound.models.chat import assistant_labels, chat_template_messages, encode_chats
     from sightsound.models.loading import load_model
     from sightsound.prompts import student_prompt
 
@@ -99,7 +99,7 @@ def biased_student(student, synth_set, tmp_path_factory) -> Path:
         for ps, auds in groups:
             if not ps:
                 continue
-            chats = [build_messages(p, has_audio=True, assistant=BIASED_ANSWER) for p in ps]
+            chats = [chat_template_messages(p, has_audio=True, assistant=BIASED_ANSWER) for p in ps]
             batch = encode_chats(processor, "qwen2_audio", chats, audios_list=auds, add_generation_prompt=False,
                                  padding_side="right")
             batches.append((batch, assistant_labels(processor, batch["input_ids"], batch["attention_mask"])))

@@ -12,7 +12,13 @@ import torch
 from PIL import Image
 
 from sightsound.config import ModelsConfig, ModelSpec, load_recipe
-from sightsound.models.chat import assistant_labels, build_messages, encode_batch, encode_chats, render_prompt
+from sightsound.models.chat import (
+    assistant_labels,
+    chat_template_messages,
+    encode_batch,
+    encode_chats,
+    render_prompt,
+)
 from sightsound.models.loading import load_model, load_processor, resolve_architecture, resolve_dtype
 from sightsound.models.tiny import ROLE_ARCH, build_tiny_model, mrope_section
 
@@ -34,8 +40,8 @@ def _inputs(processor, arch: str):
     """Two prompts with the media the architecture takes, right-padded like a training batch."""
     n_img = 2 if arch != "qwen2_audio" else 0
     has_audio = arch != "qwen2_5_vl"
-    chats = [build_messages("Which object sounds first?", n_img, has_audio, assistant="<think> a dog </think>"),
-             build_messages("How many sounding objects are there?", n_img, has_audio)]
+    chats = [chat_template_messages("Which object sounds first?", n_img, has_audio, assistant="<think> a dog </think>"),
+             chat_template_messages("How many sounding objects are there?", n_img, has_audio)]
     frames = [_frames(n_img, 1), _frames(n_img, 2)] if n_img else None
     audios = [_audio(1.0, 1), _audio(2.0, 2)] if has_audio else None
     return encode_chats(processor, arch, chats, frames, audios, add_generation_prompt=False, padding_side="right")
@@ -171,10 +177,10 @@ def test_a_loaded_processor_saves_and_reloads_the_same(tiny_models_dir, tmp_path
 
 # ------------------------------------------------------------------------------------------ chat
 def test_messages_put_media_before_text():
-    m = build_messages("Q?", n_images=2, has_audio=True, assistant="A", system="S")
+    m = chat_template_messages("Q?", n_images=2, has_audio=True, assistant="A", system="S")
     assert [x["role"] for x in m] == ["system", "user", "assistant"]
     assert [c["type"] for c in m[1]["content"]] == ["image", "image", "audio", "text"]
-    assert [c["type"] for c in build_messages("Q", 3, video=True)[0]["content"]] == ["video", "text"]
+    assert [c["type"] for c in chat_template_messages("Q", 3, video=True)[0]["content"]] == ["video", "text"]
 
 
 def test_sft_style_audio_item_renders_the_audio_placeholder(tiny_models_dir):
@@ -192,7 +198,7 @@ def test_encode_batch_left_pads_and_expands_placeholders(tiny_models_dir, role):
     _, processor = load_model(str(tiny_models_dir / role))
     n_img = 0 if arch == "qwen2_audio" else 2
     has_audio = arch != "qwen2_5_vl"
-    prompts = [render_prompt(processor, build_messages(t, n_img, has_audio)) for t in ("Q?", "A much longer question here?")]
+    prompts = [render_prompt(processor, chat_template_messages(t, n_img, has_audio)) for t in ("Q?", "A much longer question here?")]
     batch = encode_batch(processor, arch, prompts, [_frames(n_img)] * 2 if n_img else None,
                          [_audio(1.0), _audio(3.0)] if has_audio else None, padding_side="left")
     ids, mask = batch["input_ids"], batch["attention_mask"]
@@ -209,8 +215,8 @@ def test_encode_batch_left_pads_and_expands_placeholders(tiny_models_dir, role):
 
 def test_assistant_labels_mask_the_prompt(tiny_models_dir):
     _, processor = load_model(str(tiny_models_dir / "student"))
-    chats = [build_messages("Q?", 0, True, assistant="<answer> yes </answer>"),
-             build_messages("A longer question?", 0, True, assistant="no")]
+    chats = [chat_template_messages("Q?", 0, True, assistant="<answer> yes </answer>"),
+             chat_template_messages("A longer question?", 0, True, assistant="no")]
     batch = encode_chats(processor, "qwen2_audio", chats, None, [_audio(1.0), _audio(1.0)],
                          add_generation_prompt=False, padding_side="right")
     labels = assistant_labels(processor, batch["input_ids"], batch["attention_mask"])

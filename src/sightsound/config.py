@@ -17,6 +17,8 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
+from sightsound.prompts import StudentPromptStyle
+
 
 class ConfigError(ValueError):
     """A recipe or override that does not fit the typed configuration."""
@@ -300,7 +302,7 @@ class EvalConfig:
     # The student prompt of `sightsound eval` [paper: "<audio> (AVQA Question) ."]; "r1_aqa" adds
     # R1-AQA's "Please choose ... Output the final answer in <answer> </answer>." The pipeline
     # evaluates every system with the prompt it was trained with, whatever this says.
-    prompt: Literal["paper", "plain", "r1_aqa"] = "paper"
+    prompt: StudentPromptStyle = "paper"
     batch_size: int = 8
     max_new_tokens: int = 512
     limit: int | None = None

@@ -520,9 +520,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve_backend(backend: Backend, **kwargs: Any) -> Iterator[ChatServer]:
+def serve_backend(backend: Backend, server_class: type[ChatServer] = ChatServer, **kwargs: Any) -> Iterator[ChatServer]:
     """Serve ``backend`` on 127.0.0.1 (a free port unless ``port=`` is given) for the ``with`` block."""
-    server = ChatServer(backend, **kwargs)
+    server = server_class(backend, **kwargs)
     server.start()
     try:
         yield server

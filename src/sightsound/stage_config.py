@@ -25,7 +25,6 @@ from sightsound.schema import Sample
 log = logging.getLogger(__name__)
 
 # Settings that change how fast a stage runs, not what it writes.
-SPEED_ONLY = {"teach": {"batch_size", "decode_workers"}, "verify": {"batch_size"}}
 ROLE = {"teach": "teacher", "verify": "verifier"}
 
 
@@ -60,15 +59,18 @@ def shard_config(shard: Path) -> dict[str, Any]:
 
 
 def fingerprint_diffs(stage: str, before: dict[str, Any], recipe: Recipe) -> list[str]:
-    """What differs between a shard's recipe and the run's, in the stage's section and its model."""
+    """What differs between a shard's recipe and the run's: the stage's resume rule
+    (:class:`sightsound.stage_io.OutputSettings`), plus the backend, which must match to adopt."""
+    from sightsound.teacher import OUTPUT_SETTINGS as TEACH_SETTINGS
+    from sightsound.verify import OUTPUT_SETTINGS as VERIFY_SETTINGS
+
+    settings = {"teach": TEACH_SETTINGS, "verify": VERIFY_SETTINGS}[stage]
     now = to_dict(recipe)
-    old, new = before.get(stage) or {}, now[stage]
-    diffs = [f"{stage}.{k}: {old.get(k)!r} != {v!r}" for k, v in new.items()
-             if k not in SPEED_ONLY[stage] and old.get(k) != v]
-    role = ROLE[stage]
-    old_m, new_m = (before.get("models") or {}).get(role) or {}, now["models"][role]
-    diffs += [f"models.{role}.{k}: {old_m.get(k)!r} != {new_m[k]!r}" for k in ("name_or_path", "backend")
-              if old_m.get(k) != new_m[k]]
+    diffs = settings.diffs(before, now, sep="!=")
+    role = settings.role
+    old_backend = ((before.get("models") or {}).get(role) or {}).get("backend")
+    if old_backend != now["models"][role]["backend"]:
+        diffs.append(f"models.{role}.backend: {old_backend!r} != {now['models'][role]['backend']!r}")
     return diffs
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from sightsound.backends.interface import Generation, GenerationRequest, GenerationResult, SamplingParams
 from sightsound.config import ModelSpec
-from sightsound.models.chat import build_messages, encode_batch, render_prompt, to_16k
+from sightsound.models.chat import chat_template_messages, encode_batch, render_prompt, to_16k
 from sightsound.models.loading import (
     TAKES_AUDIO,
     TAKES_IMAGES,
@@ -135,7 +135,7 @@ class HFBackend:
         prompts, frames, audios = [], [], []
         for req in reqs:
             n_images = len(req.images or [])
-            messages = build_messages(req.text, n_images=n_images, has_audio=req.audio is not None,
+            messages = chat_template_messages(req.text, n_images=n_images, has_audio=req.audio is not None,
                                       system=req.system, video=self.frames_as_video)
             prompts.append(render_prompt(self.processor, messages, add_generation_prompt=True))
             frames.append(list(req.images) if req.images else None)

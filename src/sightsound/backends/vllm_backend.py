@@ -59,11 +59,11 @@ def import_vllm() -> Any:
 # ----------------------------------------------------------------------------------- pure helpers
 def chat_messages(request: GenerationRequest, frames_as: str = "images") -> list[dict[str, Any]]:
     """The request as chat messages, built exactly as the ``hf`` backend builds them (media first)."""
-    from sightsound.models.chat import build_messages
+    from sightsound.models.chat import chat_template_messages
 
     if frames_as not in ("images", "video"):
         raise ValueError(f"frames_as must be 'images' or 'video', got {frames_as!r}")
-    return build_messages(request.text, n_images=len(request.images or []), has_audio=request.audio is not None,
+    return chat_template_messages(request.text, n_images=len(request.images or []), has_audio=request.audio is not None,
                           system=request.system, video=frames_as == "video")
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import argparse
 
 from sightsound.cli import add_recipe_arguments, load_recipe_from_args, positive_int
-from sightsound.evaluate.run import PROMPT_DESCRIPTIONS, evaluate, output_paths
+from sightsound.evaluate.run import evaluate, output_paths
 from sightsound.evaluate.score_file import format_summary
+from sightsound.prompts import STUDENT_PROMPT_DESCRIPTIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shuffle-choices", type=int, metavar="SEED",
                         help="also run the shuffled-options control with this seed")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="only the first N selected items")
-    parser.add_argument("--prompt", choices=sorted(PROMPT_DESCRIPTIONS),
+    parser.add_argument("--prompt", choices=sorted(STUDENT_PROMPT_DESCRIPTIONS),
                         help="student prompt: paper (default, '<audio> (AVQA Question) .'), plain (the same "
                              "without the trailing ' .') or r1_aqa (R1-AQA's, with 'Output the final answer in "
                              "<answer> </answer>.')")

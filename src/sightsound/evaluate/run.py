@@ -27,15 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sightsound.prompts import STUDENT_PROMPT_DESCRIPTIONS
+
 log = logging.getLogger(__name__)
 
 ANSWER_PARSER = "sightsound.parsing.parse_response (text read: sightsound.parsing.scored_text)"
-PROMPT_DESCRIPTIONS = {
-    "paper": "[paper] <audio> (AVQA Question) . = question + ' Available options: A. .. B. ..' + ' .'",
-    "plain": "[ours] <audio> question + ' Available options: A. .. B. ..' (the paper's without its trailing ' .')",
-    "r1_aqa": "[R1-AQA] <audio> question + \" Please choose the answer from the following options: ['..', '..']. "
-              "Output the final answer in <answer> </answer>.\"",
-}
 
 
 # ------------------------------------------------------------------------------------------ paths
@@ -175,7 +171,7 @@ def _one_pass(bench, samples: list, backend, *, out: Path, control: str | None, 
         "config_hash": extra["config_hash"],
         "answer_parser": ANSWER_PARSER,
         "prompt_style": style,
-        "prompt": PROMPT_DESCRIPTIONS[style],
+        "prompt": STUDENT_PROMPT_DESCRIPTIONS[style],
         "generation": {"greedy": True, "max_new_tokens": recipe.eval.max_new_tokens,
                        "batch_size": recipe.eval.batch_size, "backend": recipe.models.student.backend},
         "errors": sum(1 for it in items if it["error"]),
@@ -247,8 +243,8 @@ def _evaluate(recipe, *, benchmark, out, model, adapter, annotations, media_root
         raise ConfigError(f"limit must be >= 1, got {limit}")
     ev = recipe.eval if limit is None else dataclasses.replace(recipe.eval, limit=limit)
     ev = dataclasses.replace(ev, prompt=prompt or ev.prompt, mmau_version=mmau_version or ev.mmau_version)
-    if ev.prompt not in PROMPT_DESCRIPTIONS:
-        raise ConfigError(f"eval.prompt: unknown student prompt {ev.prompt!r} (known: {', '.join(PROMPT_DESCRIPTIONS)})")
+    if ev.prompt not in STUDENT_PROMPT_DESCRIPTIONS:
+        raise ConfigError(f"eval.prompt: unknown student prompt {ev.prompt!r} (known: {', '.join(STUDENT_PROMPT_DESCRIPTIONS)})")
     recipe = dataclasses.replace(recipe, models=dataclasses.replace(recipe.models, student=student), eval=ev)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

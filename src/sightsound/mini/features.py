@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sightsound.models.chat import assistant_labels, build_messages, encode_batch, render_prompt
+from sightsound.models.chat import assistant_labels, chat_template_messages, encode_batch, render_prompt
 
 # Which placeholder token the processor expands, per architecture.
 PLACEHOLDER = {"qwen2_5_vl": "<|image_pad|>", "qwen2_audio": "<|AUDIO|>"}
@@ -60,7 +60,7 @@ class FeatureCache:
 
     def _render(self, ex: Example, with_target: bool = True) -> str:
         n_images = len(ex.images) if ex.images else 0
-        messages = build_messages(ex.text, n_images=n_images, has_audio=ex.audio is not None,
+        messages = chat_template_messages(ex.text, n_images=n_images, has_audio=ex.audio is not None,
                                   assistant=ex.target if with_target else None)
         return render_prompt(self.processor, messages, add_generation_prompt=not with_target)
 

@@ -4,7 +4,7 @@ The one place that turns (text, frames, audio, optional assistant answer) into w
 Generation (the ``hf`` backend), the training collators (SFT, GRPO) and evaluation all call it,
 so a prompt looks the same in every stage.
 
-    messages = build_messages(text, n_images=4, has_audio=False)
+    messages = chat_template_messages(text, n_images=4, has_audio=False)
     prompt = render_prompt(processor, messages, add_generation_prompt=True)
     batch = encode_batch(processor, arch, [prompt], [frames], [None])
 
@@ -25,7 +25,7 @@ import numpy as np
 SAMPLE_RATE = 16000
 
 
-def build_messages(
+def chat_template_messages(
     text: str,
     n_images: int = 0,
     has_audio: bool = False,

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sightsound.backends.base import Backend, GenerationRequest
 from sightsound.serve import ChatServer, _Handler
+from sightsound.serve import serve_backend as plain_serve_backend
 
 FAULT_KINDS = ("429", "500", "503", "hang", "malformed", "empty", "drop", "echo_auth")
 
@@ -163,12 +163,6 @@ def _count_parts(body: Any, kind: str) -> int:
         return 0
 
 
-@contextmanager
-def serve_backend(backend: Backend, **kwargs: Any) -> Iterator[FaultServer]:
-    """Serve ``backend`` on 127.0.0.1 (a free port unless ``port=`` is given) for the ``with`` block."""
-    server = FaultServer(backend, **kwargs)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def serve_backend(backend: Backend, **kwargs: Any) -> AbstractContextManager[FaultServer]:
+    """:func:`sightsound.serve.serve_backend` with the fault-injecting server."""
+    return plain_serve_backend(backend, server_class=FaultServer, **kwargs)

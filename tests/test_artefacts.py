@@ -155,3 +155,27 @@ def test_a_stage_reads_the_artefact_before_it_not_another_stage(stage, earlier):
     reached = {m for m in imports if any(m == e or m.startswith(e + ".") for e in earlier)}
     assert not reached, f"{stage} imports {sorted(reached)}"
     assert any(m.startswith("sightsound.artefacts") for m in imports)
+
+
+# ------------------------------------------------------------------ the line types list what is written
+def test_trace_and_verdict_types_list_exactly_the_fields_the_stages_write():
+    import typing
+
+    from sightsound.artefacts import Trace, TraceSample, Verdict
+    from sightsound.backends.interface import Generation, GenerationResult
+    from sightsound.config import TeachConfig
+    from sightsound.schema import Sample
+    from sightsound.teacher import error_trace, make_trace
+    from sightsound.verify import Job, _row
+
+    rec = Sample(id="r1", question="Which sounds?", choices=["dog", "cat"], answer=1, audio="/a.wav")
+    cfg = TeachConfig(n=2)
+    reply = "<think> a cat meows </think><answer> cat </answer>"
+    result = GenerationResult("r1", [Generation(reply, 9, "stop")] * 2)
+    trace = make_trace(rec, result, cfg, {"name": "t"}, num_frames=4)
+    assert set(trace) == set(typing.get_type_hints(Trace)) == set(error_trace(rec, "x", cfg, {}))
+    assert set(trace["samples"][0]) == set(typing.get_type_hints(TraceSample))
+    job = Job("r1#0", "r1", 0, "a cat meows", 1, 1, "/a.wav")
+    row = _row(job, "yes", True, ["Yes"], None, "a note", identity={"name": "v"})
+    assert set(row) == set(typing.get_type_hints(Verdict))
+    assert set(_row(job, "yes", True, ["Yes"], None, identity={})) == set(typing.get_type_hints(Verdict)) - {"note"}

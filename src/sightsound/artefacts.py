@@ -16,10 +16,70 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sightsound.jsonl import ArtefactError, read_jsonl, write_jsonl_atomic
 from sightsound.schema import RecordError, Sample, check_limits
+
+
+# ------------------------------------------------------------------------------ the line types
+# Traces and verdicts stay plain dicts at run time (each line is passed on, extended, unchanged);
+# these types are the one place their fields are listed, for readers, writers and type checkers.
+class TraceSample(TypedDict):
+    """One of the teacher's n samples inside a trace."""
+
+    index: int
+    text: str
+    think: str | None
+    answer: str | None
+    choice: int | None  # the option the sample picked (0-based), None when unparsable
+    status: str  # parsing.OK or why the reply did not parse
+    num_tokens: int
+    finish_reason: str | None
+
+
+class Trace(TypedDict):
+    """A line of ``teach``'s output: one record's n samples and the consistency filter's decision,
+    with the record's fields (audio, question, choices, question_type, source, meta) copied in."""
+
+    id: str
+    kept: bool
+    reason: str  # why kept or dropped (consistency.ERROR for a failed record)
+    samples: list[TraceSample]
+    agreed_choice: int | None
+    agreement: float
+    majority_choice: int | None
+    n: int
+    label: int | None
+    label_match: bool | None
+    num_frames: int
+    teacher: dict[str, Any]
+    error: str | None
+    audio: str | None
+    question: str
+    choices: list[str]
+    question_type: str | None
+    source: str | None
+    meta: dict[str, Any]
+
+
+class Verdict(TypedDict, total=False):
+    """A line of ``verify``'s output: one fact-checked teacher sample (``note`` only when there is one)."""
+
+    key: str  # sample_key(id, sample_index)
+    id: str
+    sample_index: int | None
+    verdict: str  # verdicts.YES / NO / UNPARSABLE / ERROR
+    kept: bool
+    replies: list[str]
+    verdict_rule: str
+    verifier: dict[str, Any]
+    error: str | None
+    think: str | None
+    choice: int | None
+    label: int | None
+    note: str
+
 
 
 # -------------------------------------------------------------------------------------------- records
@@ -127,7 +187,7 @@ def sample_key(record_id: str, index: int | None) -> str:
     return f"{record_id}#{index if index is not None else 'none'}"
 
 
-def consistent_samples(trace: dict, which: str = "all") -> list[dict]:
+def consistent_samples(trace: Trace, which: str = "all") -> list[TraceSample]:
     """The samples of a kept trace that carry its agreed choice, by index; ``first``: only the first.
 
     For a trace the paper's unanimity filter kept, that is every sample; the check is repeated so
@@ -165,7 +225,7 @@ def _trace_problem(row: Any) -> str | None:
     return None
 
 
-def read_traces(path: str | Path) -> list[dict]:
+def read_traces(path: str | Path) -> list[Trace]:
     """Teacher traces, checked for the fields later stages read (the error names file and line)."""
     return _read_checked(path, "traces", _trace_problem)
 
@@ -179,7 +239,7 @@ def _verdict_problem(row: Any) -> str | None:
     return None
 
 
-def read_verdicts(path: str | Path) -> list[dict]:
+def read_verdicts(path: str | Path) -> list[Verdict]:
     """Verified lines, checked for the fields build-sft reads (the error names file and line).
 
     A kept line must carry the sample's ``think`` and ``choice``: they are what the student learns.

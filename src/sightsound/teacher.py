@@ -29,7 +29,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from pathlib import Path
 from typing import Any
 
-from sightsound.artefacts import read_records
+from sightsound.artefacts import Trace, read_records
 from sightsound.backends.base import (
     GenerationRequest,
     GenerationResult,
@@ -90,14 +90,14 @@ def _record_fields(sample: Sample) -> dict[str, Any]:
             "question_type": sample.question_type, "source": sample.source, "meta": sample.meta}
 
 
-def error_trace(sample: Sample, error: str, cfg: TeachConfig, teacher: dict[str, Any]) -> dict[str, Any]:
+def error_trace(sample: Sample, error: str, cfg: TeachConfig, teacher: dict[str, Any]) -> Trace:
     return {"id": sample.id, "kept": False, "reason": ERROR, "samples": [], "agreed_choice": None,
             "agreement": 0, "majority_choice": None, "n": cfg.n, "label": sample.answer, "label_match": None,
             "num_frames": 0, "teacher": teacher, "error": error, **_record_fields(sample)}
 
 
 def make_trace(sample: Sample, result: GenerationResult, cfg: TeachConfig, teacher: dict[str, Any],
-               num_frames: int) -> dict[str, Any]:
+               num_frames: int) -> Trace:
     """Parse the n samples of one record and apply the consistency filter."""
     if not result.ok:
         return error_trace(sample, f"backend: {result.error}", cfg, teacher)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from sightsound import verdicts
-from sightsound.artefacts import consistent_samples, index_records, read_traces, sample_key
+from sightsound.artefacts import Verdict, consistent_samples, index_records, read_traces, sample_key
 from sightsound.errors import MediaError
 from sightsound.jsonl import JsonlWriter, atomic_write_json, read_jsonl
 from sightsound.schema import RecordError, Sample
@@ -85,7 +85,7 @@ def plan(traces: list[dict], which: str = "all", records: dict[str, Sample | Rec
 
 # ------------------------------------------------------------------------------------------ checking
 def _row(job: Job, verdict: str, kept: bool, replies: list[str], error: str | None,
-         note: str | None = None, *, identity: dict, rule: str = "strict") -> dict[str, Any]:
+         note: str | None = None, *, identity: dict, rule: str = "strict") -> Verdict:
     row = {"key": job.key, "id": job.id, "sample_index": job.sample_index, "verdict": verdict, "kept": kept,
            "replies": replies, "verdict_rule": rule, "verifier": identity, "error": error, "think": job.think,
            "choice": job.choice, "label": job.label}

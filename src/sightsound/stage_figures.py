@@ -159,46 +159,57 @@ def _num(v: float | None, digits: int = 3) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
+NO_TRUTH = ("No ground truth on this data (not synthetic): the teacher's accuracy by evidence, the filter's "
+            "precision and recall, hallucination rates and modality leak are not measured (null in `results.json`).")
+
+
+def _teacher_lines(teacher: dict) -> list[str]:
+    head = "| evidence | records | teacher accuracy (%) | kept (%) | majority = vision-only answer (%) |"
+    rows = [(f"| {ev} | {g['records']} | {_pct(g['teacher_accuracy'])} | {_pct(g['kept_fraction'])} | "
+             f"{_pct(g['majority_is_vision_answer'])} |") for ev, g in teacher.items()]
+    return ["Teacher (Step 1), by the evidence the synthetic question needs:", "", head, "|---|---|---|---|---|",
+            *rows, ""]
+
+
+def _filter_lines(f: dict, truth: str) -> list[str]:
+    summary = (f"Filter (Step 2) against the {truth}: precision {_num(f['precision'])}, recall {_num(f['recall'])} "
+               f"at discarding hallucinated samples ({f['hallucinated']} of {f['samples']} consistent samples "
+               f"hallucinated, {f['discarded']} discarded, {f['kept']} kept).")
+    rates = [("hallucination rate", "hallucination_rate"),
+             ("modality leak [ours] (visual claims / claims)", "modality_leak")]
+    lines = [summary, "", "| figure | before verification | after verification (kept) |", "|---|---|---|"]
+    lines += [f"| {label} | {_num(f[key + '_before'])} | {_num(f[key + '_after'])} |" for label, key in rates]
+    lines.append("")
+    if f["recall_by_reason"]:
+        kinds = ", ".join(f"{k} {_num(r['recall'], 2)} ({r['discarded']}/{r['samples']})"
+                          for k, r in f["recall_by_reason"].items())
+        lines += [f"Recall per kind of hallucination: {kinds}.", ""]
+    return lines
+
+
+def _grpo_lines(signal: dict, plot: str | None) -> list[str]:
+    head = ("| system | steps | reward | format reward | accuracy reward | zero-variance groups | KL final | "
+            "KL mean |")
+    keys = ("reward_mean", "format_reward_mean", "accuracy_reward_mean", "zero_std_fraction_mean")
+    rows = [(f"| {s} | {g['steps']} | " + " | ".join(_num(g[k]) for k in keys)
+             + f" | {_num(g['kl_final'], 4)} | {_num(g['kl_mean'], 4)} |") for s, g in signal.items()]
+    lines = ["GRPO signal (Step 3b), means over the logged steps:", "", head, "|---|---|---|---|---|---|---|---|",
+             *rows, ""]
+    return lines + ([f"![grpo_signal]({plot})", ""] if plot else [])
+
+
 def markdown(results: dict) -> list[str]:
     """The ``## Stage figures`` section of ``report.md`` from the keys :func:`collect` added."""
     lines = ["## Stage figures", ""]
-    if not results.get("truth"):
-        lines += ["No ground truth on this data (not synthetic): the teacher's accuracy by evidence, the filter's "
-                  "precision and recall, hallucination rates and modality leak are not measured (null in "
-                  "`results.json`).", ""]
-    teacher = results.get("teacher_by_evidence")
-    if teacher:
-        lines += ["Teacher (Step 1), by the evidence the synthetic question needs:", "",
-                  "| evidence | records | teacher accuracy (%) | kept (%) | majority = vision-only answer (%) |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {ev} | {g['records']} | {_pct(g['teacher_accuracy'])} | {_pct(g['kept_fraction'])} | "
-                  f"{_pct(g['majority_is_vision_answer'])} |" for ev, g in teacher.items()]
-        lines.append("")
-    f = results.get("filter")
-    if results.get("truth") and not f:
+    truth = results.get("truth")
+    if not truth:
+        lines += [NO_TRUTH, ""]
+    if results.get("teacher_by_evidence"):
+        lines += _teacher_lines(results["teacher_by_evidence"])
+    if results.get("filter"):
+        lines += _filter_lines(results["filter"], truth)
+    elif truth:
         lines += ["Filter (Step 2): no consistent sample reached the verifier; nothing to score.", ""]
-    if f:
-        lines += [f"Filter (Step 2) against the {results['truth']}: precision {_num(f['precision'])}, recall "
-                  f"{_num(f['recall'])} at discarding hallucinated samples ({f['hallucinated']} of {f['samples']} "
-                  f"consistent samples hallucinated, {f['discarded']} discarded, {f['kept']} kept).", "",
-                  "| figure | before verification | after verification (kept) |", "|---|---|---|",
-                  f"| hallucination rate | {_num(f['hallucination_rate_before'])} | "
-                  f"{_num(f['hallucination_rate_after'])} |",
-                  f"| modality leak [ours] (visual claims / claims) | {_num(f['modality_leak_before'])} | "
-                  f"{_num(f['modality_leak_after'])} |", ""]
-        if f["recall_by_reason"]:
-            lines += ["Recall per kind of hallucination: " + ", ".join(
-                f"{k} {_num(r['recall'], 2)} ({r['discarded']}/{r['samples']})"
-                for k, r in f["recall_by_reason"].items()) + ".", ""]
-    signal = results.get("grpo_signal") or {}
-    if signal:
-        lines += ["GRPO signal (Step 3b), means over the logged steps:", "",
-                  "| system | steps | reward | format reward | accuracy reward | zero-variance groups | KL final | "
-                  "KL mean |", "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {s} | {g['steps']} | {_num(g['reward_mean'])} | {_num(g['format_reward_mean'])} | "
-                  f"{_num(g['accuracy_reward_mean'])} | {_num(g['zero_std_fraction_mean'])} | {_num(g['kl_final'], 4)} | "
-                  f"{_num(g['kl_mean'], 4)} |" for s, g in signal.items()]
-        lines.append("")
-        if results.get("grpo_signal_plot"):
-            lines += [f"![grpo_signal]({results['grpo_signal_plot']})", ""]
+    if results.get("grpo_signal"):
+        lines += _grpo_lines(results["grpo_signal"], results.get("grpo_signal_plot"))
     return lines

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from itertools import pairwise
 
 from sightsound.synth.vocab import SHAPES, SLOT_WORDS
 
@@ -71,7 +72,7 @@ def visual_kinds(claim: str) -> set[str]:
     """Which kinds of visual word a claim holds (empty: an audio claim)."""
     words = claim.split()
     kinds = {VISUAL_WORDS[w] for w in words if w in VISUAL_WORDS}
-    kinds |= {kind for a, b in zip(words, words[1:]) if (kind := VISUAL_PHRASES.get(f"{a} {b}"))}
+    kinds |= {kind for a, b in pairwise(words) if (kind := VISUAL_PHRASES.get(f"{a} {b}"))}
     return kinds
 
 

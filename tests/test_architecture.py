@@ -35,7 +35,8 @@ METHOD_STAGES: dict[str, int] = {
 METHOD_SHARED: tuple[str, ...] = ("sightsound.artefacts", "sightsound.stage_io")
 TOY_WORLD = ("sightsound.synth", "sightsound.mini")
 # What runs the stages (above every stage): the method never reaches up into it.
-ORCHESTRATION = ("sightsound.pipeline", "sightsound.stage_config", "sightsound.demo", "sightsound.report")
+ORCHESTRATION = ("sightsound.pipeline", "sightsound.stage_config", "sightsound.stage_figures", "sightsound.demo",
+                 "sightsound.report")
 COMMAND_LINE = ("sightsound.cli", "sightsound.commands")
 COMMAND_LINE_MODULES = ("sightsound.cli", "sightsound.commands", "sightsound.__main__")
 

@@ -193,6 +193,13 @@ def test_truth_scores_of_a_verify_output_are_unchanged_and_fill_its_stats_file(t
     expected = dict(EXPECTED_FIGURES, by_reason={"inaudible": {"samples": 2, "discarded": 1},
                                                  "order": {"samples": 1, "discarded": 1}})
     expected["by_evidence"] = {"audio": dict(EXPECTED_FIGURES)}
+    # r0#0 and r4#2 say "on the left": 2 visual of 12 claims in the 9 samples, 2 of 7 in the 6 kept.
+    expected["modality_leak_before"], expected["modality_leak_after"] = 2 / 12, 2 / 7
+    expected["modality_leak"] = {
+        "before": {"samples": 9, "claims": 12, "visual_claims": 2, "rate": 2 / 12, "samples_with_visual_claim": 2,
+                   "by_kind": {"position": 2}},
+        "after": {"samples": 6, "claims": 7, "visual_claims": 2, "rate": 2 / 7, "samples_with_visual_claim": 2,
+                  "by_kind": {"position": 2}}}
     assert h == expected
     on_disk = read_json(stats_path(out))
     assert on_disk["hallucination"] == h
@@ -250,3 +257,38 @@ def test_the_pipelines_verify_stage_writes_the_truth_scores_into_its_stats(tmp_p
     _verify_stage(recipe, L).fn()
     h = read_json(stats_path(L.verified))["hallucination"]
     assert {k: h[k] for k in EXPECTED_FIGURES} == EXPECTED_FIGURES
+
+
+# ------------------------------------------------------------------------------- modality leak [ours]
+@pytest.mark.parametrize("think,visual", [
+    ("A dog barks on the left.", ["a dog barks on the left"]),  # a position
+    ("I see a red square.", ["i see a red square"]),  # seeing, a colour, a drawn shape
+    ("The big drum moves.", ["the big drum moves"]),  # a size, motion
+    ("A cat meows off-screen.", ["a cat meows off screen"]),
+    ("I see no dog.", ["i see no dog"]),  # what the frames lack is not heard either
+])
+def test_a_visual_claim_is_counted(think, visual):
+    from sightsound.synth.leak import visual_claims
+
+    assert visual_claims(think) == visual
+
+
+@pytest.mark.parametrize("think", [
+    "A dog barks twice, then a violin plays.", "I would hear two sounds: a dog, then rain.",
+    "The drum is louder than the bell.", "I would hear nothing clear.",
+])
+def test_an_audio_claim_is_not_counted(think):
+    from sightsound.synth.leak import claims, visual_claims
+
+    assert claims(think) and visual_claims(think) == []
+
+
+def test_leak_rate_is_pooled_over_claims_and_undefined_without_any():
+    from sightsound.synth.leak import claims, modality_leak
+
+    teacher = "I would hear two sounds: wind on the left, then a bird on the right."
+    assert claims(teacher) == ["i would hear two sounds", "wind on the left", "a bird on the right"]
+    leak = modality_leak([teacher, "A dog barks.", ""])
+    assert leak == {"samples": 3, "claims": 4, "visual_claims": 2, "rate": 0.5, "samples_with_visual_claim": 1,
+                    "by_kind": {"position": 2}}
+    assert modality_leak(["", None])["rate"] is None and modality_leak([])["claims"] == 0

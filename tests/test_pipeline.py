@@ -84,6 +84,12 @@ def test_interrupted_run_resumes_and_finished_stages_are_skipped(tmp_path, tiny_
     assert set(res["stages_skipped"]) == set(manifest), "every stage should be skipped on an unchanged rerun"
     for name in ("recipe.yaml", "report.md", "report.html", "results.json", "logs/run.log"):
         assert (run / name).exists(), name
+    # GRPO's signal, where sightsound_r1 trained (random tiny models may keep no trace to train on).
+    if (run / "train" / "sightsound_r1" / "metrics.jsonl").is_file():
+        sig = res["grpo_signal"]["sightsound_r1"]
+        assert sig["steps"] >= 1 and 0 <= sig["zero_std_fraction_mean"] <= 1
+        assert (run / "plots" / "grpo_signal.png").is_file()
+        assert "![grpo_signal](plots/grpo_signal.png)" in (run / "report.md").read_text()
 
 
 def test_changed_stage_config_redoes_only_what_depends_on_it(tmp_path, tiny_models_dir):
@@ -97,7 +103,19 @@ def test_changed_stage_config_redoes_only_what_depends_on_it(tmp_path, tiny_mode
     res = run_pipeline(load_recipe(REPO / "configs" / "demo.yaml", base + ["verify.max_new_tokens=5"]))
     assert {"data", "test_data", "teach"} <= set(res["stages_skipped"])
     assert "verify" not in res["stages_skipped"]
-    assert json.loads((out / "results.json").read_text())["systems"]["pretrained"]["synthetic"]["n"] == 4
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["systems"]["pretrained"]["synthetic"]["n"] == 4
+    # The stage figures (tests/test_stage_figures.py checks their values): synthetic data has a truth.
+    assert on_disk["truth"] == "synthetic scene graphs" and on_disk["grpo_signal"] == {}
+    teacher = on_disk["teacher_by_evidence"]
+    assert sum(g["records"] for g in teacher.values()) == 4
+    assert all(0 <= g["teacher_accuracy"] <= 1 for g in teacher.values() if g["teacher_accuracy"] is not None)
+    f = on_disk["filter"]  # None when no teacher sample was consistent (random tiny models)
+    assert f is None or (f["kept"] + f["discarded"] == f["samples"] and all(
+        f[k] is None or 0 <= f[k] <= 1 for k in ("precision", "recall", "hallucination_rate_before",
+                                                  "hallucination_rate_after", "modality_leak_before",
+                                                  "modality_leak_after")))
+    assert "## Stage figures" in (out / "report.md").read_text()
 
 
 RECIPES = [p for p in sorted((REPO / "configs").glob("*.yaml")) + sorted((REPO / "configs" / "train").glob("*.yaml"))

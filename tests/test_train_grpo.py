@@ -72,6 +72,12 @@ def test_grpo_smoke_trains_lora_and_audio_reaches_every_forward(student, prompt_
     assert [r["step"] for r in generated] == [1, 3]
     for key in ("rewards/format/mean", "rewards/accuracy/mean", "rewards/text_hash/mean", "reward"):
         assert all(r.get(key) is not None for r in generated), key
+    # The run's report reads GRPO's signal from these logged names (TRL's, not ours).
+    from sightsound.stage_figures import grpo_signal
+
+    sig = grpo_signal(read_metrics(result.output_dir))
+    assert sig["steps"] == 2 and 0 <= sig["zero_std_fraction_mean"] <= 1 and sig["kl_final"] is not None
+    assert sig["format_reward_mean"] is not None and sig["accuracy_reward_mean"] is not None
     assert_trainable_changed_frozen_not(snap, result.trainer.model)
     assert_audio_in_every_grpo_forward(record.recorder.calls, expect_reference=True, expect_old=True)
     assert (result.adapter_dir / "adapter_model.safetensors").is_file()

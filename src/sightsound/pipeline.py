@@ -16,8 +16,8 @@ Run-directory layout (stable; scripts and ``sightsound report`` rely on it)::
     RUN/sft_data/{cot,label,cot_unverified,grpo,grpo_r1_aqa}.jsonl
     RUN/train/<system>/                adapters, checkpoints, metrics.jsonl
     RUN/eval/<system>/<benchmark>.json (+ .predictions.json; distill.* = the distillation records)
-    RUN/results.json                   systems x benchmarks accuracies, stage yields, versions
-    RUN/report.md, RUN/plots/*.png, RUN/report.html
+    RUN/results.json                   systems x benchmarks accuracies, stage yields, stage figures, versions
+    RUN/report.md, RUN/plots/*.png (grpo_signal.png: GRPO's signal), RUN/report.html
 
 Systems (the paper's comparison, :mod:`sightsound.systems`): each is trained as :data:`TRAINING` says
 (``r1_aqa`` with R1-AQA's prompt, answer-only format reward, per-sequence loss, linear decay and 256
@@ -339,6 +339,7 @@ def _yields(stats: dict) -> dict:
 def collect_results(recipe: Recipe, L: Layout, systems: list[str], benches: list[str], stage_stats: dict) -> dict:
     from sightsound.evaluate.intervals import WILSON
     from sightsound.evaluate.results import EXTRACTION
+    from sightsound.stage_figures import collect
 
     table: dict[str, dict[str, Any]] = {}
     for system in systems:
@@ -363,6 +364,9 @@ def collect_results(recipe: Recipe, L: Layout, systems: list[str], benches: list
         "config_hash": config_hash(recipe),
         "systems": table,
         "stages": stage_stats,
+        # Whether each stage did its job (teacher by evidence, the filter against the truth, GRPO's signal).
+        **collect(L.root, L.traces, L.verified,
+                  {s: L.train(s) for s in systems if TRAINING.get(s, ("",))[0] == "grpo"}),
         "answer_parser": "sightsound.parsing.parse_response",
         "extraction": EXTRACTION,
         "interval": WILSON,
@@ -371,8 +375,9 @@ def collect_results(recipe: Recipe, L: Layout, systems: list[str], benches: list
 
 
 def write_markdown(results: dict, L: Layout) -> Path:
-    """``report.md``: the systems x benchmarks table, stage yields and the comparison plots."""
+    """``report.md``: the systems x benchmarks table, stage yields, stage figures and the plots."""
     from sightsound.evaluate.compare import compare, format_ci, paired_markdown
+    from sightsound.stage_figures import markdown as stage_figures_markdown
 
     lines = [f"# SightSound run `{results['recipe']}`", ""]
     systems = results["systems"]
@@ -407,6 +412,7 @@ def write_markdown(results: dict, L: Layout) -> Path:
             if isinstance(v, float):
                 v = f"{v:.3f}"
             lines.append(f"| {stage} | {k} | {v} |")
+    lines += [""] + stage_figures_markdown(results)
     # "distill" re-scores the distillation records themselves (for the report), not a benchmark: no plot.
     paths = [L.eval(s, b) for s, per in systems.items() for b in per
              if b != "distill" and L.eval(s, b).exists() and per[b].get("accuracy") is not None]

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if h:
         fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
         line += (f"; discarding hallucinations: precision {fmt(h['precision'])}, recall {fmt(h['recall'])} "
-                 f"({h['hallucinated']} of {h['samples']} hallucinated)")
+                 f"({h['hallucinated']} of {h['samples']} hallucinated); modality leak [ours] "
+                 f"{fmt(h.get('modality_leak_before'))} -> {fmt(h.get('modality_leak_after'))}")
     print(line)
     return 0

@@ -28,7 +28,9 @@ corrupted accounts (tests/test_hallucination.py): no true account flagged, every
 precision and recall of discarding hallucinations. :func:`write_truth_scores` applies them to a
 ``verify`` output: Step 2 itself never sees a scene graph, so whoever knows the data is synthetic
 (the pipeline, the ``verify``/``merge`` commands) calls it after the stage, and it fills the
-``hallucination`` entry of ``VERIFIED.stats.json``.
+``hallucination`` entry of ``VERIFIED.stats.json``, with the modality leak [ours] of the same samples
+beside the hallucination rates (:mod:`sightsound.synth.leak`: spatial claims are not hallucinations
+here, but they are claims the audio student cannot perceive).
 """
 
 from __future__ import annotations
@@ -290,7 +292,12 @@ def hallucination_stats(rows: list[dict], truth: dict[str, dict]) -> dict[str, A
     Besides the overall precision/recall of discarding hallucinated samples: per kind of
     hallucination how many samples had it and how many of those were discarded, and the scores per
     evidence type of the synthetic question (visual / audio / both), where the teacher's blind spot is.
+    Beside the hallucination rates, the modality leak [ours] (:mod:`sightsound.synth.leak`) of the
+    same samples before verification and of the kept ones after: ``modality_leak_before`` /
+    ``modality_leak_after`` (the fraction of their think claims that are visual) and their counts
+    under ``modality_leak``.
     """
+    from sightsound.synth.leak import modality_leak
     from sightsound.synth.vocab import all_classes
     from sightsound.verdicts import ERROR
 
@@ -299,6 +306,7 @@ def hallucination_stats(rows: list[dict], truth: dict[str, dict]) -> dict[str, A
     pairs: list[tuple[bool, bool]] = []
     by_evidence: dict[str, list[tuple[bool, bool]]] = {}
     by_reason, discarded_by_reason = Counter(), Counter()
+    thinks: list[tuple[str | None, bool]] = []  # (think, kept) of every scored sample
     for row in rows:
         if row["verdict"] == ERROR:
             continue  # no decision was made
@@ -310,6 +318,7 @@ def hallucination_stats(rows: list[dict], truth: dict[str, dict]) -> dict[str, A
         verdict = judge(row.get("think"), row.get("choice"), label, meta["scene"], vocab)
         pair = (not row["kept"], verdict.hallucinated)
         pairs.append(pair)
+        thinks.append((row.get("think"), bool(row["kept"])))
         if meta.get("evidence"):
             by_evidence.setdefault(str(meta["evidence"]), []).append(pair)
         for kind in {r.split(":", 1)[0] for r in verdict.reasons}:
@@ -320,6 +329,10 @@ def hallucination_stats(rows: list[dict], truth: dict[str, dict]) -> dict[str, A
     out = score(pairs)
     out["by_reason"] = {k: {"samples": n, "discarded": discarded_by_reason[k]} for k, n in sorted(by_reason.items())}
     out["by_evidence"] = {k: score(v) for k, v in sorted(by_evidence.items())}
+    before = modality_leak(t for t, _ in thinks)
+    after = modality_leak(t for t, kept in thinks if kept)
+    out["modality_leak_before"], out["modality_leak_after"] = before["rate"], after["rate"]
+    out["modality_leak"] = {"before": before, "after": after}
     return out
 
 

@@ -92,6 +92,7 @@ def test_interrupted_run_resumes_and_finished_stages_are_skipped(tmp_path, tiny_
         assert "![grpo_signal](plots/grpo_signal.png)" in (run / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_changed_stage_config_redoes_only_what_depends_on_it(tmp_path, tiny_models_dir):
     from sightsound.pipeline import run_pipeline
 

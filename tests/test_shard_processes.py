@@ -64,6 +64,7 @@ def _merge(capsys, outs: list[Path], merged: Path, *extra: str) -> tuple[int, st
     return rc, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_three_concurrent_teach_shards_merge_to_the_unsharded_run(tiny_models_dir, synth_data, tmp_path, capsys):
     from sightsound.teacher import teach
 
@@ -99,6 +100,7 @@ def test_three_concurrent_teach_shards_merge_to_the_unsharded_run(tiny_models_di
     assert not (tmp_path / "mixed.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_three_concurrent_verify_shards_merge_to_the_unsharded_run(tiny_models_dir, tmp_path, capsys):
     from sightsound.verify import verify
 

@@ -244,6 +244,7 @@ def test_teach_through_hf_backend_writes_a_trace_per_record(tiny_teacher, synth_
     assert retried["run"]["written"] == 2 and retried["errors"] == 2 and len(list(read_jsonl(out))) == N_RECORDS
 
 
+@pytest.mark.slow
 def test_shards_merge_to_the_whole(tiny_teacher, synth_data, hf_teacher, tmp_path):
     from sightsound.teacher import teach
 

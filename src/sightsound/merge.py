@@ -111,11 +111,6 @@ def _is_teacher_traces(path: Path) -> bool:
     return isinstance(first, dict) and "samples" in first and "agreement" in first
 
 
-def _is_teacher_traces(path: Path) -> bool:
-    first = next(iter(read_jsonl(path)), None)
-    return isinstance(first, dict) and "samples" in first and "agreement" in first
-
-
 def write_merged_stats(out: str | Path, key: str) -> dict[str, Any] | None:
     """The stats file a single run writes, for a merged output; None when it is neither teach's nor verify's."""
     out = Path(out)

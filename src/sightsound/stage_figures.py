@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sightsound.jsonl import read_json, read_jsonl
+from sightsound.jsonl import read_json
 from sightsound.stage_io import stats_path
 
 GRPO_PLOT = "grpo_signal.png"
@@ -138,12 +138,11 @@ def collect(root: Path, traces: Path, verified: Path, grpo_runs: dict[str, Path]
     ``grpo_runs`` maps each GRPO-trained system to its training directory; a system that did not
     train (no ``metrics.jsonl``) has no entry in ``grpo_signal``.
     """
-    from sightsound.train.common import METRICS_FILE
+    from sightsound.train.common import METRICS_FILE, read_metrics
 
     teacher = teacher_by_evidence(_sidecar(traces))
     filt = filter_quality(_sidecar(verified).get("hallucination"))
-    logs = {s: list(read_jsonl(d / METRICS_FILE, allow_torn_tail=True)) for s, d in grpo_runs.items()
-            if (d / METRICS_FILE).is_file()}
+    logs = {s: read_metrics(d) for s, d in grpo_runs.items() if (d / METRICS_FILE).is_file()}
     signal = {s: sig for s, rows in logs.items() if (sig := grpo_signal(rows)) is not None}
     plot = plot_grpo_signal({s: logs[s] for s in signal}, root / "plots" / GRPO_PLOT) if signal else None
     return {"truth": TRUTH if (teacher or filt) else None, "teacher_by_evidence": teacher, "filter": filt,

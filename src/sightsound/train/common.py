@@ -232,8 +232,10 @@ def _jsonable(v: Any) -> Any:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / METRICS_FILE
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The logged rows of a training run; a torn last line (a run killed mid-write) is left out."""
+    from sightsound.jsonl import read_jsonl
+
+    return list(read_jsonl(Path(run_dir) / METRICS_FILE, allow_torn_tail=True))
 
 
 def stop_after_step(k: int):

@@ -121,16 +121,19 @@ def reply_without_verdict(text: str) -> str:
 def score_student(examples, texts) -> dict[str, Any]:
     from sightsound.parsing import parse_response
 
-    listing, qa = [], []
+    listing, describe, qa = [], [], []
     truths = Counter(ex.info["listing"] for ex in examples if ex.info["kind"] == "listing")
     for ex, text in zip(examples, texts):
         if ex.info["kind"] == "listing":
             listing.append(first_sentence(text) == ex.info["listing"])
+        elif ex.info["kind"] == "describe":
+            describe.append(text.strip() == ex.info["description"])
         else:
             qa.append(parse_response(text, ex.info["choices"]).choice == ex.info["answer"])
     n = sum(truths.values())
     return {"metric": "exact sound listing", "accuracy": _rate(listing),
             "chance": max(truths.values()) / n if n else None, "n": len(listing),
+            "description_exact": _rate(describe), "description_n": len(describe),
             "qa_accuracy": _rate(qa), "qa_n": len(qa)}
 
 

@@ -4,6 +4,7 @@
     teacher   Qwen2.5-VL   (teacher)            frames + teacher prompt    vision-imagined CoT + vision answer
     verifier  Qwen2-Audio  (student)            audio + fact-check prompt  a checklist of the sounds, then Yes / No
     student   Qwen2-Audio  (student)            audio + perception prompt  the sounds heard, in order, loudest
+                                                audio + describe prompt    the counting sentence (no slots)
                                                 audio + question (share)   answer only, no reasoning
 
 Sizes (text hidden 256, 4 layers; small encoders): 3-5 M parameters,
@@ -128,10 +129,16 @@ def verifier_examples(record: dict, rng: random.Random, foreign: dict | None = N
             for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign)]
 
 
-def student_examples(record: dict, rng: random.Random) -> list[tuple[str, str, dict]]:
+def student_examples(record: dict, rng: random.Random, describe: bool = True) -> list[tuple[str, str, dict]]:
+    """Listing, the audio description (``describe``; the shipped students before it: without) and,
+    for a share of records, an answer-only reply to the record's question. No reasoning-then-answer
+    example: that is what CoT SFT teaches."""
     scene = record["meta"]["scene"]
     out = [(T.PERCEPTION_PROMPT, T.perception_text(scene),
             {"kind": "listing", "listing": T.listing_sentence(scene)})]
+    if describe:
+        out.append((T.DESCRIBE_PROMPT, T.audio_description(scene),
+                    {"kind": "describe", "description": T.audio_description(scene)}))
     qa = T.answer_only(record)
     if qa is not None and rng.random() < STUDENT_QA_SHARE / (1 - STUDENT_QA_SHARE):
         # The shipped students were pretrained on the question and options without the paper's " .".

@@ -15,7 +15,8 @@ construction:
   inaudible source). Labels are Yes for the first and No for the second. The verifier's reply
   (:func:`verifier_reply`) is a checklist of every sound class, then the label.
 - **student** (hears the audio): :func:`perception_text` lists the sounds heard, in order, and the
-  loudest one.
+  loudest one; :func:`audio_description` says the same in the world's counting sentence (the words
+  the teacher reasons in, without the slots audio cannot give).
 
 Answers name the option's *text* (``The correct answer is: dog``): tiny models trained from scratch
 cannot learn to map answers to letters among shuffled options in minutes.
@@ -29,6 +30,7 @@ from sightsound.synth.scene import cue_frames, frame_times
 from sightsound.synth.vocab import CLASS_NAMES, CLASSES, SLOT_WORDS, SLOTS, number_word
 
 PERCEPTION_PROMPT = "What do you hear? List the sounds in order and say which one is loudest."
+DESCRIBE_PROMPT = "How many sounds are there, and in what order?"
 CORRUPTIONS = ("swap", "count", "order", "inaudible")
 ORDER_TOLERANCE_S = 0.05  # onsets closer than this have no order (the hallucination truth's tolerance)
 ORDER_SWAP_MIN_S = 0.3  # an order corruption swaps only sounds this far apart (clearly audible)
@@ -281,6 +283,17 @@ def perception_text(scene: dict) -> str:
     if top is not None:
         text += f" The {top} is the loudest."
     return text
+
+
+def audio_description(scene: dict) -> str:
+    """'I would hear two sounds: a drum, then a dog.' -- the true account without slots.
+
+    [ours] The student's pretraining includes this audio description so that the world's counting
+    sentence, which the teacher's reasoning is written in, is not a foreign language to it when CoT
+    SFT starts (issue: SFT began at 7.4 nats per token). It is a description, not reasoning: no
+    question, no answer follows it; slots are left out because audio cannot tell them.
+    """
+    return audio_cot(scene, with_slots=False)
 
 
 def answer_only(record: dict) -> str | None:

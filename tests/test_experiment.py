@@ -41,3 +41,8 @@ def test_reduced_experiment_two_seeds(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert "| pretrained |" in md and "2 training seeds" in md
     assert (tmp_path / "plots" / "experiment_accuracy.png").stat().st_size > 1000
+    # The stage gates are read from the same runs (no GRPO system here: its gates have no figure).
+    gates = {g["gate"]: g for g in summary["gates"]}
+    assert gates["seeds"]["measured"] == 2 and gates["seeds"]["passed"] is False
+    assert gates["GRPO zero-variance groups"]["passed"] is None
+    assert "### Stage gates" in md and summary["eval_split"] == "test"

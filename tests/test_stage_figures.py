@@ -28,6 +28,7 @@ def test_grpo_signal_means_over_logged_steps_and_the_last_kl():
     assert sig["steps"] == 3 and sig["last_step"] == 15
     assert sig["reward_mean"] == pytest.approx(0.6) and sig["accuracy_reward_mean"] == pytest.approx(0.5)
     assert sig["format_reward_mean"] == pytest.approx(0.1) and sig["zero_std_fraction_mean"] == pytest.approx(0.4)
+    assert sig["format_reward_first"] == 0.0  # the starting policy's format rate (first logged window)
     assert sig["kl_final"] == 0.002 and sig["kl_mean"] == pytest.approx(0.0015)  # a NaN KL is no figure
     r1 = grpo_signal(_grpo_rows([1.0], [0.5], fmt="answer_format"))  # R1-AQA's format reward
     assert r1["format_reward_mean"] == 0.0 and r1["rewards"] == {"accuracy": 0.5, "answer_format": 0.0}

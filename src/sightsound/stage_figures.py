@@ -94,6 +94,10 @@ def grpo_signal(rows: list[dict]) -> dict[str, Any] | None:
         "last_step": reward[-1][0],
         "reward_mean": _mean(reward),
         "format_reward_mean": next((rewards[n] for n in FORMAT_REWARDS if n in rewards), None),
+        # The first logged window: how often the starting policy's samples at the GRPO temperature
+        # already pass the format reward (the student-fluency gate of a CoT-SFT start).
+        "format_reward_first": next((pts[0][1] for n in FORMAT_REWARDS
+                                     if (pts := _series(rows, f"rewards/{n}/mean"))), None),
         "accuracy_reward_mean": rewards.get("accuracy"),
         "rewards": rewards,
         "zero_std_fraction_mean": _mean(_series(rows, "frac_reward_zero_std")),

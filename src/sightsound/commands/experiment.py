@@ -20,12 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="recipe (default configs/demo.yaml)")
     parser.add_argument("--seeds", type=int, default=5, help="training seeds (default 5)")
     parser.add_argument("--out", required=True, help="experiment directory (one run directory per seed inside)")
+    parser.add_argument("--eval-split", choices=("test", "validation"), default="test",
+                        help="evaluate on the held-out test split (the reported table) or on the validation "
+                             "split, where settings such as GRPO's are tuned [ours] (default test)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted recipe overrides")
 
 
 def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.config or DEMO_RECIPE, args.overrides)
-    summary = run_experiment(recipe, args.seeds, args.out)
+    summary = run_experiment(recipe, args.seeds, args.out, eval_split=args.eval_split)
     print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
     print(f"{summary['seconds']} s; results in {args.out}/results.json")
     return 0

@@ -24,17 +24,25 @@ from typing import Any
 
 from sightsound.config import Recipe
 from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json
+from sightsound.mini.gates import markdown as gates_markdown
+from sightsound.mini.gates import stage_gates
 
 BENCH = "synthetic"
 SHARED = ("recipe.yaml", "manifest.json", "data", "teach", "verify", "sft_data", "eval/pretrained",
           "eval/pretrained_r1_aqa_prompt")
 
 
-def experiment_recipe(recipe: Recipe, models: dict[str, str] | None = None) -> Recipe:
-    """The demo recipe pointed at SightSound-mini's models and its distill/test splits."""
+EVAL_SPLITS = ("test", "validation")
+
+
+def experiment_recipe(recipe: Recipe, models: dict[str, str] | None = None, eval_split: str = "test") -> Recipe:
+    """The demo recipe pointed at SightSound-mini's models and its distill split, evaluated on
+    ``eval_split``: ``test`` for the reported table, ``validation`` for tuning settings [ours]."""
     from sightsound.mini.checkpoints import mini_model_dir
     from sightsound.mini.splits import split
 
+    if eval_split not in EVAL_SPLITS:
+        raise ValueError(f"eval split {eval_split!r}: expected one of {', '.join(EVAL_SPLITS)}")
     models = models or {role: str(mini_model_dir(role)) for role in ("teacher", "verifier", "student")}
     m = recipe.models
     new_models = dataclasses.replace(
@@ -47,7 +55,7 @@ def experiment_recipe(recipe: Recipe, models: dict[str, str] | None = None) -> R
         recipe,
         models=new_models,
         synth=dataclasses.replace(recipe.synth, seed=split("distill").seed),
-        pipeline=dataclasses.replace(recipe.pipeline, test_seed=split("test").seed),
+        pipeline=dataclasses.replace(recipe.pipeline, test_seed=split(eval_split).seed),
         eval=dataclasses.replace(recipe.eval, benchmarks=[BENCH]),
     )
 
@@ -100,7 +108,8 @@ def _mean_std(xs: list[float]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "n": len(xs), "ci95": ci}
 
 
-def summarize(per_seed: dict[int, dict], first_run: Path) -> dict[str, Any]:
+def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "test",
+              verifier_dir: str | Path | None = None) -> dict[str, Any]:
     systems = list(dict.fromkeys(s for res in per_seed.values() for s in res["systems"]))
     acc = {s: {k: ((res["systems"].get(s) or {}).get(BENCH) or {}).get("accuracy") for k, res in per_seed.items()}
            for s in systems}
@@ -139,9 +148,18 @@ def summarize(per_seed: dict[int, dict], first_run: Path) -> dict[str, Any]:
         "verifier_precision": hall.get("precision"),
         "verifier_recall": hall.get("recall"),
         "hallucinated_samples": hall.get("hallucinated"),
+        "modality_leak_before": hall.get("modality_leak_before"),
+        "modality_leak_after": hall.get("modality_leak_after"),
     }
-    return {"benchmark": f"{BENCH} (SightSound-mini test split)", "seeds": sorted(per_seed), "accuracy": table,
-            "paired": paired, "breakdowns": breakdowns, "stages": stages}
+    # GRPO's signal per seed and system (the gates read them; a reader sees which seed drifted).
+    signal = {k: {s: {f: sig.get(f) for f in ("format_reward_first", "format_reward_mean", "accuracy_reward_mean",
+                                              "zero_std_fraction_mean", "kl_final")}
+                  for s, sig in (res.get("grpo_signal") or {}).items()}
+              for k, res in per_seed.items()}
+    return {"benchmark": f"{BENCH} (SightSound-mini {eval_split} split)", "eval_split": eval_split,
+            "seeds": sorted(per_seed), "accuracy": table, "paired": paired, "breakdowns": breakdowns,
+            "stages": stages, "grpo_signal_per_seed": signal,
+            "gates": stage_gates(per_seed, table, verifier_dir)}
 
 
 def _pct(x: float | None) -> str:
@@ -152,7 +170,8 @@ def markdown(summary: dict[str, Any]) -> str:
     def ci(r: dict) -> str:
         return "—" if not r.get("ci95") else f"[{_pct(r['ci95'][0])}, {_pct(r['ci95'][1])}]"
 
-    lines = [f"## Student accuracy on the held-out synthetic test split (%), {len(summary['seeds'])} training seeds", "",
+    split_name = summary.get("eval_split", "test")
+    lines = [f"## Student accuracy on the held-out synthetic {split_name} split (%), {len(summary['seeds'])} training seeds", "",
              "Official rule of the benchmark on the extracted text; 95% CI = t-interval of the mean over seeds.", "",
              "| system | mean ± std | 95% CI | per seed |", "|---|---|---|---|"]
     for s, r in summary["accuracy"].items():
@@ -177,6 +196,9 @@ def markdown(summary: dict[str, Any]) -> str:
         elif isinstance(v, float):
             v = f"{v:.3f}"
         lines.append(f"| {k} | {v} |")
+    if summary.get("gates"):
+        lines += ["", "### Stage gates (SightSound-mini; src/sightsound/mini/gates.py)", "",
+                  gates_markdown(summary["gates"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -203,11 +225,12 @@ def plot(summary: dict[str, Any], out_dir: Path) -> list[Path]:
 
 
 # -------------------------------------------------------------------------------------------- main
-def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str, str] | None = None) -> dict:
+def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str, str] | None = None,
+                   eval_split: str = "test") -> dict:
     from sightsound.pipeline import run_pipeline
 
     out = Path(out)
-    base = experiment_recipe(recipe, models)
+    base = experiment_recipe(recipe, models, eval_split)
     t0 = time.time()
     per_seed: dict[int, dict] = {}
     first = out / "seed_0"
@@ -216,7 +239,7 @@ def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str
         if k > 0:
             _share_from(first, run)
         per_seed[k] = run_pipeline(dataclasses.replace(_seeded(base, k), output_dir=str(run)), run)
-    summary = summarize(per_seed, first)
+    summary = summarize(per_seed, first, eval_split, base.models.verifier.name_or_path)
     summary["seconds"] = round(time.time() - t0, 1)
     summary["packages"] = per_seed[0].get("packages")
     atomic_write_json(out / "results.json", summary)

@@ -12,6 +12,9 @@ role has seen them. A test checks that no scene of a pretraining split reappears
                                  ``pretrain_info.json`` and re-checked by the tests
     distill          2000        the experiment's teacher -> verifier -> student distillation set
     test             3000        the experiment's held-out test set
+    validation       5000        [ours] where the experiment's settings (GRPO's learning rate, beta,
+                                 temperature, group size) are tuned: ``sightsound experiment
+                                 --eval-split validation``; never the test split
     demo             4000        ``sightsound demo`` (the CPU demo's records)
 """
 
@@ -36,6 +39,7 @@ SPLITS: dict[str, Split] = {
         Split("distill", 2000, 200, "distillation set of the experiment (teacher, verifier, SFT, GRPO)"),
         Split("test", 3000, 200, "held-out test set of the experiment"),
         Split("demo", 4000, 48, "records of the CPU demo"),
+        Split("validation", 5000, 200, "tuning the experiment's settings (never the test split)"),
     )
 }
 PRETRAIN_SPLITS = ("pretrain", "pretrain_check")

@@ -1,0 +1,52 @@
+"""SightSound-mini's stage gates: each row from hand-made per-seed results, met and missed."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sightsound.config import load_recipe
+from sightsound.mini.experiment import experiment_recipe
+from sightsound.mini.gates import markdown, stage_gates
+from sightsound.mini.splits import split
+
+
+def _seed(zero_std: float, fmt_first: float) -> dict:
+    return {"filter": {"precision": 0.85, "recall": 0.5, "hallucination_rate_before": 0.6,
+                       "hallucination_rate_after": 0.2, "kept": 520,
+                       "recall_by_reason": {"inaudible": {"samples": 10, "discarded": 9, "recall": 0.9},
+                                            "count": {"samples": 4, "discarded": 1, "recall": 0.25}}},
+            "grpo_signal": {"sightsound_r1": {"format_reward_first": fmt_first, "zero_std_fraction_mean": zero_std}}}
+
+
+def test_gates_met_and_missed(tmp_path):
+    (tmp_path / "pretrain_info.json").write_text(json.dumps({"heldout": {"margins": {"listening_auc": 0.93}}}))
+    per_seed = {0: _seed(0.3, 0.95), 1: _seed(0.6, 0.92)}
+    acc = {"pretrained": {"mean": 0.45, "per_seed": {0: 0.45, 1: 0.45}},
+           "cot_sft": {"mean": 0.47, "per_seed": {0: 0.46, 1: 0.48}},
+           "sightsound_r1": {"mean": 0.46, "per_seed": {0: 0.47, 1: 0.45}}}
+    rows = {r["gate"]: r for r in stage_gates(per_seed, acc, verifier_dir=tmp_path)}
+    assert rows["verifier precision"]["passed"] is True and rows["verifier recall"]["passed"] is False
+    assert rows["hallucination rate after / before"]["passed"] is True  # 0.2 / 0.6
+    assert rows["verifier recall, inaudible"]["passed"] is True and rows["verifier recall, count"]["passed"] is False
+    assert rows["verifier recall, order"]["passed"] is None  # no such sample: no figure, not a pass
+    assert rows["verifier listening AUC"]["passed"] is True
+    assert rows["student fluency (format at GRPO temperature)"]["passed"] is True
+    assert rows["CoT SFT keeps accuracy"]["passed"] is True
+    assert rows["GRPO zero-variance groups"]["passed"] is False  # seed 1 above 0.5
+    # seed 1: 45 - 48 = -3 points: more than 2 below its own SFT start
+    assert rows["GRPO does no harm (R1 - CoT SFT, points)"]["passed"] is False
+    assert rows["GRPO does no harm (R1 - CoT SFT, points)"]["measured"].startswith("worst -3.0")
+    assert rows["verified samples"]["passed"] is True and rows["seeds"]["passed"] is False
+    md = markdown(list(rows.values()))
+    assert "| verifier recall | >= 0.8 | 0.50 | **missed** |" in md
+
+
+def test_validation_split_for_tuning_never_the_test_split():
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml", [])
+    models = {r: f"assets/mini/{r}" for r in ("teacher", "verifier", "student")}
+    assert experiment_recipe(recipe, models).pipeline.test_seed == split("test").seed
+    tuned = experiment_recipe(recipe, models, eval_split="validation")
+    assert tuned.pipeline.test_seed == split("validation").seed != split("test").seed
+    with pytest.raises(ValueError, match="eval split"):
+        experiment_recipe(recipe, models, eval_split="train")

@@ -20,7 +20,7 @@ def test_reduced_experiment_two_seeds(tmp_path):
         "systems=[pretrained,cot_sft_unverified]",
     ]
     recipe = load_recipe(REPO / "configs" / "demo.yaml", overrides)
-    summary = run_experiment(recipe, seeds=2, out=tmp_path)
+    summary = run_experiment(recipe, seeds=2, out=tmp_path, jobs=2)  # the shared stages once, then a pool
 
     # The second seed reused seed 0's data, traces, verdicts, sets and pretrained scores.
     second = read_json(tmp_path / "seed_1" / "results.json")

@@ -202,12 +202,22 @@ def test_shipped_checkpoint_reproduces_its_recorded_accuracy(role, mini_cache, m
         pytest.skip(f"no shipped {role} checkpoint in assets/mini (an installed package without assets)")
     info = json.loads((path / "pretrain_info.json").read_text())
     ref = info["reference_check"]
-    got = evaluate_role(role, path, split=ref["split"], num=ref["records"])
+    got = evaluate_role(role, path, split=ref["split"], num=ref["records"], margins=role == "verifier")
     assert got["n"] == ref["n"]
     # Greedy decoding is deterministic on one machine; float differences between CPUs or torch
     # builds can flip a near-tie, so two items of slack (a broken load scores near zero).
     assert abs(got["accuracy"] - ref["accuracy"]) * ref["n"] <= 2.0 + 1e-9, (got, ref)
     assert got["accuracy"] > ref["chance"] + (MARGIN[role] if margin is None else margin)  # it knows something
+    # The figures the stage gates read, on the same slice, with the same slack (see README's gate table).
+    if role == "teacher":
+        for ev, acc in ref["accuracy_by_evidence"].items():
+            assert abs(got["accuracy_by_evidence"][ev] - acc) * ref["n_by_evidence"][ev] <= 2.0 + 1e-9, (ev, got, ref)
+    if role == "verifier":
+        assert abs(got["discard_recall"] - ref["discard_recall"]) * ref["labels"]["No"] <= 2.0 + 1e-9, (got, ref)
+        assert abs(got["discard_precision"] - ref["discard_precision"]) <= 0.1, (got, ref)
+        assert abs(got["margins"]["auc"] - ref["auc"]) <= 0.02, (got["margins"], ref)
+    if role == "student" and ref.get("description_exact") is not None:
+        assert abs(got["description_exact"] - ref["description_exact"]) * ref["description_n"] <= 2.0 + 1e-9
 
 
 def test_shipped_verifier_recorded_that_it_listens():

@@ -90,3 +90,25 @@ def test_write_batches_writes_kept_rows_batch_by_batch(tmp_path):
                              postfix=lambda rows: {"n": len(rows)})
     assert made == 3
     assert [r["id"] for r in read_jsonl(out)] == ["1", "3"]  # the refused row is made, not written
+
+
+def test_model_fingerprint_follows_content_not_path_or_mtime(tmp_path):
+    """A checkpoint retrained at the same path makes the stages that used it stale; a copy of the
+    same files (a fresh clone: new mtimes) does not."""
+    import os
+    import shutil
+
+    from sightsound.runinfo import model_fingerprint
+
+    a = tmp_path / "student"
+    a.mkdir()
+    (a / "config.json").write_text('{"model_type": "qwen2_audio"}')
+    (a / "model.safetensors").write_bytes(b"\0" * 3_000_000 + b"weights-1")
+    first = model_fingerprint(str(a))
+    b = tmp_path / "clone"
+    shutil.copytree(a, b)
+    os.utime(b / "model.safetensors", (1, 1))
+    assert model_fingerprint(str(b)) == first
+    (a / "model.safetensors").write_bytes(b"\0" * 3_000_000 + b"weights-2")  # same size, new tail
+    assert model_fingerprint(str(a)) != first
+    assert model_fingerprint("Qwen/Qwen2-Audio-7B-Instruct") == "Qwen/Qwen2-Audio-7B-Instruct"

@@ -110,6 +110,16 @@ def _check_systems(recipe: Recipe) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------- stages
+def model_config(spec) -> dict[str, Any]:
+    """A model's part of a stage's fingerprint: its spec and its weights' content
+    (:func:`~sightsound.runinfo.model_fingerprint`), so retrained weights at the same path redo the stage."""
+    from sightsound.runinfo import model_fingerprint
+
+    if spec.backend == "openai":  # a served model: its name and endpoint are all a client can know
+        return to_dict(spec)
+    return to_dict(spec) | {"weights": model_fingerprint(spec.name_or_path)}
+
+
 def _data_stage(recipe: Recipe, L: Layout) -> Stage:
     src = recipe.data
 
@@ -167,7 +177,7 @@ def _teach_stage(recipe: Recipe, L: Layout, retry_errors: bool = True) -> Stage:
 
     # How many processes decode frames does not change a trace: not part of the fingerprint.
     teach_cfg = {k: v for k, v in to_dict(recipe.teach).items() if k != "decode_workers"}
-    cfg = {"teach": teach_cfg, "teacher": to_dict(recipe.models.teacher)}
+    cfg = {"teach": teach_cfg, "teacher": model_config(recipe.models.teacher)}
     return Stage("teach", fn, [L.traces], [L.data], cfg)
 
 
@@ -182,7 +192,7 @@ def _verify_stage(recipe: Recipe, L: Layout, retry_errors: bool = True) -> Stage
         stats["hallucination"] = write_truth_scores(L.verified, L.traces, L.data)
         return _yields(stats)
 
-    cfg = {"verify": to_dict(recipe.verify), "verifier": to_dict(recipe.models.verifier)}
+    cfg = {"verify": to_dict(recipe.verify), "verifier": model_config(recipe.models.verifier)}
     return Stage("verify", fn, [L.verified], [L.traces, L.data], cfg)
 
 
@@ -267,7 +277,7 @@ def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
             res = train_grpo(sub)
         return {"global_step": res.global_step, "adapter": str(res.adapter_dir) if res.adapter_dir else None}
 
-    cfg = {trainer: to_dict(section), "student": to_dict(recipe.models.student)}
+    cfg = {trainer: to_dict(section), "student": model_config(recipe.models.student)}
     return Stage(f"train/{system}", fn, [out], inputs, cfg)
 
 
@@ -321,7 +331,7 @@ def _eval_stage(recipe: Recipe, L: Layout, system: str, bench: str, controls: bo
         # Items without a response are errors: the stage stays incomplete and a rerun retries them.
         return {"accuracy": res.get("accuracy"), "n": res.get("n"), "errors": res.get("errors") or 0}
 
-    cfg = {"eval": to_dict(recipe.eval), "student": to_dict(recipe.models.student), "controls": controls,
+    cfg = {"eval": to_dict(recipe.eval), "student": model_config(recipe.models.student), "controls": controls,
            "prompt": prompt,
            "pipeline": {"silent": recipe.pipeline.silent_audio_control, "shuffle": recipe.pipeline.shuffle_choices_seed}}
     # Everything eval writes beside the results (generations, predictions, controls) belongs to the stage,
@@ -442,6 +452,8 @@ def _eval_plan(recipe: Recipe, systems: list[str]) -> list[tuple[str, str, bool]
     """(system, benchmark, with controls) of every eval stage, in run order."""
     benches = list(dict.fromkeys(recipe.eval.benchmarks))
     eval_benches = benches + (["distill"] if recipe.pipeline.eval_distill_records else [])
+    if not systems:  # ``systems=[]``: the distillation stages only (data, traces, verdicts, sets)
+        return []
     final = systems[-1]
     return [(system, bench, bench != "distill" and system in ("pretrained", final))
             for system in systems for bench in eval_benches

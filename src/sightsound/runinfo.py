@@ -68,6 +68,38 @@ def file_fingerprint(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _ends_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's first and last MiB (with its size, enough to tell two checkpoints apart fast)."""
+    h = hashlib.sha256()
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        h.update(f.read(chunk))
+        if size > 2 * chunk:
+            f.seek(size - chunk)
+            h.update(f.read(chunk))
+        elif size > chunk:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def model_fingerprint(name_or_path: str) -> str:
+    """What a stage that uses a model depends on: a local model directory's *content* (each file's
+    name, size and the hash of its first and last MiB), or a hub name as given.
+
+    Content, not modification times, so a checkpoint replaced at the same path makes the stages that
+    used it stale (a retrained mini student at ``assets/mini/student`` must not reuse old scores), while
+    a fresh clone of the same files does not.
+    """
+    p = Path(name_or_path)
+    if not p.is_dir():
+        return str(name_or_path)
+    h = hashlib.sha256()
+    for f in sorted(p.rglob("*")):
+        if f.is_file() and f.suffix in (".safetensors", ".json", ".bin", ".model", ".txt", ".jinja"):
+            h.update(f"{f.relative_to(p)}:{f.stat().st_size}:{_ends_sha256(f)}\n".encode())
+    return h.hexdigest()[:16]
+
+
 class Manifest:
     """``manifest.json`` in a run directory: per stage, its outputs, inputs, fingerprint, status and timing.
 

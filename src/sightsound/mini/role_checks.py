@@ -102,7 +102,12 @@ def score_verifier(examples, texts) -> dict[str, Any]:
         exact.append(checklist == ex.info["checklist"])
         agrees = all(mark in T.CLEAN_MARKS for _, mark in T.checklist_marks(checklist))
         follows.append(verdict == ("yes" if agrees else "no"))
+    # Step 2's own figures: precision and recall of "No" (discard) against false accounts.
+    said_no = [parse_verdict(t, R.VERDICT_RULE) == "no" for t in texts]
+    false = [ex.info["label"] == "No" for ex in examples]
     return {"metric": "Yes/No accuracy", "verdict_rule": R.VERDICT_RULE, "accuracy": _rate(hits),
+            "discard_precision": _rate([f for f, n in zip(false, said_no) if n]),
+            "discard_recall": _rate([n for f, n in zip(false, said_no) if f]),
             "chance": max(labels.values()) / len(examples) if examples else None, "n": len(examples),
             "labels": dict(labels),
             "accuracy_by_label": {y: _rate([h for h, ex in zip(hits, examples) if ex.info["label"] == y])
@@ -244,9 +249,18 @@ REFERENCE_RECORDS = 24  # small enough for the test suite, large enough to be ab
 
 def reference_check(role: str, model_dir: str | Path, records: int = REFERENCE_RECORDS) -> dict[str, Any]:
     """The accuracy the tests re-measure on a shipped checkpoint (first ``records`` held-out records)."""
-    got = evaluate_role(role, model_dir, split="pretrain_check", num=records)
-    return {"split": "pretrain_check", "records": records, "n": got["n"], "accuracy": got["accuracy"],
-            "chance": got["chance"]}
+    got = evaluate_role(role, model_dir, split="pretrain_check", num=records, margins=role == "verifier")
+    out = {"split": "pretrain_check", "records": records, "n": got["n"], "accuracy": got["accuracy"],
+           "chance": got["chance"]}
+    # The figures the stage gates read, re-measured by the tests on the same slice.
+    if role == "teacher":
+        out["accuracy_by_evidence"], out["n_by_evidence"] = got["accuracy_by_evidence"], got["n_by_evidence"]
+    elif role == "verifier":
+        out.update({k: got[k] for k in ("labels", "discard_precision", "discard_recall")})
+        out["auc"] = got["margins"]["auc"]
+    elif role == "student":
+        out["description_exact"], out["description_n"] = got.get("description_exact"), got.get("description_n")
+    return out
 
 
 def record_evaluation(role: str, model_dir: str | Path, progress: bool = True) -> dict[str, Any]:

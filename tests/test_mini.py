@@ -125,6 +125,18 @@ def test_student_listing_is_the_audio_truth():
     assert T.perception_text(scene) == "I hear rain, then a dog. The rain is the loudest."
     # The teacher cannot know the off-screen rain and presumes the silent car sounds.
     assert T.teacher_cot(scene) == "I would hear two sounds: a dog on the left, then a car on the right."
+    # The student's description is the truth in the teacher's sentence, without slots (audio cannot
+    # tell them), and it is no reasoning: no answer follows it.
+    assert T.audio_description(scene) == "I would hear two sounds: rain, then a dog."
+    import random
+
+    from sightsound.mini.roles import student_examples
+
+    record = {"meta": {"scene": scene}, "answer": None}
+    kinds = [info["kind"] for *_, info in student_examples(record, random.Random(0), describe=True)]
+    assert kinds == ["listing", "describe"]
+    assert [info["kind"] for *_, info in student_examples(record, random.Random(0))] == ["listing"]  # shipped mix
+    assert not any("<think>" in t for _, t, _ in student_examples(record, random.Random(0), describe=True))
 
 
 # ------------------------------------------------------------------------------------- splits
@@ -136,7 +148,7 @@ def test_pretraining_scenes_never_reappear_in_distillation_or_test():
     assert len(seeds) == len(set(seeds))
     pre = {digest(scene) for *_, scene in _items("pretrain", 200)} | {
         digest(scene) for *_, scene in _items("pretrain_check", 100)}
-    for other in ("distill", "test", "demo"):
+    for other in ("distill", "test", "demo", "validation"):
         assert not pre & {digest(scene) for *_, scene in _items(other, 100)}, other
 
 

@@ -109,6 +109,8 @@ def test_model_fingerprint_follows_content_not_path_or_mtime(tmp_path):
     shutil.copytree(a, b)
     os.utime(b / "model.safetensors", (1, 1))
     assert model_fingerprint(str(b)) == first
+    (b / "pretrain_info.json").write_text('{"distill_check": {}}')  # a training record, not the model
+    assert model_fingerprint(str(b)) == first
     (a / "model.safetensors").write_bytes(b"\0" * 3_000_000 + b"weights-2")  # same size, new tail
     assert model_fingerprint(str(a)) != first
     assert model_fingerprint("Qwen/Qwen2-Audio-7B-Instruct") == "Qwen/Qwen2-Audio-7B-Instruct"

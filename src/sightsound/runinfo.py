@@ -82,6 +82,12 @@ def _ends_sha256(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+MODEL_FILE_SUFFIXES = (".safetensors", ".json", ".bin", ".model", ".txt", ".jinja")
+# Records kept beside a model that no loader reads (SightSound-mini's training record is updated
+# with new measurements without the model changing).
+NOT_MODEL_FILES = frozenset({"pretrain_info.json", "README.md", "run_info.json"})
+
+
 def model_fingerprint(name_or_path: str) -> str:
     """What a stage that uses a model depends on: a local model directory's *content* (each file's
     name, size and the hash of its first and last MiB), or a hub name as given.
@@ -95,7 +101,7 @@ def model_fingerprint(name_or_path: str) -> str:
         return str(name_or_path)
     h = hashlib.sha256()
     for f in sorted(p.rglob("*")):
-        if f.is_file() and f.suffix in (".safetensors", ".json", ".bin", ".model", ".txt", ".jinja"):
+        if f.is_file() and f.name not in NOT_MODEL_FILES and f.suffix in MODEL_FILE_SUFFIXES:
             h.update(f"{f.relative_to(p)}:{f.stat().st_size}:{_ends_sha256(f)}\n".encode())
     return h.hexdigest()[:16]
 

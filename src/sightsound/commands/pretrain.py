@@ -47,13 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--freeze-encoder", action="store_true",
                         help="freeze the audio/vision encoder and projector (with --init: keep its perception)")
     parser.add_argument("--no-eval", action="store_true", help="skip the held-out evaluation")
+    parser.add_argument("--describe", action="store_true",
+                        help="student: add the audio description in the teacher's counting sentence to the "
+                             "mixture [ours; tried, not shipped: assets/mini/README.md]")
 
 
 def run(args: argparse.Namespace) -> int:
     seconds = args.seconds if args.seconds is not None else (None if args.steps is not None else DEFAULT_SECONDS)
     info = pretrain(args.role, args.out, seconds=seconds, steps=args.steps, seed=args.seed, num=args.num,
                     check_num=args.check_num, threads=args.threads, evaluate=not args.no_eval, init=args.init,
-                    size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder)
+                    size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder,
+                    describe=args.describe)
     summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
     if "heldout" in info:
         summary["heldout_accuracy"] = info["heldout"]["accuracy"]

@@ -25,8 +25,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-RECORDS = 24  # held-out records: SFT examples and GRPO prompts
-SFT_EPOCHS = 4
+RECORDS = 48  # held-out records: SFT examples and GRPO prompts
+SFT_EPOCHS = 8
 GRPO_STEPS = 3
 SAMPLES = 4  # samples per prompt for the format rate
 

@@ -185,7 +185,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
              seed: int = 0, num: int | None = None, check_num: int | None = None, threads: int | None = None,
              evaluate: bool = True, progress: bool = True, init: str | Path | None = None,
              size: str = "mini", device: str = "cpu", lr: float = LR,
-             freeze_encoder: bool = False) -> dict[str, Any]:
+             freeze_encoder: bool = False, describe: bool = False) -> dict[str, Any]:
     """Build, train, save and (optionally) evaluate one role; returns the info written to ``pretrain_info.json``."""
     import torch
 
@@ -201,7 +201,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     t_start = time.perf_counter()
 
     records, base = split_records("pretrain", num, progress=progress)
-    examples = R.examples_for(role, records, seed, base=base)
+    examples = R.examples_for(role, records, seed, base=base, describe=describe)
     log.info("%s: %d examples from %d pretraining records", role, len(examples), len(records))
 
     if out.exists():  # a stale directory would mix old and new files
@@ -235,6 +235,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "seed": seed, "steps": history["steps"], "train_seconds": round(history["seconds"], 1),
         "time_budget_s": seconds, "step_budget": steps, "threads": threads,
         "batch_size": BATCH_SIZE, "lr": lr, "warmup_steps": WARMUP_STEPS, "freeze_encoder": freeze_encoder,
+        "describe": describe if role == "student" else None,
         "examples": len(cache.items), "epochs": round(history["epochs"], 2),
         "pretrain_split": {"name": s.name, "seed": s.seed, "num": len(records)},
         "init": _init_info(init),
@@ -247,7 +248,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "trained_on": {**machine(), "device": device},
         "reproduce": f"sightsound pretrain --role {role} --out DIR --seed {seed} --steps {history['steps']} "
                      f"--num {len(records)}" + (" --init INIT_DIR" if init else "")
-                     + (f" --lr {lr:g}" if lr != LR else "") + (" --freeze-encoder" if freeze_encoder else ""),
+                     + (f" --lr {lr:g}" if lr != LR else "") + (" --freeze-encoder" if freeze_encoder else "")
+                     + (" --describe" if role == "student" and describe else ""),
     }
     del cache, model
     if evaluate:

@@ -4,7 +4,7 @@
     teacher   Qwen2.5-VL   (teacher)            frames + teacher prompt    vision-imagined CoT + vision answer
     verifier  Qwen2-Audio  (student)            audio + fact-check prompt  a checklist of the sounds, then Yes / No
     student   Qwen2-Audio  (student)            audio + perception prompt  the sounds heard, in order, loudest
-                                                audio + describe prompt    the counting sentence (no slots)
+                                                audio + describe prompt    the counting sentence (no slots; opt-in)
                                                 audio + question (share)   answer only, no reasoning
 
 Sizes (text hidden 256, 4 layers; small encoders): 3-5 M parameters,
@@ -129,8 +129,8 @@ def verifier_examples(record: dict, rng: random.Random, foreign: dict | None = N
             for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign)]
 
 
-def student_examples(record: dict, rng: random.Random, describe: bool = True) -> list[tuple[str, str, dict]]:
-    """Listing, the audio description (``describe``; the shipped students before it: without) and,
+def student_examples(record: dict, rng: random.Random, describe: bool = False) -> list[tuple[str, str, dict]]:
+    """Listing, the audio description (``describe``: tried, not shipped, assets/mini/README.md) and,
     for a share of records, an answer-only reply to the record's question. No reasoning-then-answer
     example: that is what CoT SFT teaches."""
     scene = record["meta"]["scene"]
@@ -152,14 +152,19 @@ _BUILDERS = {"teacher": teacher_examples, "verifier": verifier_examples, "studen
 
 
 def examples_for(role: str, records: list[dict], seed: int, base: Path | None = None,
-                 with_media: bool = True) -> list[Example]:
-    """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record."""
+                 with_media: bool = True, describe: bool = False) -> list[Example]:
+    """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record.
+
+    ``describe`` (student only): add the audio description to the mixture (``--describe``; the
+    shipped student was trained without it)."""
     rng = random.Random(f"{role}-{seed}")
     out: list[Example] = []
     for k, record in enumerate(records):
         if role == "verifier":  # another scene's true account, labelled against this audio
             other = records[(k + 1 + rng.randrange(max(1, len(records) - 1))) % len(records)] if len(records) > 1 else None
             pairs = verifier_examples(record, rng, foreign=other["meta"]["scene"] if other else None)
+        elif role == "student":
+            pairs = student_examples(record, rng, describe=describe)
         else:
             pairs = _BUILDERS[role](record, rng)
         if not pairs:

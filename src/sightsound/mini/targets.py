@@ -15,8 +15,8 @@ construction:
   inaudible source). Labels are Yes for the first and No for the second. The verifier's reply
   (:func:`verifier_reply`) is a checklist of every sound class, then the label.
 - **student** (hears the audio): :func:`perception_text` lists the sounds heard, in order, and the
-  loudest one; :func:`audio_description` says the same in the world's counting sentence (the words
-  the teacher reasons in, without the slots audio cannot give).
+  loudest one; :func:`audio_description` (opt-in) says the same in the world's counting sentence
+  (the words the teacher reasons in, without the slots audio cannot give).
 
 Answers name the option's *text* (``The correct answer is: dog``): tiny models trained from scratch
 cannot learn to map answers to letters among shuffled options in minutes.
@@ -288,10 +288,11 @@ def perception_text(scene: dict) -> str:
 def audio_description(scene: dict) -> str:
     """'I would hear two sounds: a drum, then a dog.' -- the true account without slots.
 
-    [ours] The student's pretraining includes this audio description so that the world's counting
-    sentence, which the teacher's reasoning is written in, is not a foreign language to it when CoT
-    SFT starts (issue: SFT began at 7.4 nats per token). It is a description, not reasoning: no
-    question, no answer follows it; slots are left out because audio cannot tell them.
+    [ours, opt-in: ``sightsound pretrain --role student --describe``] Meant to make the world's
+    counting sentence, which the teacher's reasoning is written in, familiar to the student before
+    CoT SFT (SFT began at 7.4 nats per token). It is a description, not reasoning: no question, no
+    answer follows it; slots are left out because audio cannot tell them. Tried and not shipped:
+    it did not make the SFT student sample the format (assets/mini/README.md).
     """
     return audio_cot(scene, with_slots=False)
 

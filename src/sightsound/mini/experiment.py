@@ -262,8 +262,9 @@ def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str
     else:
         # The shared stages once (seed 0 with only the untrained system that the full run also
         # evaluates first, so its fingerprints are the full run's), then every seed in the pool.
+        # The shared phase runs alone, so it takes every core (torch's default).
         shared = [s for s in base.systems if s in UNTRAINED][:1]
-        _run_seed(dataclasses.replace(recipes[0], systems=shared), first, threads)
+        _run_seed(dataclasses.replace(recipes[0], systems=shared), first, None)
         for k in range(1, seeds):
             _share_from(first, Path(recipes[k].output_dir))
         import multiprocessing

@@ -25,6 +25,8 @@ def _overrides(models: Path, out: Path) -> list[str]:
         "synth.num=12", "pipeline.test_num=8", "teach.batch_size=1", "teach.max_new_tokens=24",
         "eval.max_new_tokens=16", "pipeline.progress=false", "pipeline.shuffle_choices_seed=null",
         "systems=[pretrained,cot_sft,sightsound_r1]",
+        # groups of 4, as before the demo's groups of 8: this tests resuming, not GRPO's settings
+        "grpo.num_generations=4", "grpo.per_device_train_batch_size=8",
     ]
 
 

@@ -26,7 +26,7 @@ def _overrides(models: Path, out: Path) -> list[str]:
         "eval.max_new_tokens=16", "pipeline.progress=false", "pipeline.shuffle_choices_seed=null",
         "systems=[pretrained,cot_sft,sightsound_r1]",
         # groups of 4, as before the demo's groups of 8: this tests resuming, not GRPO's settings
-        "grpo.num_generations=4", "grpo.per_device_train_batch_size=8",
+        "grpo.num_generations=4", "grpo.per_device_train_batch_size=8", "grpo.max_steps=5",
     ]
 
 

@@ -196,9 +196,10 @@ def _verify_stage(recipe: Recipe, L: Layout, retry_errors: bool = True) -> Stage
     return Stage("verify", fn, [L.verified], [L.traces, L.data], cfg)
 
 
-def _sft_data_stage(recipe: Recipe, L: Layout, systems: list[str]) -> Stage:
-    want_unverified = "cot_sft_unverified" in systems
-    want_r1_aqa = "r1_aqa" in systems
+def _sft_data_stage(recipe: Recipe, L: Layout) -> Stage:
+    # Every set is built whatever the systems (a few seconds): the stage's config then does not depend
+    # on which systems a run trains, so runs that share it (the experiment's seeds) share it whole.
+    want_unverified = want_r1_aqa = True
     outputs = [L.sft_set("cot"), L.sft_set("label"), L.sft_set("grpo")]
     if want_unverified:
         outputs.append(L.sft_set("cot_unverified"))
@@ -583,7 +584,7 @@ def _run_locked(recipe: Recipe, L: Layout, systems: list[str], retry_errors: boo
         if failed:
             failures.append(failed)
         else:
-            stats["sft_data"] = runner.run(_sft_data_stage(recipe, L, systems))
+            stats["sft_data"] = runner.run(_sft_data_stage(recipe, L))
             for system in systems:
                 if system in TRAINING:
                     st = stats[f"train/{system}"] = guarded(_train_stage(recipe, L, system))

@@ -31,14 +31,13 @@ the same check (tests/test_mini_gates.py). Deterministic for a seed on one machi
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 RECORDS = 48  # held-out records: the first SFT_RECORDS for SFT, the rest GRPO's prompts
 SFT_RECORDS = 16
 SFT_EPOCHS = 20
-SFT_LR = None  # the demo recipe's (a larger one, 1e-2, did not make a 35-step run fluent either)
+# SFT at the demo recipe's learning rate (a larger one, 1e-2, did not make a 35-step run fluent either).
 GRPO_STEPS = 3
 SAMPLES = 4  # samples per prompt for the format rate
 
@@ -64,8 +63,10 @@ def sampled_format_rate(recipe, adapter: Path, rows: list[dict], n: int = SAMPLE
     return sum(format_reward(texts)) / len(texts)
 
 
-def _rows(records: list[dict], base: Path, prompt_style: str, answer_style: str) -> tuple[list[dict], list[dict]]:
-    from sightsound.artefacts import TeacherSample, index_records
+def _rows(records: list[dict], index: dict, prompt_style: str, answer_style: str) -> tuple[list[dict], list[dict]]:
+    """(SFT rows, GRPO rows) of the mini teacher's account and answer for ``records`` (``index``: the
+    split's records by id, as build-sft looks them up)."""
+    from sightsound.artefacts import TeacherSample
     from sightsound.mini import targets as T
     from sightsound.sft_data import build_sets
 
@@ -75,7 +76,6 @@ def _rows(records: list[dict], base: Path, prompt_style: str, answer_style: str)
         if meta.get("vision_answer") is None:
             continue
         samples.append(TeacherSample(f"{r['id']}#0", r["id"], T.teacher_cot(meta["scene"]), meta["vision_answer"]))
-    index = index_records(base / "data.jsonl")
     sft, grpo, refused = build_sets(samples, index, answer_style=answer_style, prompt_style=prompt_style)
     if refused:
         raise ValueError(f"distill check: {len(refused)} examples refused, first: {refused[0]}")
@@ -83,13 +83,15 @@ def _rows(records: list[dict], base: Path, prompt_style: str, answer_style: str)
 
 
 def distill_check(student: str | Path, work_dir: str | Path, records: int = RECORDS, seed: int = 0,
-                  sft_records: int = SFT_RECORDS, sft_epochs: int = SFT_EPOCHS, sft_lr: float | None = SFT_LR, grpo_steps: int = GRPO_STEPS,
+                  sft_records: int = SFT_RECORDS, sft_epochs: int = SFT_EPOCHS, grpo_steps: int = GRPO_STEPS,
                   recipe_path: str | Path | None = None) -> dict[str, Any]:
     """Short CoT SFT then GRPO from ``student`` on the first ``records`` held-out records; the figures above."""
     import torch
 
+    from sightsound.artefacts import index_records
     from sightsound.config import load_recipe
     from sightsound.demo import DEMO_RECIPE
+    from sightsound.jsonl import write_jsonl_atomic
     from sightsound.mini.world import split_records
     from sightsound.stage_figures import grpo_signal
     from sightsound.train.common import read_metrics
@@ -101,15 +103,15 @@ def distill_check(student: str | Path, work_dir: str | Path, records: int = RECO
     work.mkdir(parents=True, exist_ok=True)
     recipe = load_recipe(recipe_path or DEMO_RECIPE, [f"models.student.name_or_path={student}"])
     recs, base = split_records("pretrain_check", records, progress=False)
-    sft_rows, _ = _rows(recs[:sft_records], base, recipe.pipeline.student_prompt, recipe.pipeline.answer_style)
-    _, grpo_rows = _rows(recs[sft_records:], base, recipe.pipeline.student_prompt, recipe.pipeline.answer_style)
-    for name, rows in (("sft", sft_rows), ("grpo", grpo_rows)):
-        (work / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    index = index_records(base / "data.jsonl")
+    styles = recipe.pipeline.student_prompt, recipe.pipeline.answer_style
+    sft_rows, _ = _rows(recs[:sft_records], index, *styles)
+    _, grpo_rows = _rows(recs[sft_records:], index, *styles)
+    write_jsonl_atomic(work / "sft.jsonl", sft_rows)
+    write_jsonl_atomic(work / "grpo.jsonl", grpo_rows)
 
     sft_cfg = dataclasses.replace(recipe.sft, train_file=str(work / "sft.jsonl"), output_dir=str(work / "sft"),
-                                  num_train_epochs=sft_epochs, learning_rate=sft_lr or recipe.sft.learning_rate,
-                                  seed=seed, logging_steps=1,
-                                  resume="never")
+                                  num_train_epochs=sft_epochs, seed=seed, logging_steps=1, resume="never")
     sft = train_sft(dataclasses.replace(recipe, sft=sft_cfg))
     losses = [r["loss"] for r in read_metrics(sft.output_dir) if r.get("loss") is not None]
     fmt = sampled_format_rate(recipe, sft.adapter_dir, grpo_rows, seed=seed)

@@ -179,6 +179,56 @@ def test_cached_tokenization_equals_the_processor(mini_cache, tmp_path):
         assert learnt.any() and (batch["labels"][learnt] == batch["input_ids"][learnt]).all()
 
 
+def test_focus_weights_fall_on_the_verdicts_words_and_weights_of_one_give_the_plain_loss(mini_cache):
+    """``--focus-weight``: the checklist's disagreement marks and the verdict get weight W, every other
+    target token 1, the prompt 0; with W = 1 the weighted loss is the model's own loss."""
+    import torch
+
+    from sightsound.mini import roles as R
+    from sightsound.mini import targets as T
+    from sightsound.mini.checkpoints import mini_model_dir
+    from sightsound.mini.features import FeatureCache
+    from sightsound.mini.pretrain import weighted_token_loss
+    from sightsound.mini.world import split_records
+    from sightsound.models.loading import load_model
+
+    records, base = split_records("pretrain_check", 3, progress=False)
+    examples = R.examples_for("verifier", records, seed=0, base=base)
+    model, processor = load_model(str(mini_model_dir("verifier")))
+    plain = FeatureCache(processor, "qwen2_audio")
+    ones = FeatureCache(processor, "qwen2_audio", focus={w: 1.0 for w in T.DECISIVE_WORDS})
+    five = FeatureCache(processor, "qwen2_audio", focus={w: 5.0 for w in T.DECISIVE_WORDS})
+    for ex in examples:
+        plain.add(ex), ones.add(ex), five.add(ex)
+    tok = processor.tokenizer
+    decisive = seen = 0
+    for enc, ex in zip(five.items, examples):
+        target_words = [tok.convert_ids_to_tokens(t).replace("\u0120", "") for t in enc.labels if t != -100]
+        weights = [w for t, w in zip(enc.labels, enc.weights) if t != -100]
+        assert all(w == 0 for t, w in zip(enc.labels, enc.weights) if t == -100)
+        assert [w == 5.0 for w in weights] == [word in T.DECISIVE_WORDS for word in target_words]
+        # Every decisive word of the reply is one token of this tokenizer, so each one is weighted.
+        marks = [m for _, m in T.checklist_marks(ex.info["checklist"])]
+        assert sum(weights) - len(weights) == 4.0 * (sum(m in T.DECISIVE_WORDS for m in marks) + 1)  # + verdict
+        decisive += sum(w == 5.0 for w in weights)
+        seen += 1
+    assert seen and decisive > seen  # verdicts plus some disagreement marks
+    with torch.no_grad():
+        b_plain, b_ones = plain.collate(plain.items), ones.collate(ones.items)
+        w = b_ones.pop("loss_weights")
+        assert "loss_weights" not in b_plain
+        assert weighted_token_loss(model, b_ones, w).item() == pytest.approx(model(**b_plain).loss.item(), rel=1e-5)
+
+
+def test_focus_weight_is_for_the_verifier_only(tmp_path):
+    from sightsound.mini.pretrain import pretrain
+
+    with pytest.raises(ValueError, match="--role verifier only"):
+        pretrain("student", tmp_path / "s", steps=1, focus_weight=5.0)
+    with pytest.raises(ValueError, match="positive"):
+        pretrain("verifier", tmp_path / "v", steps=1, focus_weight=0.0)
+
+
 # ------------------------------------------------------------------------------------- training
 @pytest.mark.slow
 @pytest.mark.parametrize("role", ["teacher", "verifier", "student"])

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from sightsound.config import load_recipe
 from sightsound.demo import DEMO_RECIPE
-from sightsound.mini.experiment import run_experiment
+from sightsound.mini.experiment import EVAL_SPLITS, run_experiment
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="recipe (default configs/demo.yaml)")
     parser.add_argument("--seeds", type=int, default=5, help="training seeds (default 5)")
     parser.add_argument("--out", required=True, help="experiment directory (one run directory per seed inside)")
-    parser.add_argument("--eval-split", choices=("test", "validation"), default="test",
+    parser.add_argument("--eval-split", choices=EVAL_SPLITS, default="test",
                         help="evaluate on the held-out test split (the reported table) or on the validation "
                              "split, where settings such as GRPO's are tuned [ours] (default test)")
     parser.add_argument("--jobs", type=int, default=1,

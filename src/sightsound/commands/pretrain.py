@@ -50,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--describe", action="store_true",
                         help="student: add the audio description in the teacher's counting sentence to the "
                              "mixture [ours; tried, not shipped: assets/mini/README.md]")
+    parser.add_argument("--focus-weight", type=float, default=1.0,
+                        help="verifier: loss weight of the reply words a verdict turns on (the checklist's "
+                             "'silent' and 'heard' marks, Yes, No) against 1 for every other word "
+                             "[ours; default 1 = plain loss]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     info = pretrain(args.role, args.out, seconds=seconds, steps=args.steps, seed=args.seed, num=args.num,
                     check_num=args.check_num, threads=args.threads, evaluate=not args.no_eval, init=args.init,
                     size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder,
-                    describe=args.describe)
+                    describe=args.describe, focus_weight=args.focus_weight)
     summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
     if "heldout" in info:
         summary["heldout_accuracy"] = info["heldout"]["accuracy"]

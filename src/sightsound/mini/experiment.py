@@ -25,7 +25,7 @@ from typing import Any
 from sightsound.config import Recipe
 from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json
 from sightsound.mini.gates import markdown as gates_markdown
-from sightsound.mini.gates import stage_gates
+from sightsound.mini.gates import pct, stage_gates
 
 BENCH = "synthetic"
 SHARED = ("recipe.yaml", "manifest.json", "data", "teach", "verify", "sft_data", "eval/pretrained",
@@ -162,37 +162,33 @@ def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "tes
             "gates": stage_gates(per_seed, table, verifier_dir)}
 
 
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f}"
-
-
 def markdown(summary: dict[str, Any]) -> str:
     def ci(r: dict) -> str:
-        return "—" if not r.get("ci95") else f"[{_pct(r['ci95'][0])}, {_pct(r['ci95'][1])}]"
+        return "—" if not r.get("ci95") else f"[{pct(r['ci95'][0])}, {pct(r['ci95'][1])}]"
 
     split_name = summary.get("eval_split", "test")
     lines = [f"## Student accuracy on the held-out synthetic {split_name} split (%), {len(summary['seeds'])} training seeds", "",
              "Official rule of the benchmark on the extracted text; 95% CI = t-interval of the mean over seeds.", "",
              "| system | mean ± std | 95% CI | per seed |", "|---|---|---|---|"]
     for s, r in summary["accuracy"].items():
-        per = " ".join(_pct(v) for v in r["per_seed"].values())
-        lines.append(f"| {s} | {_pct(r['mean'])} ± {_pct(r['std'])} | {ci(r)} | {per} |")
+        per = " ".join(pct(v) for v in r["per_seed"].values())
+        lines.append(f"| {s} | {pct(r['mean'])} ± {pct(r['std'])} | {ci(r)} | {per} |")
     lines += ["", "### Paired differences per seed (points)", "", "| comparison | mean ± std | 95% CI | wins / seeds |",
               "|---|---|---|---|"]
     for name, r in summary["paired"].items():
-        lines.append(f"| {name} | {_pct(r['mean'])} ± {_pct(r['std'])} | {ci(r)} | {r['wins']} / {r['seeds']} |")
+        lines.append(f"| {name} | {pct(r['mean'])} ± {pct(r['std'])} | {ci(r)} | {r['wins']} / {r['seeds']} |")
     ev = summary["breakdowns"].get("evidence") or {}
     groups = sorted({g for v in ev.values() for g in v})
     if groups:
         lines += ["", "### By evidence type (mean over seeds, %)", "", "| system | " + " | ".join(groups) + " |",
                   "|---|" + "---|" * len(groups)]
         for s, v in ev.items():
-            lines.append(f"| {s} | " + " | ".join(_pct(v.get(g)) for g in groups) + " |")
+            lines.append(f"| {s} | " + " | ".join(pct(v.get(g)) for g in groups) + " |")
     st = summary["stages"]
     lines += ["", "### Distillation stages (shared by all seeds)", "", "| figure | value |", "|---|---|"]
     for k, v in st.items():
         if isinstance(v, dict):
-            v = ", ".join(f"{g} {_pct(x)}%" for g, x in v.items())
+            v = ", ".join(f"{g} {pct(x)}%" for g, x in v.items())
         elif isinstance(v, float):
             v = f"{v:.3f}"
         lines.append(f"| {k} | {v} |")

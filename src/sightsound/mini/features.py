@@ -42,12 +42,18 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]
     media_key: str
+    weights: list[float] | None = None  # per-token loss weights (only with a cache's ``focus``)
 
 
 class FeatureCache:
-    """Encoded examples plus one media feature set per scene."""
+    """Encoded examples plus one media feature set per scene.
 
-    def __init__(self, processor, arch: str):
+    ``focus`` maps target words to a loss weight (every other target token weighs 1): the verifier's
+    checklist is mostly ``no`` marks, so the rare marks that decide a verdict (``silent``, ``heard``)
+    and the verdict itself can be given more of the loss (``sightsound pretrain --focus-weight``).
+    """
+
+    def __init__(self, processor, arch: str, focus: dict[str, float] | None = None):
         if arch not in PLACEHOLDER:
             raise ValueError(f"SightSound-mini trains qwen2_5_vl or qwen2_audio, not {arch!r}")
         self.processor, self.arch = processor, arch
@@ -57,6 +63,21 @@ class FeatureCache:
         self.media: dict[str, dict[str, Any]] = {}  # key -> tensors (batch dim 1 for audio)
         self.tokens_per_item: dict[str, int] = {}  # key -> placeholder tokens per image / audio
         self.items: list[Encoded] = []
+        self.focus = dict(focus or {})
+        self._word_of: dict[int, str] = {}  # token id -> its word without the byte-level space mark
+
+    def _weights(self, labels: list[int]) -> list[float] | None:
+        if not self.focus:
+            return None
+        out = []
+        for t in labels:
+            if t == -100:
+                out.append(0.0)
+                continue
+            if t not in self._word_of:
+                self._word_of[t] = self.tok.convert_ids_to_tokens(t).replace("\u0120", "").strip()
+            out.append(self.focus.get(self._word_of[t], 1.0))
+        return out
 
     def _render(self, ex: Example, with_target: bool = True) -> str:
         n_images = len(ex.images) if ex.images else 0
@@ -89,7 +110,7 @@ class FeatureCache:
             labels = assistant_labels(self.processor, batch["input_ids"], batch["attention_mask"])[0].tolist()
         else:
             input_ids, labels = self._tokenize(ex, self.tokens_per_item[ex.media_key])
-        enc = Encoded(input_ids, labels, ex.media_key)
+        enc = Encoded(input_ids, labels, ex.media_key, self._weights(labels))
         self.items.append(enc)
         return enc
 
@@ -119,12 +140,17 @@ class FeatureCache:
         ids = torch.full((len(items), width), pad, dtype=torch.long)
         mask = torch.zeros((len(items), width), dtype=torch.long)
         labels = torch.full((len(items), width), -100, dtype=torch.long)
+        weights = torch.zeros((len(items), width)) if self.focus else None
         for r, e in enumerate(items):
             n = len(e.input_ids)
             ids[r, :n] = torch.tensor(e.input_ids)
             mask[r, :n] = 1
             labels[r, :n] = torch.tensor(e.labels)
+            if weights is not None:
+                weights[r, :n] = torch.tensor(e.weights)
         batch: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        if weights is not None:
+            batch["loss_weights"] = weights
         media = [self.media[e.media_key] for e in items]
         for k in MEDIA_KEYS[self.arch]:
             t = torch.cat([m[k] for m in media], dim=0)

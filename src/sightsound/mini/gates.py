@@ -96,7 +96,7 @@ def stage_gates(per_seed: dict[int, dict], accuracy: dict[str, dict], verifier_d
                      f"min {_fmt(min(fluency, default=None))}, mean {_fmt(_mean(fluency))}",
                      _at_least(min(fluency, default=None), FLUENCY)))
     pre, sft = (accuracy.get(s, {}).get("mean") for s in ("pretrained", sft_system))
-    rows.append(_row("CoT SFT keeps accuracy", ">= pretrained", f"{_pct(sft)} vs {_pct(pre)}",
+    rows.append(_row("CoT SFT keeps accuracy", ">= pretrained", f"{pct(sft)} vs {pct(pre)}",
                      None if pre is None or sft is None else sft >= pre))
     zero = [s.get("zero_std_fraction_mean") for s in signals.values() if s.get("zero_std_fraction_mean") is not None]
     rows.append(_row("GRPO zero-variance groups", f"<= {ZERO_VARIANCE} every seed",
@@ -119,7 +119,8 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
+    """A fraction as a percentage with one decimal ("—" where there is no figure)."""
     return "—" if x is None else f"{100 * x:.1f}"
 
 

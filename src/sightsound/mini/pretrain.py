@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sightsound.mini import roles as R
+from sightsound.mini import targets as T
 from sightsound.mini.splits import split
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ def train_loop(model, cache, steps: int | None, seconds: float | None, seed: int
         batch = {k: v.to(device) for k, v in cache.collate([items[i] for i in idx]).items()}
         for group in opt.param_groups:
             group["lr"] = lr_at(step, lr)
-        loss = model(**batch).loss
+        weights = batch.pop("loss_weights", None)
+        loss = model(**batch).loss if weights is None else weighted_token_loss(model, batch, weights)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss is {loss.item()} at step {step}")
         loss.backward()
@@ -149,6 +151,20 @@ def train_loop(model, cache, steps: int | None, seconds: float | None, seed: int
     model.eval()
     return {"steps": step, "seconds": time.perf_counter() - t0, "losses": losses,
             "examples_seen": step * batch_size, "epochs": step * batch_size / len(items)}
+
+
+def weighted_token_loss(model, batch: dict, weights):
+    """Next-token cross-entropy with a weight per target token, normalised by the weights' sum (so
+    weights of 1 everywhere give the model's own mean loss)."""
+    import torch.nn.functional as F
+
+    labels = batch["labels"]
+    logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    logits, labels, weights = logits[:, :-1], labels[:, 1:], weights[:, 1:]  # position t predicts t+1
+    ce = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
+                         ignore_index=-100, reduction="none")
+    w = weights.reshape(-1).to(ce.dtype)
+    return (ce * w).sum() / w.sum().clamp_min(1e-8)
 
 
 def window_means(losses: list[float], k: int = 10) -> tuple[float | None, float | None]:
@@ -185,7 +201,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
              seed: int = 0, num: int | None = None, check_num: int | None = None, threads: int | None = None,
              evaluate: bool = True, progress: bool = True, init: str | Path | None = None,
              size: str = "mini", device: str = "cpu", lr: float = LR,
-             freeze_encoder: bool = False, describe: bool = False) -> dict[str, Any]:
+             freeze_encoder: bool = False, describe: bool = False, focus_weight: float = 1.0) -> dict[str, Any]:
     """Build, train, save and (optionally) evaluate one role; returns the info written to ``pretrain_info.json``."""
     import torch
 
@@ -195,6 +211,10 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     from sightsound.models.loading import load_model
 
     spec = R.role_spec(role)
+    if focus_weight != 1.0 and role != "verifier":
+        raise ValueError("--focus-weight weighs the verifier's decisive reply words; it applies to --role verifier only")
+    if focus_weight <= 0:
+        raise ValueError(f"--focus-weight must be positive, got {focus_weight}")
     out = Path(out)
     threads = threads or available_cores()
     torch.set_num_threads(threads)
@@ -219,7 +239,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         log.info("froze %d encoder parameters", frozen)
 
     t_cache = time.perf_counter()
-    cache = FeatureCache(processor, spec.arch)
+    focus = {w: focus_weight for w in T.DECISIVE_WORDS} if focus_weight != 1.0 else None
+    cache = FeatureCache(processor, spec.arch, focus=focus)
     for ex in examples:
         cache.add(ex)
     cache.check_consistency(examples[-1])
@@ -235,6 +256,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "seed": seed, "steps": history["steps"], "train_seconds": round(history["seconds"], 1),
         "time_budget_s": seconds, "step_budget": steps, "threads": threads,
         "batch_size": BATCH_SIZE, "lr": lr, "warmup_steps": WARMUP_STEPS, "freeze_encoder": freeze_encoder,
+        "focus_weight": focus_weight if role == "verifier" else None,
         "describe": describe if role == "student" else None,
         "examples": len(cache.items), "epochs": round(history["epochs"], 2),
         "pretrain_split": {"name": s.name, "seed": s.seed, "num": len(records)},
@@ -249,7 +271,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "reproduce": f"sightsound pretrain --role {role} --out DIR --seed {seed} --steps {history['steps']} "
                      f"--num {len(records)}" + (" --init INIT_DIR" if init else "")
                      + (f" --lr {lr:g}" if lr != LR else "") + (" --freeze-encoder" if freeze_encoder else "")
-                     + (" --describe" if role == "student" and describe else ""),
+                     + (" --describe" if role == "student" and describe else "")
+                     + (f" --focus-weight {focus_weight:g}" if focus_weight != 1.0 else ""),
     }
     del cache, model
     if evaluate:

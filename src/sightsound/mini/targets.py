@@ -218,6 +218,9 @@ def verifier_examples(scene: dict, rng: random.Random, fps: float = 2.0,
 # (named in the account, heard in the audio) -> the checklist word for a class
 CHECK_WORDS = {(True, True): "yes", (False, False): "no", (True, False): "silent", (False, True): "heard"}
 CLEAN_MARKS = frozenset({CHECK_WORDS[(True, True)], CHECK_WORDS[(False, False)]})  # account and audio agree
+# The reply words a verdict turns on: the marks of a disagreement and the verdict itself. Most of a
+# checklist is "no"; ``sightsound pretrain --focus-weight`` gives these words more of the loss.
+DECISIVE_WORDS = (CHECK_WORDS[(True, False)], CHECK_WORDS[(False, True)], "Yes", "No")
 
 
 def mentioned_classes(cot: str) -> set[str]:

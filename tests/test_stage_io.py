@@ -65,6 +65,37 @@ def test_resume_table(tmp_path, case, settings, edit, overrides, refused):
             check_resume(out, recipe, settings)
 
 
+def _model_dir(path, tail: bytes):
+    path.mkdir(exist_ok=True)
+    (path / "config.json").write_text('{"model_type": "qwen2_audio"}')
+    (path / "model.safetensors").write_bytes(b"\0" * 1000 + tail)
+    return str(path)
+
+
+@pytest.mark.parametrize("settings", [TEACH, VERIFY], ids=["teach", "verify"])
+def test_a_checkpoint_retrained_at_the_same_path_is_not_resumed_into(tmp_path, settings):
+    """The sidecar records the weights' content: same path, new weights -> refused, naming the weights;
+    the same files copied elsewhere under the same path string would resume (content, not mtime)."""
+    from sightsound.stage_io import start_output
+
+    role = settings.role
+    model = _model_dir(tmp_path / "model", b"weights-1")
+    recipe = load_recipe(None, [f"models.{role}.name_or_path={model}"])
+    out = tmp_path / "out.jsonl"
+    start_output(out, recipe, settings, lambda r: False, retry_errors=False)
+    out.write_text('{"id": "a"}\n')
+    assert load_recipe(config_path(out)) == recipe  # the sidecar still reads back as the recipe
+    check_resume(out, recipe, settings)  # same weights: resumes
+    _model_dir(tmp_path / "model", b"weights-2")  # retrained in place
+    with pytest.raises(ConfigError, match=rf"weights\.{role} \(the model's content at its path\)"):
+        check_resume(out, recipe, settings)
+
+
+def test_a_sidecar_from_before_weights_were_recorded_resumes_on_its_settings(tmp_path):
+    out = _old_output(tmp_path, VERIFY)  # to_dict(Recipe()): no weights key
+    check_resume(out, load_recipe(None, []), VERIFY)
+
+
 def test_resume_check_needs_an_old_output_with_its_sidecar(tmp_path):
     out = tmp_path / "out.jsonl"
     check_resume(out, load_recipe(None, ["teach.n=8"]), TEACH)  # nothing written yet

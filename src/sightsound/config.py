@@ -506,9 +506,16 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# Keys a stage's ``OUT.config.yaml`` records beside the recipe (the model's weights fingerprint,
+# :mod:`sightsound.stage_io`): a record of the run, not a setting, so reading that file back as a
+# recipe drops them.
+RECORD_ONLY_KEYS = ("weights",)
+
+
 def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
     """Read a recipe YAML (or the defaults) and apply dotted overrides; strict about keys and types."""
     data = load_yaml(path) if path else {}
+    data = {k: v for k, v in (data or {}).items() if k not in RECORD_ONLY_KEYS}
     data = apply_overrides(data, overrides or [])
     recipe = from_dict(Recipe, data)
     check_settings(recipe)

@@ -65,7 +65,7 @@ def fingerprint_diffs(stage: str, before: dict[str, Any], recipe: Recipe) -> lis
     from sightsound.verify import OUTPUT_SETTINGS as VERIFY_SETTINGS
 
     settings = {"teach": TEACH_SETTINGS, "verify": VERIFY_SETTINGS}[stage]
-    now = to_dict(recipe)
+    now = settings.sidecar(recipe)
     diffs = settings.diffs(before, now, sep="!=")
     role = settings.role
     old_backend = ((before.get("models") or {}).get(role) or {}).get("backend")

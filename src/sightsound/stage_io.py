@@ -14,6 +14,10 @@ each, in batches, through :class:`~sightsound.jsonl.JsonlWriter`:
   resumes when the setting is left at its default, and is refused when it is set to anything else
   (the old lines were not made that way). A recorded setting the recipe no longer has is ignored:
   there is nothing left to compare it with. ``merge`` compares shards with the same rule.
+  The sidecar also records the model's **weights** (``weights.<role>``:
+  :func:`~sightsound.runinfo.model_fingerprint`, a local directory's content), so a checkpoint
+  retrained at the same path is not resumed into the old lines; a sidecar written before weights
+  were recorded cannot tell, and is compared on its settings alone.
 * **Error lines.** A line that records a failed attempt (an unreadable file, an endpoint that gave
   up) is not an answer: by default a rerun drops such lines first (:func:`drop_error_rows`) and does
   those units again; ``--no-retry-errors`` keeps them.
@@ -80,10 +84,22 @@ class OutputSettings:
         return out
 
     def diffs(self, old: dict[str, Any], new: dict[str, Any], sep: str = "->") -> list[str]:
-        """``"key: old -> new"`` for every setting that differs between two resolved recipe dicts."""
+        """``"key: old -> new"`` for every setting that differs between two sidecars (resolved recipe
+        dicts, with the ``weights`` :meth:`sidecar` adds where they have it)."""
         before, now = self.of(old), self.of(new)
-        return [f"{k}: {v!r}{'' if recorded else ' (not recorded: the default)'} {sep} {now[k][0]!r}"
-                for k, (v, recorded) in before.items() if v != now[k][0]]
+        out = [f"{k}: {v!r}{'' if recorded else ' (not recorded: the default)'} {sep} {now[k][0]!r}"
+               for k, (v, recorded) in before.items() if v != now[k][0]]
+        w_old, w_new = ((d.get("weights") or {}).get(self.role) for d in (old, new))
+        if w_old is not None and w_new is not None and w_old != w_new:
+            out.append(f"weights.{self.role} (the model's content at its path): {w_old} {sep} {w_new}")
+        return out
+
+    def sidecar(self, recipe: Recipe) -> dict[str, Any]:
+        """What ``OUT.config.yaml`` holds: the resolved recipe and the fingerprint of the model's weights."""
+        from sightsound.runinfo import model_fingerprint
+
+        cfg = to_dict(recipe)
+        return cfg | {"weights": {self.role: model_fingerprint(cfg["models"][self.role]["name_or_path"])}}
 
 
 def check_resume(out: str | Path, recipe: Recipe, settings: OutputSettings) -> None:
@@ -92,7 +108,7 @@ def check_resume(out: str | Path, recipe: Recipe, settings: OutputSettings) -> N
     cfg_file = config_path(out)
     if not (out.exists() and out.stat().st_size and cfg_file.exists()):
         return
-    diffs = settings.diffs(load_yaml(cfg_file), to_dict(recipe))
+    diffs = settings.diffs(load_yaml(cfg_file), settings.sidecar(recipe))
     if diffs:
         raise ConfigError(f"{out} was started with other {settings.role} settings ({'; '.join(diffs)}); "
                           "resume with the same settings or write to a new --out")
@@ -119,7 +135,7 @@ def start_output(out: str | Path, recipe: Recipe, settings: OutputSettings, is_e
     check_resume(out, recipe, settings)
     if retry_errors and (dropped := drop_error_rows(out, is_error)):
         log.info("%s: dropped %d error lines to retry them", out, dropped)
-    write_resolved_config(recipe, out.parent, name=config_path(out).name)
+    write_resolved_config(settings.sidecar(recipe), out.parent, name=config_path(out).name)
 
 
 # --------------------------------------------------------------------------------------------- loop

@@ -46,3 +46,38 @@ def test_reduced_experiment_two_seeds(tmp_path):
     assert gates["seeds"]["measured"] == 2 and gates["seeds"]["passed"] is False
     assert gates["GRPO zero-variance groups"]["passed"] is None
     assert "### Stage gates" in md and summary["eval_split"] == "test"
+
+
+def test_a_later_seed_takes_seed_0s_remade_shared_stage_and_keeps_its_training(tmp_path):
+    """Seed 0 remade verify (a new verifier at the same path): a later seed gets the new verdicts and
+    seed 0's manifest entry, so it does not verify again itself; its own training entries stay."""
+    from sightsound.jsonl import atomic_write_json
+    from sightsound.mini.experiment import _share_from
+
+    first, run = tmp_path / "seed_0", tmp_path / "seed_1"
+
+    def entry(fp, outputs):
+        return {"status": "complete", "fingerprint": fp, "outputs": outputs, "inputs": []}
+
+    for d in (first, run):
+        (d / "verify").mkdir(parents=True)
+        (d / "teach").mkdir()
+        (d / "teach" / "traces.jsonl").write_text("traces\n")
+    (first / "verify" / "verified.jsonl").write_text("new verdicts\n")
+    (run / "verify" / "verified.jsonl").write_text("old verdicts\n")
+    (run / "train" / "label_sft").mkdir(parents=True)
+    atomic_write_json(first / "manifest.json", {"artefacts": {
+        "teach": entry("t1", ["teach/traces.jsonl"]), "verify": entry("v2", ["verify/verified.jsonl"])}})
+    atomic_write_json(run / "manifest.json", {"artefacts": {
+        "teach": entry("t1", ["teach/traces.jsonl"]), "verify": entry("v1", ["verify/verified.jsonl"]),
+        "train/label_sft": entry("s1", ["train/label_sft"])}})
+    teach_inode = (run / "teach" / "traces.jsonl").stat().st_ino
+
+    _share_from(first, run)
+
+    assert (run / "verify" / "verified.jsonl").read_text() == "new verdicts\n"
+    assert (run / "verify" / "verified.jsonl").stat().st_ino == (first / "verify" / "verified.jsonl").stat().st_ino
+    assert (run / "teach" / "traces.jsonl").stat().st_ino == teach_inode  # up to date: untouched
+    arts = read_json(run / "manifest.json")["artefacts"]
+    assert arts["verify"]["fingerprint"] == "v2"
+    assert arts["train/label_sft"]["fingerprint"] == "s1" and (run / "train" / "label_sft").is_dir()

@@ -75,20 +75,61 @@ def _seeded(recipe: Recipe, seed: int) -> Recipe:
     )
 
 
+def _shared_stages(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """Shared stage -> the :data:`SHARED` folders its outputs lie in (its outputs are all shared)."""
+    out = {}
+    for name, entry in manifest.get("artefacts", {}).items():
+        homes = [next((rel for rel in SHARED if o == rel or o.startswith(rel + "/")), None) for o in entry.get("outputs", [])]
+        if homes and None not in homes:
+            out[name] = sorted(set(homes))
+    return out
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst, copy_function=os.link)
+    else:
+        shutil.copy2(src, dst)
+
+
 def _share_from(first: Path, run: Path) -> None:
     """Hard-link seed 0's data, traces, verdicts, sets and pretrained scores into a later seed's run.
 
-    The stage runner then finds those stages up to date (same fingerprints) and skips them.
+    The stage runner then finds those stages up to date (same fingerprints) and skips them. When a
+    later seed already has them but seed 0 has since remade a shared stage (a new verifier checkpoint,
+    say), the seed's copies of that stage's folders are replaced by seed 0's and its manifest entries
+    by seed 0's, so the seed does not remake the shared stage itself; its training stages then see
+    changed inputs and redo, the others stay done.
     """
-    for rel in SHARED:
+    if not (run / "manifest.json").exists():
+        for rel in SHARED:
+            src, dst = first / rel, run / rel
+            if src.exists() and not dst.exists():
+                _link(src, dst)
+        return
+    mine, theirs = read_json(run / "manifest.json"), read_json(first / "manifest.json")
+    stale = {name: homes for name, homes in _shared_stages(theirs).items()
+             if theirs["artefacts"][name].get("status") == "complete"
+             and (mine["artefacts"].get(name) or {}).get("fingerprint") != theirs["artefacts"][name]["fingerprint"]}
+    for rel in sorted({h for homes in stale.values() for h in homes}):
+        dst = run / rel
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        elif dst.exists():
+            dst.unlink()
+        _link(first / rel, dst)
+    # Every stage whose outputs live in a replaced folder takes seed 0's entry (a folder holds no
+    # seed-specific output: SHARED lists only what every seed shares).
+    for name, homes in _shared_stages(theirs).items():
+        if name in stale or set(homes) & {h for hs in stale.values() for h in hs}:
+            mine["artefacts"][name] = theirs["artefacts"][name]
+    if stale:
+        atomic_write_json(run / "manifest.json", mine)
+    for rel in SHARED:  # anything shared that this seed still lacks
         src, dst = first / rel, run / rel
-        if dst.exists() or not src.exists():
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, copy_function=os.link)
-        else:
-            shutil.copy2(src, dst)
+        if src.exists() and not dst.exists():
+            _link(src, dst)
 
 
 # ---------------------------------------------------------------------------------------- summary

@@ -66,7 +66,7 @@ def test_resume_table(tmp_path, case, settings, edit, overrides, refused):
 
 
 def _model_dir(path, tail: bytes):
-    path.mkdir(exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text('{"model_type": "qwen2_audio"}')
     (path / "model.safetensors").write_bytes(b"\0" * 1000 + tail)
     return str(path)
@@ -145,3 +145,21 @@ def test_model_fingerprint_follows_content_not_path_or_mtime(tmp_path):
     (a / "model.safetensors").write_bytes(b"\0" * 3_000_000 + b"weights-2")  # same size, new tail
     assert model_fingerprint(str(a)) != first
     assert model_fingerprint("Qwen/Qwen2-Audio-7B-Instruct") == "Qwen/Qwen2-Audio-7B-Instruct"
+
+
+def test_a_pipeline_stage_knows_a_local_model_by_content_not_path(tmp_path):
+    """The same weights in another clone give the same stage fingerprint (a run resumes from anywhere);
+    other weights or another hub model do not."""
+    import shutil
+
+    from sightsound.config import ModelSpec
+    from sightsound.pipeline import model_config
+
+    a = _model_dir(tmp_path / "clone_a" / "student", b"weights-1")
+    b = tmp_path / "clone_b" / "student"
+    shutil.copytree(a, b)
+    assert model_config(ModelSpec(name_or_path=a)) == model_config(ModelSpec(name_or_path=str(b)))
+    _model_dir(b, b"weights-2")
+    assert model_config(ModelSpec(name_or_path=a)) != model_config(ModelSpec(name_or_path=str(b)))
+    hub = model_config(ModelSpec(name_or_path="Qwen/Qwen2-Audio-7B-Instruct"))
+    assert hub["name_or_path"] == "Qwen/Qwen2-Audio-7B-Instruct"

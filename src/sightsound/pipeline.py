@@ -112,12 +112,20 @@ def _check_systems(recipe: Recipe) -> list[str]:
 # ------------------------------------------------------------------------------------------- stages
 def model_config(spec) -> dict[str, Any]:
     """A model's part of a stage's fingerprint: its spec and its weights' content
-    (:func:`~sightsound.runinfo.model_fingerprint`), so retrained weights at the same path redo the stage."""
+    (:func:`~sightsound.runinfo.model_fingerprint`), so retrained weights at the same path redo the stage.
+
+    A local model directory is identified by its content alone, not its path: the shipped mini
+    models resolve to an absolute path inside the checkout, and a run resumed from another clone
+    (or after moving the repository) must not redo every stage for the same weights.
+    """
     from sightsound.runinfo import model_fingerprint
 
     if spec.backend == "openai":  # a served model: its name and endpoint are all a client can know
         return to_dict(spec)
-    return to_dict(spec) | {"weights": model_fingerprint(spec.name_or_path)}
+    cfg = to_dict(spec) | {"weights": model_fingerprint(spec.name_or_path)}
+    if Path(spec.name_or_path).is_dir():
+        cfg.pop("name_or_path")
+    return cfg
 
 
 def _data_stage(recipe: Recipe, L: Layout) -> Stage:

@@ -130,7 +130,11 @@ def test_three_concurrent_verify_shards_merge_to_the_unsharded_run(tiny_models_d
 
     # A verify shard made with another verifier model is refused.
     cfg_file = outs[1].parent / "verified.config.yaml"
-    cfg_file.write_text(cfg_file.read_text().replace("name_or_path: tiny-verifier", "name_or_path: other-model"))
+    from sightsound.config import dump_yaml, load_yaml
+
+    cfg = load_yaml(cfg_file)
+    cfg["models"]["verifier"]["name_or_path"], cfg["weights"]["verifier"] = "other-model", "other-weights"
+    cfg_file.write_text(dump_yaml(cfg))
     rc, err = _merge(capsys, outs, tmp_path / "mixed.jsonl", "--key", "key")
     assert rc == 2 and "models.verifier.name_or_path" in err
 

@@ -16,8 +16,9 @@ each, in batches, through :class:`~sightsound.jsonl.JsonlWriter`:
   there is nothing left to compare it with. ``merge`` compares shards with the same rule.
   The sidecar also records the model's **weights** (``weights.<role>``:
   :func:`~sightsound.runinfo.model_fingerprint`, a local directory's content), so a checkpoint
-  retrained at the same path is not resumed into the old lines; a sidecar written before weights
-  were recorded cannot tell, and is compared on its settings alone.
+  retrained at the same path is not resumed into the old lines, while the same checkpoint under
+  another path (another clone) is the same model; a sidecar written before weights were recorded
+  cannot tell, and is compared on its settings and the model's path.
 * **Error lines.** A line that records a failed attempt (an unreadable file, an endpoint that gave
   up) is not an answer: by default a rerun drops such lines first (:func:`drop_error_rows`) and does
   those units again; ``--no-retry-errors`` keeps them.
@@ -87,11 +88,17 @@ class OutputSettings:
         """``"key: old -> new"`` for every setting that differs between two sidecars (resolved recipe
         dicts, with the ``weights`` :meth:`sidecar` adds where they have it)."""
         before, now = self.of(old), self.of(new)
-        out = [f"{k}: {v!r}{'' if recorded else ' (not recorded: the default)'} {sep} {now[k][0]!r}"
-               for k, (v, recorded) in before.items() if v != now[k][0]]
         w_old, w_new = ((d.get("weights") or {}).get(self.role) for d in (old, new))
-        if w_old is not None and w_new is not None and w_old != w_new:
-            out.append(f"weights.{self.role} (the model's content at its path): {w_old} {sep} {w_new}")
+        # Where both record the weights, they identify the model (a local directory by its content, a
+        # hub name by itself): the same checkpoint in another clone's path is the same model.
+        by_weights = w_old is not None and w_new is not None
+        path_key = f"models.{self.role}.name_or_path"
+        out = [f"{k}: {v!r}{'' if recorded else ' (not recorded: the default)'} {sep} {now[k][0]!r}"
+               for k, (v, recorded) in before.items() if v != now[k][0] and not (by_weights and k == path_key)]
+        if by_weights and w_old != w_new:
+            p_old, p_new = before[path_key][0], now[path_key][0]
+            out.append(f"{path_key}: {p_old!r} {sep} {p_new!r} (weights {w_old} {sep} {w_new})" if p_old != p_new
+                       else f"weights.{self.role} (the model's content at {p_new!r}): {w_old} {sep} {w_new}")
         return out
 
     def sidecar(self, recipe: Recipe) -> dict[str, Any]:

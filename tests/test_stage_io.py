@@ -76,6 +76,8 @@ def _model_dir(path, tail: bytes):
 def test_a_checkpoint_retrained_at_the_same_path_is_not_resumed_into(tmp_path, settings):
     """The sidecar records the weights' content: same path, new weights -> refused, naming the weights;
     the same files under another path (another clone) resume."""
+    import shutil
+
     from sightsound.stage_io import start_output
 
     role = settings.role
@@ -86,8 +88,6 @@ def test_a_checkpoint_retrained_at_the_same_path_is_not_resumed_into(tmp_path, s
     out.write_text('{"id": "a"}\n')
     assert load_recipe(config_path(out)) == recipe  # the sidecar still reads back as the recipe
     check_resume(out, recipe, settings)  # same weights: resumes
-    import shutil
-
     shutil.copytree(model, tmp_path / "clone" / "model")  # the same checkpoint in another clone
     check_resume(out, load_recipe(None, [f"models.{role}.name_or_path={tmp_path / 'clone' / 'model'}"]), settings)
     _model_dir(tmp_path / "model", b"weights-2")  # retrained in place

@@ -102,17 +102,23 @@ def _share_from(first: Path, run: Path) -> None:
     by seed 0's, so the seed does not remake the shared stage itself; its training stages then see
     changed inputs and redo, the others stay done.
     """
-    if not (run / "manifest.json").exists():
-        for rel in SHARED:
-            src, dst = first / rel, run / rel
-            if src.exists() and not dst.exists():
-                _link(src, dst)
-        return
+    if (run / "manifest.json").exists():
+        _replace_stale_shared(first, run)
+    for rel in SHARED:
+        src, dst = first / rel, run / rel
+        if src.exists() and not dst.exists():
+            _link(src, dst)
+
+
+def _replace_stale_shared(first: Path, run: Path) -> None:
     mine, theirs = read_json(run / "manifest.json"), read_json(first / "manifest.json")
-    stale = {name: homes for name, homes in _shared_stages(theirs).items()
-             if theirs["artefacts"][name].get("status") == "complete"
-             and (mine["artefacts"].get(name) or {}).get("fingerprint") != theirs["artefacts"][name]["fingerprint"]}
-    for rel in sorted({h for homes in stale.values() for h in homes}):
+    shared = _shared_stages(theirs)
+    replaced = {home for name, homes in shared.items() for home in homes
+                if theirs["artefacts"][name].get("status") == "complete"
+                and (mine["artefacts"].get(name) or {}).get("fingerprint") != theirs["artefacts"][name]["fingerprint"]}
+    if not replaced:
+        return
+    for rel in sorted(replaced):
         dst = run / rel
         if dst.is_dir():
             shutil.rmtree(dst)
@@ -121,15 +127,10 @@ def _share_from(first: Path, run: Path) -> None:
         _link(first / rel, dst)
     # Every stage whose outputs live in a replaced folder takes seed 0's entry (a folder holds no
     # seed-specific output: SHARED lists only what every seed shares).
-    for name, homes in _shared_stages(theirs).items():
-        if name in stale or set(homes) & {h for hs in stale.values() for h in hs}:
+    for name, homes in shared.items():
+        if replaced & set(homes):
             mine["artefacts"][name] = theirs["artefacts"][name]
-    if stale:
-        atomic_write_json(run / "manifest.json", mine)
-    for rel in SHARED:  # anything shared that this seed still lacks
-        src, dst = first / rel, run / rel
-        if src.exists() and not dst.exists():
-            _link(src, dst)
+    atomic_write_json(run / "manifest.json", mine)
 
 
 # ---------------------------------------------------------------------------------------- summary

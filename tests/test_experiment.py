@@ -17,14 +17,18 @@ def test_reduced_experiment_two_seeds(tmp_path):
         "synth.num=16", "pipeline.test_num=12", "teach.batch_size=8", "teach.require_label_match=false",
         "sft.num_train_epochs=1", "eval.max_new_tokens=48", "teach.max_new_tokens=64", "pipeline.progress=false",
         "pipeline.shuffle_choices_seed=null", "pipeline.eval_distill_records=false", "pipeline.html_report=false",
-        "systems=[pretrained,cot_sft_unverified]",
+        "systems=[pretrained,pretrained_r1_aqa_prompt,cot_sft_unverified]",
     ]
     recipe = load_recipe(REPO / "configs" / "demo.yaml", overrides)
     summary = run_experiment(recipe, seeds=2, out=tmp_path, jobs=2)  # the shared stages once, then a pool
 
     # The second seed reused seed 0's data, traces, verdicts, sets and pretrained scores.
     second = read_json(tmp_path / "seed_1" / "results.json")
-    assert {"data", "test_data", "teach", "verify", "sft_data", "eval/pretrained/synthetic"} <= set(second["stages_skipped"])
+    # Every shared stage was made in the shared phase, none by the pool's seeds themselves (two seeds
+    # evaluating the pretrained student with R1-AQA's prompt at once once locked each other out).
+    assert {"data", "test_data", "teach", "verify", "sft_data", "eval/pretrained/synthetic",
+            "eval/pretrained_r1_aqa_prompt/synthetic"} <= set(second["stages_skipped"])
+    assert all(p.stat().st_nlink == 1 for p in (tmp_path / "seed_1").rglob(".*lock"))  # no lock linked from seed 0
     assert not any(s.startswith("train/") for s in second["stages_skipped"])
     # The splits are SightSound-mini's distill and test splits, not the demo's.
     from sightsound.mini.splits import split
@@ -34,7 +38,7 @@ def test_reduced_experiment_two_seeds(tmp_path):
     assert len(ids) == 16 and all(i.startswith(f"synth-{split('distill').seed}-") for i in ids)
 
     acc = summary["accuracy"]
-    assert set(acc) == {"pretrained", "cot_sft_unverified"}
+    assert set(acc) == {"pretrained", "pretrained_r1_aqa_prompt", "cot_sft_unverified"}
     assert acc["pretrained"]["n"] == 2 and acc["pretrained"]["std"] == 0.0  # greedy eval of one model: no variance
     assert "cot_sft_unverified - pretrained" in summary["paired"]
     assert summary["stages"]["records"] == 16
@@ -64,6 +68,7 @@ def test_a_later_seed_takes_seed_0s_remade_shared_stage_and_keeps_its_training(t
         (d / "teach").mkdir()
         (d / "teach" / "traces.jsonl").write_text("traces\n")
     (first / "verify" / "verified.jsonl").write_text("new verdicts\n")
+    (first / "verify" / ".verified.jsonl.lock").write_text("4242\n")  # seed 0's lock: never shared
     (run / "verify" / "verified.jsonl").write_text("old verdicts\n")
     (run / "train" / "label_sft").mkdir(parents=True)
     atomic_write_json(first / "manifest.json", {"artefacts": {
@@ -78,6 +83,23 @@ def test_a_later_seed_takes_seed_0s_remade_shared_stage_and_keeps_its_training(t
     assert (run / "verify" / "verified.jsonl").read_text() == "new verdicts\n"
     assert (run / "verify" / "verified.jsonl").stat().st_ino == (first / "verify" / "verified.jsonl").stat().st_ino
     assert (run / "teach" / "traces.jsonl").stat().st_ino == teach_inode  # up to date: untouched
+    assert not (run / "verify" / ".verified.jsonl.lock").exists()
     arts = read_json(run / "manifest.json")["artefacts"]
     assert arts["verify"]["fingerprint"] == "v2"
     assert arts["train/label_sft"]["fingerprint"] == "s1" and (run / "train" / "label_sft").is_dir()
+
+
+def test_the_shared_phase_evaluates_each_untrained_system_as_the_full_run_does():
+    """Controls go to `pretrained` and to the run's last system: the shared phase must give each
+    untrained system the same, or its fingerprint differs and every seed redoes it in the pool."""
+    from sightsound.mini.experiment import _shared_systems
+    from sightsound.pipeline import _eval_plan
+
+    recipe = load_recipe(REPO / "configs" / "demo.yaml", ["pipeline.eval_distill_records=false"])
+    for systems in (recipe.systems, ["pretrained", "pretrained_r1_aqa_prompt"], ["pretrained_r1_aqa_prompt", "cot_sft"],
+                    ["pretrained_r1_aqa_prompt", "pretrained", "sightsound_r1"]):
+        full = {(s, b): c for s, b, c in _eval_plan(recipe, systems)}
+        shared = _eval_plan(recipe, _shared_systems(systems))
+        assert all(full[(s, b)] == c for s, b, c in shared), systems
+    assert _shared_systems(recipe.systems) == ["pretrained_r1_aqa_prompt", "pretrained"]
+    assert _shared_systems(["pretrained_r1_aqa_prompt", "cot_sft"]) == []

@@ -26,6 +26,7 @@ from sightsound.config import Recipe
 from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json
 from sightsound.mini.gates import markdown as gates_markdown
 from sightsound.mini.gates import pct, stage_gates
+from sightsound.systems import UNTRAINED
 
 BENCH = "synthetic"
 SHARED = ("recipe.yaml", "manifest.json", "data", "teach", "verify", "sft_data", "eval/pretrained",
@@ -88,7 +89,9 @@ def _shared_stages(manifest: dict[str, Any]) -> dict[str, list[str]]:
 def _link(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
-        shutil.copytree(src, dst, copy_function=os.link)
+        # Not the lock files: a linked lock is one inode for every seed, so two seeds running the
+        # same stage would lock each other out (a later seed that redoes a stage needs its own lock).
+        shutil.copytree(src, dst, copy_function=os.link, ignore=shutil.ignore_patterns(".*.lock", ".lock"))
     else:
         shutil.copy2(src, dst)
 
@@ -275,6 +278,21 @@ def _run_seed(recipe: Recipe, run: Path, threads: int | None) -> dict:
     return run_pipeline(recipe, run)
 
 
+def _shared_systems(systems: list[str]) -> list[str]:
+    """The systems of the shared phase: the untrained ones (their scores are in SHARED), ordered so
+    that each is evaluated with the controls the full run gives it, hence the same fingerprint.
+
+    Controls go to ``pretrained`` and to a run's last system. A shared score left to the pool
+    would be remade by every seed at once, in folders linked to seed 0's.
+    """
+    untrained = [s for s in systems if s in UNTRAINED]
+    if not untrained or systems[-1] in UNTRAINED:
+        return untrained  # the full run ends with the same system
+    if "pretrained" in untrained:  # it takes the controls anyway: let it be the last
+        return [s for s in untrained if s != "pretrained"] + ["pretrained"]
+    return []  # an untrained system alone would take controls the full run does not give it
+
+
 def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str, str] | None = None,
                    eval_split: str = "test", jobs: int = 1, threads: int | None = None) -> dict:
     """Every seed's pipeline, then the summary. With ``jobs`` > 1 [ours] seed 0 first makes the shared
@@ -282,7 +300,6 @@ def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str
     ``jobs`` processes at once, each with ``threads`` torch threads (default: the cores shared out):
     on a CPU, tiny models use a second core poorly within one run and well across two."""
     from sightsound.mini.pretrain import available_cores
-    from sightsound.systems import UNTRAINED
 
     out = Path(out)
     base = experiment_recipe(recipe, models, eval_split)
@@ -298,11 +315,10 @@ def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str
                 _share_from(first, Path(r.output_dir))
             per_seed[k] = _run_seed(r, Path(r.output_dir), threads)
     else:
-        # The shared stages once (seed 0 with only the untrained system that the full run also
-        # evaluates first, so its fingerprints are the full run's), then every seed in the pool.
-        # The shared phase runs alone, so it takes every core (torch's default).
-        shared = [s for s in base.systems if s in UNTRAINED][:1]
-        _run_seed(dataclasses.replace(recipes[0], systems=shared), first, None)
+        # The shared stages once (seed 0 with only the untrained systems, whose scores every seed
+        # shares), then every seed in the pool. The shared phase runs alone, so it takes every core
+        # (torch's default).
+        _run_seed(dataclasses.replace(recipes[0], systems=_shared_systems(base.systems)), first, None)
         for k in range(1, seeds):
             _share_from(first, Path(recipes[k].output_dir))
         import multiprocessing

@@ -4,7 +4,8 @@ It takes the SightSound-mini checkpoints (small models of the real architectures
 the synthetic world: a vision teacher, an audio fact-checker, an audio student) when they are
 available, else tiny *random* models of the same architectures built offline; makes synthetic
 data; runs teach -> verify -> build-sft -> SFT/GRPO for every system -> eval; and prints the table.
-The recipe is ``configs/demo.yaml``; ``--quick`` shrinks records and steps.
+The recipe is ``configs/demo.yaml`` with :data:`sightsound.demo.FULL` (more SFT epochs for its small
+verified set); ``--quick`` shrinks records and steps instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from sightsound.commands.run import add_run_arguments, print_incomplete
 from sightsound.config import ConfigError, load_recipe
-from sightsound.demo import DEMO_RECIPE, QUICK, demo_models
+from sightsound.demo import DEMO_RECIPE, FULL, QUICK, demo_models
 from sightsound.pipeline import run_pipeline
 
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     t0 = time.time()
     models, origin = demo_models(out, prefer_mini=not args.tiny_random)
-    overrides = (QUICK if args.quick else []) + [
+    overrides = (QUICK if args.quick else FULL) + [
         f"output_dir={out}",
         f"models.teacher.name_or_path={models['teacher']}",
         f"models.verifier.name_or_path={models['verifier']}",

@@ -99,7 +99,7 @@ def test_the_shared_phase_evaluates_each_untrained_system_as_the_full_run_does()
     for systems in (recipe.systems, ["pretrained", "pretrained_r1_aqa_prompt"], ["pretrained_r1_aqa_prompt", "cot_sft"],
                     ["pretrained_r1_aqa_prompt", "pretrained", "sightsound_r1"]):
         full = {(s, b): c for s, b, c in _eval_plan(recipe, systems)}
-        shared = _eval_plan(recipe, _shared_systems(systems))
+        shared = _eval_plan(recipe, _shared_systems(recipe, systems))
         assert all(full[(s, b)] == c for s, b, c in shared), systems
-    assert _shared_systems(recipe.systems) == ["pretrained_r1_aqa_prompt", "pretrained"]
-    assert _shared_systems(["pretrained_r1_aqa_prompt", "cot_sft"]) == []
+    assert _shared_systems(recipe, recipe.systems) == ["pretrained_r1_aqa_prompt", "pretrained"]
+    assert _shared_systems(recipe, ["pretrained_r1_aqa_prompt", "cot_sft"]) == []

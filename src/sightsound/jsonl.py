@@ -41,6 +41,10 @@ def lock_path(path: str | Path, inside: bool = False) -> Path:
     return path / ".lock" if inside else path.with_name(f".{path.name}.lock")
 
 
+# The names :func:`lock_path` gives, as glob patterns (for copies that must not carry a lock along).
+LOCK_FILE_PATTERNS = (".*.lock", ".lock")
+
+
 @contextlib.contextmanager
 def output_lock(path: str | Path, what: str = "output", inside: bool = False) -> Iterator[Path]:
     """Hold an exclusive advisory lock on ``path`` (a file or directory) for the ``with`` block.

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sightsound.config import Recipe
-from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json
+from sightsound.jsonl import LOCK_FILE_PATTERNS, atomic_write_json, atomic_write_text, read_json
 from sightsound.mini.gates import markdown as gates_markdown
 from sightsound.mini.gates import pct, stage_gates
 from sightsound.systems import UNTRAINED
@@ -91,7 +91,7 @@ def _link(src: Path, dst: Path) -> None:
     if src.is_dir():
         # Not the lock files: a linked lock is one inode for every seed, so two seeds running the
         # same stage would lock each other out (a later seed that redoes a stage needs its own lock).
-        shutil.copytree(src, dst, copy_function=os.link, ignore=shutil.ignore_patterns(".*.lock", ".lock"))
+        shutil.copytree(src, dst, copy_function=os.link, ignore=shutil.ignore_patterns(*LOCK_FILE_PATTERNS))
     else:
         shutil.copy2(src, dst)
 
@@ -278,19 +278,19 @@ def _run_seed(recipe: Recipe, run: Path, threads: int | None) -> dict:
     return run_pipeline(recipe, run)
 
 
-def _shared_systems(systems: list[str]) -> list[str]:
-    """The systems of the shared phase: the untrained ones (their scores are in SHARED), ordered so
-    that each is evaluated with the controls the full run gives it, hence the same fingerprint.
-
-    Controls go to ``pretrained`` and to a run's last system. A shared score left to the pool
-    would be remade by every seed at once, in folders linked to seed 0's.
+def _shared_systems(recipe: Recipe, systems: list[str]) -> list[str]:
+    """The systems of the shared phase: the untrained ones (their scores are in SHARED), in an order
+    whose eval stages are exactly the full run's (which systems get the controls depends on the
+    order: the pipeline's eval plan decides), hence the same fingerprints; none if no order fits.
+    A shared score left to the pool would be remade by every seed at once, in folders linked to
+    seed 0's.
     """
+    from sightsound.pipeline import _eval_plan
+
+    full = set(_eval_plan(recipe, systems))
     untrained = [s for s in systems if s in UNTRAINED]
-    if not untrained or systems[-1] in UNTRAINED:
-        return untrained  # the full run ends with the same system
-    if "pretrained" in untrained:  # it takes the controls anyway: let it be the last
-        return [s for s in untrained if s != "pretrained"] + ["pretrained"]
-    return []  # an untrained system alone would take controls the full run does not give it
+    pretrained_last = sorted(untrained, key=lambda s: s == "pretrained")  # stable: the others keep their order
+    return next((order for order in (untrained, pretrained_last) if set(_eval_plan(recipe, order)) <= full), [])
 
 
 def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str, str] | None = None,
@@ -318,7 +318,7 @@ def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str
         # The shared stages once (seed 0 with only the untrained systems, whose scores every seed
         # shares), then every seed in the pool. The shared phase runs alone, so it takes every core
         # (torch's default).
-        _run_seed(dataclasses.replace(recipes[0], systems=_shared_systems(base.systems)), first, None)
+        _run_seed(dataclasses.replace(recipes[0], systems=_shared_systems(base, base.systems)), first, None)
         for k in range(1, seeds):
             _share_from(first, Path(recipes[k].output_dir))
         import multiprocessing

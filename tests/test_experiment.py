@@ -93,13 +93,13 @@ def test_the_shared_phase_evaluates_each_untrained_system_as_the_full_run_does()
     """Controls go to `pretrained` and to the run's last system: the shared phase must give each
     untrained system the same, or its fingerprint differs and every seed redoes it in the pool."""
     from sightsound.mini.experiment import _shared_systems
-    from sightsound.pipeline import _eval_plan
+    from sightsound.pipeline import eval_plan
 
     recipe = load_recipe(REPO / "configs" / "demo.yaml", ["pipeline.eval_distill_records=false"])
     for systems in (recipe.systems, ["pretrained", "pretrained_r1_aqa_prompt"], ["pretrained_r1_aqa_prompt", "cot_sft"],
                     ["pretrained_r1_aqa_prompt", "pretrained", "sightsound_r1"]):
-        full = {(s, b): c for s, b, c in _eval_plan(recipe, systems)}
-        shared = _eval_plan(recipe, _shared_systems(recipe, systems))
+        full = {(s, b): c for s, b, c in eval_plan(recipe, systems)}
+        shared = eval_plan(recipe, _shared_systems(recipe, systems))
         assert all(full[(s, b)] == c for s, b, c in shared), systems
     assert _shared_systems(recipe, recipe.systems) == ["pretrained_r1_aqa_prompt", "pretrained"]
     assert _shared_systems(recipe, ["pretrained_r1_aqa_prompt", "cot_sft"]) == []

@@ -54,6 +54,43 @@ def test_verifier_labels_agree_with_the_hallucination_truth(pretrain_items):
     assert {"truth", "swap", "count", "order", "inaudible", "teacher_false", "foreign_false"} <= kinds
 
 
+def test_teacher_samples_join_the_verifier_examples_labelled_by_the_truth(pretrain_items, tmp_path):
+    """``--teacher-traces``: the teacher's sampled thinks become examples labelled by the scene-graph
+    truth the verify stage is scored against; Yes stays common; other splits' traces are refused."""
+    import json
+
+    from sightsound.mini import roles as R
+    from sightsound.mini.splits import SPLITS
+    from sightsound.synth import all_classes
+    from sightsound.synth.generate import item_id
+
+    scenes = [scene for *_, scene in pretrain_items]
+    traces = tmp_path / "traces.jsonl"
+    with traces.open("w") as f:  # a true account in other words, a false one, an unparsed sample
+        for i, scene in enumerate(scenes):
+            thinks = [T.audio_cot(scene).replace("I would", "I think I would"),
+                      T.corrupt_cot(scene, "swap", random.Random(i)), None]
+            f.write(json.dumps({"id": item_id(SPLITS["pretrain"].seed, i), "kept": False, "reason": "inconsistent",
+                                "samples": [{"index": k, "text": "", "think": t, "choice": 0}
+                                            for k, t in enumerate(thinks)]}) + "\n")
+    samples = R.teacher_samples(traces)
+    assert len(samples) == len(scenes) and all(0 < len(s) <= 2 for s in samples.values())
+    rng, labels, kinds = random.Random(3), [], set()
+    for i, scene in enumerate(scenes):
+        for cot, label, kind in T.verifier_examples(scene, rng, foreign=scenes[i - 1],
+                                                    samples=samples[item_id(SPLITS["pretrain"].seed, i)]):
+            assert judge(cot, None, None, scene, vocabulary=all_classes()).hallucinated == (label == "No"), (kind, cot)
+            labels.append(label)
+            kinds.add(kind)
+    assert {"sample_false", "sample_true"} <= kinds
+    assert 0.4 <= labels.count("Yes") / len(labels) <= 0.6
+
+    other = tmp_path / "other.jsonl"
+    other.write_text(traces.read_text().replace(f"synth-{SPLITS['pretrain'].seed}-", "synth-2000-"))
+    with pytest.raises(ValueError, match="not of the pretraining split"):
+        R.teacher_samples(other)
+
+
 def test_verifier_examples_are_balanced(pretrain_items):
     rng = random.Random(1)
     labels = [y for _, _, scene in pretrain_items for _, y, _ in T.verifier_examples(scene, rng)]
@@ -227,6 +264,8 @@ def test_focus_weight_is_for_the_verifier_only(tmp_path):
         pretrain("student", tmp_path / "s", steps=1, focus_weight=5.0)
     with pytest.raises(ValueError, match="positive"):
         pretrain("verifier", tmp_path / "v", steps=1, focus_weight=0.0)
+    with pytest.raises(ValueError, match="--role verifier only"):
+        pretrain("student", tmp_path / "s", steps=1, teacher_traces=tmp_path / "traces.jsonl")
 
 
 # ------------------------------------------------------------------------------------- training
@@ -237,10 +276,20 @@ def test_pretrain_runs_and_the_loss_falls(role, mini_cache, tmp_path):
     from sightsound.models.loading import load_model
 
     out = tmp_path / role
+    extra = []
+    if role == "verifier":  # with the teacher's samples (--teacher-traces), as the shipped verifier's last stage
+        from sightsound.synth.generate import item_id
+
+        traces = tmp_path / "traces.jsonl"
+        traces.write_text("".join(json.dumps({"id": item_id(SPLITS["pretrain"].seed, i), "kept": False, "samples": [
+            {"index": 0, "think": "I would hear one sound: a dog on the left.", "choice": 0}]}) + "\n" for i in range(4)))
+        extra = ["--teacher-traces", str(traces)]
     rc = main(["pretrain", "--role", role, "--out", str(out), "--steps", "12", "--num", "4", "--size", "test",
-               "--threads", "1", "--lr", "1e-2", "--no-eval"])
+               "--threads", "1", "--lr", "1e-2", "--no-eval", *extra])
     assert rc == 0
     info = json.loads((out / "pretrain_info.json").read_text())
+    if extra:
+        assert info["teacher_traces"]["records_with_samples"] == 4 and "--teacher-traces" in info["reproduce"]
     assert info["steps"] == 12 and info["pretrain_split"]["seed"] == SPLITS["pretrain"].seed
     assert info["loss_last"] < info["loss_first"] - 0.5, info["loss_curve"]
     model, _ = load_model(str(out))  # an ordinary HF directory: the normal loader reads it

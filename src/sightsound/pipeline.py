@@ -457,8 +457,11 @@ def _attach_log(run_dir: Path) -> logging.Handler:
     return h
 
 
-def _eval_plan(recipe: Recipe, systems: list[str]) -> list[tuple[str, str, bool]]:
-    """(system, benchmark, with controls) of every eval stage, in run order."""
+def eval_plan(recipe: Recipe, systems: list[str]) -> list[tuple[str, str, bool]]:
+    """(system, benchmark, with controls) of every eval stage, in run order.
+
+    Public: the experiment's shared phase plans its eval stages with it, so that they are the full
+    run's stages (same controls, same fingerprints) by construction."""
     benches = list(dict.fromkeys(recipe.eval.benchmarks))
     eval_benches = benches + (["distill"] if recipe.pipeline.eval_distill_records else [])
     if not systems:  # ``systems=[]``: the distillation stages only (data, traces, verdicts, sets)
@@ -475,7 +478,7 @@ def stage_names(recipe: Recipe) -> list[str]:
     systems = _check_systems(recipe)
     names = ["data"] + (["test_data"] if "synthetic" in recipe.eval.benchmarks else [])
     names += ["teach", "verify", "sft_data"] + [f"train/{s}" for s in systems if s in TRAINING]
-    return names + [f"eval/{s}/{b}" for s, b, _ in _eval_plan(recipe, systems)]
+    return names + [f"eval/{s}/{b}" for s, b, _ in eval_plan(recipe, systems)]
 
 
 def _all_failed(name: str, stats: dict, total_key: str, path: Path, endpoint: str | None) -> str | None:
@@ -602,7 +605,7 @@ def _run_locked(recipe: Recipe, L: Layout, systems: list[str], retry_errors: boo
                                         f"of {t.get('records')} records, {t.get('parse_failures')} of "
                                         f"{t.get('samples')} samples unparsable; verify kept {v.get('kept')} "
                                         f"of {v.get('checked')} checked)")
-            for system, bench, controls in _eval_plan(recipe, systems):
+            for system, bench, controls in eval_plan(recipe, systems):
                 st = guarded(_eval_stage(recipe, L, system, bench, controls))
                 if "failed" not in st and not st.get("skipped") and not st.get("n"):
                     failures.append(f"eval/{system}/{bench}: no item was scored")

@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="verifier: loss weight of the reply words a verdict turns on (the checklist's "
                              "'silent' and 'heard' marks, Yes, No) against 1 for every other word "
                              "[ours; default 1 = plain loss]")
+    parser.add_argument("--teacher-traces", default=None, metavar="TRACES.jsonl",
+                        help="verifier: add the mini teacher's sampled thinks (a `sightsound teach` output on "
+                             "pretraining-split records), labelled by the scene-graph truth, to the examples: "
+                             "the hallucinations the teacher really samples [ours]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     info = pretrain(args.role, args.out, seconds=seconds, steps=args.steps, seed=args.seed, num=args.num,
                     check_num=args.check_num, threads=args.threads, evaluate=not args.no_eval, init=args.init,
                     size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder,
-                    describe=args.describe, focus_weight=args.focus_weight)
+                    describe=args.describe, focus_weight=args.focus_weight,
+                    teacher_traces=args.teacher_traces)
     summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
     if "heldout" in info:
         summary["heldout_accuracy"] = info["heldout"]["accuracy"]

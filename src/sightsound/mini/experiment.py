@@ -285,12 +285,12 @@ def _shared_systems(recipe: Recipe, systems: list[str]) -> list[str]:
     A shared score left to the pool would be remade by every seed at once, in folders linked to
     seed 0's.
     """
-    from sightsound.pipeline import _eval_plan
+    from sightsound.pipeline import eval_plan
 
-    full = set(_eval_plan(recipe, systems))
+    full = set(eval_plan(recipe, systems))
     untrained = [s for s in systems if s in UNTRAINED]
     pretrained_last = sorted(untrained, key=lambda s: s == "pretrained")  # stable: the others keep their order
-    return next((order for order in (untrained, pretrained_last) if set(_eval_plan(recipe, order)) <= full), [])
+    return next((order for order in (untrained, pretrained_last) if set(eval_plan(recipe, order)) <= full), [])
 
 
 def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str, str] | None = None,

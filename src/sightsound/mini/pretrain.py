@@ -201,8 +201,12 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
              seed: int = 0, num: int | None = None, check_num: int | None = None, threads: int | None = None,
              evaluate: bool = True, progress: bool = True, init: str | Path | None = None,
              size: str = "mini", device: str = "cpu", lr: float = LR,
-             freeze_encoder: bool = False, describe: bool = False, focus_weight: float = 1.0) -> dict[str, Any]:
-    """Build, train, save and (optionally) evaluate one role; returns the info written to ``pretrain_info.json``."""
+             freeze_encoder: bool = False, describe: bool = False, focus_weight: float = 1.0,
+             teacher_traces: str | Path | None = None) -> dict[str, Any]:
+    """Build, train, save and (optionally) evaluate one role; returns the info written to ``pretrain_info.json``.
+
+    ``teacher_traces`` (verifier only): a ``sightsound teach`` output on pretraining-split records;
+    the teacher's sampled thinks join the verifier's examples (:func:`roles.teacher_samples`)."""
     import torch
 
     from sightsound.config import ModelSpec
@@ -215,13 +219,17 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         raise ValueError("--focus-weight weighs the verifier's decisive reply words; it applies to --role verifier only")
     if focus_weight <= 0:
         raise ValueError(f"--focus-weight must be positive, got {focus_weight}")
+    if teacher_traces and role != "verifier":
+        raise ValueError("--teacher-traces adds the teacher's samples to the verifier's examples; "
+                         "it applies to --role verifier only")
+    samples = R.teacher_samples(teacher_traces) if teacher_traces else None
     out = Path(out)
     threads = threads or available_cores()
     torch.set_num_threads(threads)
     t_start = time.perf_counter()
 
     records, base = split_records("pretrain", num, progress=progress)
-    examples = R.examples_for(role, records, seed, base=base, describe=describe)
+    examples = R.examples_for(role, records, seed, base=base, describe=describe, samples=samples)
     log.info("%s: %d examples from %d pretraining records", role, len(examples), len(records))
 
     if out.exists():  # a stale directory would mix old and new files
@@ -258,6 +266,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "batch_size": BATCH_SIZE, "lr": lr, "warmup_steps": WARMUP_STEPS, "freeze_encoder": freeze_encoder,
         "focus_weight": focus_weight if role == "verifier" else None,
         "describe": describe if role == "student" else None,
+        "teacher_traces": _traces_info(teacher_traces, samples, records) if teacher_traces else None,
         "examples": len(cache.items), "epochs": round(history["epochs"], 2),
         "pretrain_split": {"name": s.name, "seed": s.seed, "num": len(records)},
         "init": _init_info(init),
@@ -272,7 +281,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
                      f"--num {len(records)}" + (" --init INIT_DIR" if init else "")
                      + (f" --lr {lr:g}" if lr != LR else "") + (" --freeze-encoder" if freeze_encoder else "")
                      + (" --describe" if role == "student" and describe else "")
-                     + (f" --focus-weight {focus_weight:g}" if focus_weight != 1.0 else ""),
+                     + (f" --focus-weight {focus_weight:g}" if focus_weight != 1.0 else "")
+                     + (" --teacher-traces TRACES.jsonl" if teacher_traces else ""),
     }
     del cache, model
     if evaluate:
@@ -284,6 +294,15 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     info["total_seconds"] = round(time.perf_counter() - t_start, 1)
     (out / INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info
+
+
+def _traces_info(path, samples: dict[str, tuple[str, ...]], records: list[dict]) -> dict[str, Any]:
+    """Which teacher samples the verifier saw: the file (and its hash), how many records and thinks."""
+    import hashlib
+
+    used = [samples[r["id"]] for r in records if r["id"] in samples]
+    return {"path": str(path), "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+            "records_with_samples": sum(1 for s in used if s), "thinks": sum(len(s) for s in used)}
 
 
 def _init_info(init) -> dict[str, Any] | None:

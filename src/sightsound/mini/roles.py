@@ -21,6 +21,7 @@ from pathlib import Path
 from sightsound.config import TeachConfig
 from sightsound.mini import targets as T
 from sightsound.mini.features import Example
+from sightsound.mini.splits import split
 from sightsound.prompts import question_with_options, teacher_prompt, verifier_prompt
 
 ROLES = ("teacher", "verifier", "student")
@@ -116,17 +117,39 @@ def teacher_examples(record: dict, rng: random.Random) -> list[tuple[str, str, d
     return [(teacher_prompt(record["question"], record["choices"]), target, info)]
 
 
-def verifier_examples(record: dict, rng: random.Random, foreign: dict | None = None) -> list[tuple[str, str, dict]]:
+def verifier_examples(record: dict, rng: random.Random, foreign: dict | None = None,
+                      samples: tuple[str, ...] = ()) -> list[tuple[str, str, dict]]:
     """Fact-check examples: the paper's prompt with a true or false account; the reply is a
     checklist of every sound class, then Yes or No (:func:`targets.verifier_reply`).
 
     A bare Yes/No target carries one bit per example: too little for a tiny model to learn in
     minutes to check reasoning against audio. The checklist carries one decision per class.
+    ``samples``: the mini teacher's sampled thinks for this record (:func:`teacher_samples`).
     """
     scene = record["meta"]["scene"]
     return [(verifier_prompt(cot), T.verifier_reply(cot, scene, label),
              {"kind": kind, "label": label, "cot": cot, "checklist": T.verifier_checklist(cot, scene)})
-            for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign)]
+            for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign, samples=samples)]
+
+
+def teacher_samples(traces_path: str | Path, per_record: int = 2) -> dict[str, tuple[str, ...]]:
+    """id -> up to ``per_record`` distinct sampled thinks of the teacher, from a ``sightsound teach``
+    output on pretraining-split records (every sample, whether or not its record was kept: the
+    verifier is to learn the teacher's errors). Records of other splits are refused: the verifier
+    must never train on the data it is later scored on."""
+    from sightsound.artefacts import read_traces
+    from sightsound.synth.generate import item_id
+
+    pretrain_seed = split("pretrain").seed
+    prefix = item_id(pretrain_seed, 0).rsplit("-", 1)[0] + "-"  # "synth-1000-"
+    out: dict[str, tuple[str, ...]] = {}
+    for trace in read_traces(traces_path):
+        if not str(trace["id"]).startswith(prefix):
+            raise ValueError(f"{traces_path}: record {trace['id']!r} is not of the pretraining split "
+                             f"(seed {pretrain_seed}); teacher samples for the verifier come from that split only")
+        thinks = dict.fromkeys(s.get("think") for s in trace.get("samples") or [] if s.get("think"))
+        out[trace["id"]] = tuple(thinks)[:per_record]
+    return out
 
 
 def student_examples(record: dict, rng: random.Random, describe: bool = False) -> list[tuple[str, str, dict]]:
@@ -152,17 +175,20 @@ _BUILDERS = {"teacher": teacher_examples, "verifier": verifier_examples, "studen
 
 
 def examples_for(role: str, records: list[dict], seed: int, base: Path | None = None,
-                 with_media: bool = True, describe: bool = False) -> list[Example]:
+                 with_media: bool = True, describe: bool = False,
+                 samples: dict[str, tuple[str, ...]] | None = None) -> list[Example]:
     """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record.
 
     ``describe`` (student only): add the audio description to the mixture (``--describe``; the
-    shipped student was trained without it)."""
+    shipped student was trained without it). ``samples`` (verifier only): the teacher's sampled
+    thinks per record id (:func:`teacher_samples`)."""
     rng = random.Random(f"{role}-{seed}")
     out: list[Example] = []
     for k, record in enumerate(records):
         if role == "verifier":  # another scene's true account, labelled against this audio
             other = records[(k + 1 + rng.randrange(max(1, len(records) - 1))) % len(records)] if len(records) > 1 else None
-            pairs = verifier_examples(record, rng, foreign=other["meta"]["scene"] if other else None)
+            pairs = verifier_examples(record, rng, foreign=other["meta"]["scene"] if other else None,
+                                      samples=(samples or {}).get(record["id"], ()))
         elif role == "student":
             pairs = student_examples(record, rng, describe=describe)
         else:

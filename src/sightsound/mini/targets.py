@@ -184,16 +184,21 @@ def corrupt_cot(scene: dict, kind: str, rng: random.Random, with_slots: bool = T
 
 
 def verifier_examples(scene: dict, rng: random.Random, fps: float = 2.0,
-                      foreign: dict | None = None) -> list[tuple[str, str, str]]:
+                      foreign: dict | None = None, samples: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
     """(chain-of-thought, "Yes"|"No", kind) for one scene, balanced between Yes and No.
 
     Besides the true account and its corruptions, the teacher's own vision-based account is
     included with its true label, so the verifier sees the errors the teacher really makes. With
     ``foreign`` (another scene), that scene's true account is included too, labelled against *this*
     scene's audio: the same kind of text is then sometimes Yes and sometimes No, so the label
-    cannot be read off the text and the verifier has to listen.
+    cannot be read off the text and the verifier has to listen. ``samples`` are the mini teacher's
+    own sampled thinks for this scene (``sightsound pretrain --teacher-traces``), labelled by the
+    scene-graph truth the verify stage is scored against: the errors the teacher makes when it
+    samples (whole wrong accounts, duplicated and missing sources), which its greedy vision
+    account does not show. Corruptions then fill only what Yes/No balance still lacks.
     """
-    truth = audio_cot(scene, with_slots=rng.random() < 0.7)
+    slots = rng.random() < 0.7
+    truth = audio_cot(scene, with_slots=slots)
     out = [(truth, "Yes", "truth")]
     true_texts = audio_cot(scene, with_slots=True), audio_cot(scene, with_slots=False)
     vision = teacher_cot(scene, fps)
@@ -204,6 +209,22 @@ def verifier_examples(scene: dict, rng: random.Random, fps: float = 2.0,
         items = [(s["name"], s["slot"] if with_slots and s.get("visible") else None) for s in heard_sounds(foreign)]
         ok = account_is_true(items, scene)
         out.append((sounds_sentence(items), "Yes" if ok else "No", "foreign_true" if ok else "foreign_false"))
+    if samples:
+        from sightsound.synth.hallucination import judge
+        from sightsound.synth.vocab import all_classes
+
+        seen = {cot for cot, _, _ in out}
+        for think in samples:
+            if think and think not in seen:
+                seen.add(think)
+                false = judge(think, None, None, scene, all_classes()).hallucinated
+                out.append((think, "No" if false else "Yes", "sample_false" if false else "sample_true"))
+        # Most samples are false: the true account's other wording keeps Yes from becoming rare
+        # (a verifier trained on 72 % No says No to accounts its own checklist finds true).
+        if sum(y == "No" for _, y, _ in out) > sum(y == "Yes" for _, y, _ in out):
+            other = audio_cot(scene, with_slots=not slots)
+            if other not in seen:
+                out.append((other, "Yes", "truth"))
     kinds = list(CORRUPTIONS)
     rng.shuffle(kinds)
     for kind in kinds:

@@ -86,6 +86,16 @@ def test_interrupted_run_resumes_and_finished_stages_are_skipped(tmp_path, tiny_
     assert set(res["stages_skipped"]) == set(manifest), "every stage should be skipped on an unchanged rerun"
     for name in ("recipe.yaml", "report.md", "report.html", "results.json", "logs/run.log"):
         assert (run / name).exists(), name
+
+    # The same run moved elsewhere and named by a relative path is still up to date: stage fingerprints
+    # know the run's own files by their place in it, not by how the directory is spelled.
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    run.rename(moved)
+    _finish(_run(tiny_models_dir, Path("elsewhere") / "moved", cwd=tmp_path))
+    res = read_json(moved / "results.json")
+    assert set(res["stages_skipped"]) == set(manifest), "a moved run should find every stage up to date"
+    run = moved
     # GRPO's signal, where sightsound_r1 trained (random tiny models may keep no trace to train on).
     if (run / "train" / "sightsound_r1" / "metrics.jsonl").is_file():
         sig = res["grpo_signal"]["sightsound_r1"]

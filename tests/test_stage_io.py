@@ -167,3 +167,39 @@ def test_a_pipeline_stage_knows_a_local_model_by_content_not_path(tmp_path):
     assert model_config(ModelSpec(name_or_path=a)) != model_config(ModelSpec(name_or_path=str(b)))
     hub = model_config(ModelSpec(name_or_path="Qwen/Qwen2-Audio-7B-Instruct"))
     assert hub["name_or_path"] == "Qwen/Qwen2-Audio-7B-Instruct"
+
+
+def test_a_training_stage_is_known_by_its_run_relative_paths_not_their_spelling(tmp_path, monkeypatch):
+    """The same run directory spelled relative, absolute or through ``..``, or moved elsewhere, gives the
+    training stages the same fingerprint (an experiment resumed with another ``--out`` spelling does not
+    redo every training); a training set with other content, or a user's path outside the run, still counts."""
+    from pathlib import Path
+
+    from sightsound.pipeline import Layout, _train_stage
+    from sightsound.stages import fingerprint
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "runs" / "x"
+    (run / "sft_data").mkdir(parents=True)
+    (run / "sft_data" / "grpo.jsonl").write_text('{"id": "a"}\n')
+    adapter = run / "train" / "cot_sft" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+
+    def fp(root):
+        return fingerprint(_train_stage(recipe, Layout(Path(root)), "sightsound_r1"))
+
+    first = fp(run)
+    stage = _train_stage(recipe, Layout(Path("runs/x")), "sightsound_r1")
+    assert stage.config["grpo"]["init_adapter"] == "<run>/train/cot_sft/adapter"
+    assert stage.config["grpo"]["train_file"] == "<run>/sft_data/grpo.jsonl"
+    assert {fp("runs/x"), fp("./runs/x"), fp("runs/../runs/x")} == {first}
+    run.rename(tmp_path / "moved")  # a rename keeps the files' content and times
+    assert fp(tmp_path / "moved") == first
+
+    (tmp_path / "moved" / "sft_data" / "grpo.jsonl").write_text('{"id": "b"}\n')
+    assert fp(tmp_path / "moved") != first
+    outside = str(tmp_path / "shared_sets" / "grpo.jsonl")  # not under the run: kept as the user gave it
+    from sightsound.pipeline import run_relative
+    assert run_relative({"train_file": outside}, tmp_path / "moved") == {"train_file": outside}

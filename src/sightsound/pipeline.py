@@ -128,6 +128,28 @@ def model_config(spec) -> dict[str, Any]:
     return cfg
 
 
+def run_relative(cfg: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A stage's config with the paths inside its run directory written relative to it (``<run>/...``).
+
+    A training section names its training set, output folder and starting adapter, all inside the run
+    directory; their content is already in the fingerprint (the stage's inputs), and their spelling
+    must not be: the same run reached as ``runs/x``, ``./runs/x``, ``/abs/runs/x`` or after moving the
+    folder must find its finished stages up to date instead of redoing every training.
+    """
+    base = root.resolve()
+    out = dict(cfg)
+    for key in _RUN_PATH_KEYS:
+        if out.get(key):
+            try:
+                out[key] = "<run>/" + Path(out[key]).resolve().relative_to(base).as_posix()
+            except ValueError:
+                pass  # outside the run directory: a user's path, kept as given
+    return out
+
+
+_RUN_PATH_KEYS = ("train_file", "output_dir", "init_adapter")  # the sft/grpo fields stage_recipe sets
+
+
 def _data_stage(recipe: Recipe, L: Layout) -> Stage:
     src = recipe.data
 
@@ -286,7 +308,7 @@ def _train_stage(recipe: Recipe, L: Layout, system: str) -> Stage:
             res = train_grpo(sub)
         return {"global_step": res.global_step, "adapter": str(res.adapter_dir) if res.adapter_dir else None}
 
-    cfg = {trainer: to_dict(section), "student": model_config(recipe.models.student)}
+    cfg = {trainer: run_relative(to_dict(section), L.root), "student": model_config(recipe.models.student)}
     return Stage(f"train/{system}", fn, [out], inputs, cfg)
 
 

@@ -175,7 +175,7 @@ def test_a_training_stage_is_known_by_its_run_relative_paths_not_their_spelling(
     redo every training); a training set with other content, or a user's path outside the run, still counts."""
     from pathlib import Path
 
-    from sightsound.pipeline import Layout, _train_stage
+    from sightsound.pipeline import Layout, _train_stage, run_relative
     from sightsound.stages import fingerprint
 
     recipe = load_recipe(Path(__file__).resolve().parents[1] / "configs" / "demo.yaml")
@@ -201,5 +201,4 @@ def test_a_training_stage_is_known_by_its_run_relative_paths_not_their_spelling(
     (tmp_path / "moved" / "sft_data" / "grpo.jsonl").write_text('{"id": "b"}\n')
     assert fp(tmp_path / "moved") != first
     outside = str(tmp_path / "shared_sets" / "grpo.jsonl")  # not under the run: kept as the user gave it
-    from sightsound.pipeline import run_relative
     assert run_relative({"train_file": outside}, tmp_path / "moved") == {"train_file": outside}

@@ -42,7 +42,7 @@ from sightsound.jsonl import (
     read_jsonl,
 )
 from sightsound.runinfo import config_hash, package_versions, write_resolved_config
-from sightsound.stages import PREV_SUFFIX, Stage, StageRunner
+from sightsound.stages import PREV_SUFFIX, Stage, StageRunner, within
 from sightsound.systems import SYSTEMS, UNTRAINED
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,9 @@ def model_config(spec) -> dict[str, Any]:
     return cfg
 
 
+_RUN_PATH_KEYS = ("train_file", "output_dir", "init_adapter")  # the sft/grpo fields stage_recipe sets
+
+
 def run_relative(cfg: dict[str, Any], root: Path) -> dict[str, Any]:
     """A stage's config with the paths inside its run directory written relative to it (``<run>/...``).
 
@@ -136,18 +139,12 @@ def run_relative(cfg: dict[str, Any], root: Path) -> dict[str, Any]:
     must not be: the same run reached as ``runs/x``, ``./runs/x``, ``/abs/runs/x`` or after moving the
     folder must find its finished stages up to date instead of redoing every training.
     """
-    base = root.resolve()
     out = dict(cfg)
     for key in _RUN_PATH_KEYS:
-        if out.get(key):
-            try:
-                out[key] = "<run>/" + Path(out[key]).resolve().relative_to(base).as_posix()
-            except ValueError:
-                pass  # outside the run directory: a user's path, kept as given
+        rel = within(out[key], root) if out.get(key) else None
+        if rel is not None:  # a path outside the run directory is a user's: kept as given
+            out[key] = "<run>/" + rel.as_posix()
     return out
-
-
-_RUN_PATH_KEYS = ("train_file", "output_dir", "init_adapter")  # the sft/grpo fields stage_recipe sets
 
 
 def _data_stage(recipe: Recipe, L: Layout) -> Stage:

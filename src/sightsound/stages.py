@@ -50,6 +50,14 @@ def fingerprint(stage: Stage) -> str:
     return h.hexdigest()[:16]
 
 
+def within(path: str | Path, root: str | Path) -> Path | None:
+    """``path`` relative to the directory ``root`` (both resolved), or None when it lies outside it."""
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return None
+
+
 def _remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path)
@@ -93,10 +101,8 @@ class StageRunner:
         self.incomplete: dict[str, int] = {}  # stage -> error entries left after this run
 
     def _rel(self, p: Path) -> str:
-        try:
-            return str(Path(p).resolve().relative_to(self.run_dir.resolve()))
-        except ValueError:
-            return str(p)
+        rel = within(p, self.run_dir)
+        return str(p) if rel is None else str(rel)
 
     def run(self, stage: Stage) -> dict:
         fp = fingerprint(stage)

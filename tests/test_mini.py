@@ -91,6 +91,32 @@ def test_teacher_samples_join_the_verifier_examples_labelled_by_the_truth(pretra
         R.teacher_samples(other)
 
 
+def test_reading_drill_adds_accounts_over_silence_whose_marks_only_reading_gets_right(mini_cache):
+    """``--reading-drill``: a share of records add one of their accounts over a silent clip of the same
+    length; every class the account names is ``silent``, every other ``no``; the other examples are
+    exactly those without the drill."""
+    import numpy as np
+
+    from sightsound.mini import roles as R
+    from sightsound.mini.world import split_records
+
+    records, base = split_records("pretrain", 12, progress=False)
+    plain = R.examples_for("verifier", records, 0, base=base)
+    drilled = R.examples_for("verifier", records, 0, base=base, reading_drill=0.5)
+    drills = [e for e in drilled if e.info["kind"] == "reading_drill"]
+    assert [(e.text, e.target) for e in drilled if e.info["kind"] != "reading_drill"] == \
+        [(e.text, e.target) for e in plain]
+    assert 2 <= len(drills) <= 10
+    for e in drills:
+        real = next(x for x in plain if x.info["id"] == e.info["id"])
+        assert e.audio.shape == real.audio.shape and not np.any(e.audio) and e.media_key.startswith("silence-")
+        marks = dict(T.checklist_marks(e.target.rsplit(" ", 1)[0]))
+        named = T.mentioned_classes(e.info["cot"])
+        assert named and {c for c, m in marks.items() if m == "silent"} == named
+        assert set(marks.values()) == {"silent", "no"} and e.target.endswith(" No")
+    assert T.reading_drill_reply("I would hear nothing.").endswith(" Yes")
+
+
 def test_verifier_examples_are_balanced(pretrain_items):
     rng = random.Random(1)
     labels = [y for _, _, scene in pretrain_items for _, y, _ in T.verifier_examples(scene, rng)]
@@ -266,6 +292,10 @@ def test_focus_weight_is_for_the_verifier_only(tmp_path):
         pretrain("verifier", tmp_path / "v", steps=1, focus_weight=0.0)
     with pytest.raises(ValueError, match="--role verifier only"):
         pretrain("student", tmp_path / "s", steps=1, teacher_traces=tmp_path / "traces.jsonl")
+    with pytest.raises(ValueError, match="--role verifier only"):
+        pretrain("student", tmp_path / "s", steps=1, reading_drill=0.3)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        pretrain("verifier", tmp_path / "v", steps=1, reading_drill=1.5)
 
 
 # ------------------------------------------------------------------------------------- training

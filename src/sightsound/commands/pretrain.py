@@ -58,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="verifier: add the mini teacher's sampled thinks (a `sightsound teach` output on "
                              "pretraining-split records), labelled by the scene-graph truth, to the examples: "
                              "the hallucinations the teacher really samples [ours]")
+    parser.add_argument("--reading-drill", type=float, default=0.0, metavar="SHARE",
+                        help="verifier: for this share of records add one of their accounts over a silent "
+                             "clip, where every class the account names is 'silent': the checklist's marks "
+                             "can only be got right by reading the account [ours; default 0]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                     check_num=args.check_num, threads=args.threads, evaluate=not args.no_eval, init=args.init,
                     size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder,
                     describe=args.describe, focus_weight=args.focus_weight,
-                    teacher_traces=args.teacher_traces)
+                    teacher_traces=args.teacher_traces, reading_drill=args.reading_drill)
     summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
     if "heldout" in info:
         summary["heldout_accuracy"] = info["heldout"]["accuracy"]

@@ -202,7 +202,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
              evaluate: bool = True, progress: bool = True, init: str | Path | None = None,
              size: str = "mini", device: str = "cpu", lr: float = LR,
              freeze_encoder: bool = False, describe: bool = False, focus_weight: float = 1.0,
-             teacher_traces: str | Path | None = None) -> dict[str, Any]:
+             teacher_traces: str | Path | None = None, reading_drill: float = 0.0) -> dict[str, Any]:
     """Build, train, save and (optionally) evaluate one role; returns the info written to ``pretrain_info.json``.
 
     ``teacher_traces`` (verifier only): a ``sightsound teach`` output on pretraining-split records;
@@ -222,6 +222,11 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     if teacher_traces and role != "verifier":
         raise ValueError("--teacher-traces adds the teacher's samples to the verifier's examples; "
                          "it applies to --role verifier only")
+    if reading_drill and role != "verifier":
+        raise ValueError("--reading-drill adds accounts over silent clips to the verifier's examples; "
+                         "it applies to --role verifier only")
+    if not 0.0 <= reading_drill <= 1.0:
+        raise ValueError(f"--reading-drill is a share of records, between 0 and 1; got {reading_drill}")
     samples = R.teacher_samples(teacher_traces) if teacher_traces else None
     out = Path(out)
     threads = threads or available_cores()
@@ -229,7 +234,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     t_start = time.perf_counter()
 
     records, base = split_records("pretrain", num, progress=progress)
-    examples = R.examples_for(role, records, seed, base=base, describe=describe, samples=samples)
+    examples = R.examples_for(role, records, seed, base=base, describe=describe, samples=samples,
+                              reading_drill=reading_drill)
     log.info("%s: %d examples from %d pretraining records", role, len(examples), len(records))
 
     if out.exists():  # a stale directory would mix old and new files
@@ -267,6 +273,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "focus_weight": focus_weight if role == "verifier" else None,
         "describe": describe if role == "student" else None,
         "teacher_traces": _traces_info(teacher_traces, samples, records) if teacher_traces else None,
+        "reading_drill": reading_drill if role == "verifier" else None,
         "examples": len(cache.items), "epochs": round(history["epochs"], 2),
         "pretrain_split": {"name": s.name, "seed": s.seed, "num": len(records)},
         "init": _init_info(init),
@@ -282,7 +289,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
                      + (f" --lr {lr:g}" if lr != LR else "") + (" --freeze-encoder" if freeze_encoder else "")
                      + (" --describe" if role == "student" and describe else "")
                      + (f" --focus-weight {focus_weight:g}" if focus_weight != 1.0 else "")
-                     + (" --teacher-traces TRACES.jsonl" if teacher_traces else ""),
+                     + (" --teacher-traces TRACES.jsonl" if teacher_traces else "")
+                     + (f" --reading-drill {reading_drill:g}" if reading_drill else ""),
     }
     del cache, model
     if evaluate:

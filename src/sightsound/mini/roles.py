@@ -18,6 +18,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from sightsound.config import TeachConfig
 from sightsound.mini import targets as T
 from sightsound.mini.features import Example
@@ -176,13 +178,16 @@ _BUILDERS = {"teacher": teacher_examples, "verifier": verifier_examples, "studen
 
 def examples_for(role: str, records: list[dict], seed: int, base: Path | None = None,
                  with_media: bool = True, describe: bool = False,
-                 samples: dict[str, tuple[str, ...]] | None = None) -> list[Example]:
+                 samples: dict[str, tuple[str, ...]] | None = None, reading_drill: float = 0.0) -> list[Example]:
     """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record.
 
     ``describe`` (student only): add the audio description to the mixture (``--describe``; the
     shipped student was trained without it). ``samples`` (verifier only): the teacher's sampled
-    thinks per record id (:func:`teacher_samples`)."""
+    thinks per record id (:func:`teacher_samples`). ``reading_drill`` (verifier only): the share of
+    records that add one of their accounts over a silent clip (:func:`targets.reading_drill_reply`);
+    drawn from a separate generator, so 0 gives exactly the examples of before."""
     rng = random.Random(f"{role}-{seed}")
+    drill_rng = random.Random(f"{role}-{seed}-drill")
     out: list[Example] = []
     for k, record in enumerate(records):
         if role == "verifier":  # another scene's true account, labelled against this audio
@@ -199,6 +204,12 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
         for text, target, info in pairs:
             out.append(Example(text=text, target=target, media_key=record["id"], images=images, audio=audio,
                                info={"id": record["id"], **info}))
+        if role == "verifier" and reading_drill and drill_rng.random() < reading_drill:
+            cot = drill_rng.choice(pairs)[2]["cot"]
+            silence = np.zeros_like(audio) if audio is not None else None  # same length: same features
+            out.append(Example(text=verifier_prompt(cot), target=T.reading_drill_reply(cot),
+                               media_key=f"silence-{len(silence) if silence is not None else 0}",
+                               audio=silence, info={"id": record["id"], "kind": "reading_drill", "cot": cot}))
     return out
 
 

@@ -261,6 +261,20 @@ def verifier_checklist(cot: str, scene: dict) -> str:
     return " ".join(f"{c} {CHECK_WORDS[(c in said, c in heard)]}" for c in CLASS_NAMES) + "."
 
 
+def reading_drill_reply(cot: str) -> str:
+    """The verifier's reply to ``cot`` over a *silent* clip: every class the account names is
+    ``silent``, every other ``no``; Yes only for an account that names nothing.
+
+    [ours] ``sightsound pretrain --reading-drill``: with real audio most marks can be got right by
+    hearing alone (most accounts are mostly true), so the verifier learns to hear better than it
+    reads (session 10: a third of the named-but-silent classes marked as not named). Over silence
+    the only way to the right marks is reading the account.
+    """
+    said = mentioned_classes(cot)
+    checklist = " ".join(f"{c} {CHECK_WORDS[(c in said, False)]}" for c in CLASS_NAMES) + "."
+    return f"{checklist} {'No' if said else 'Yes'}"
+
+
 def checklist_marks(checklist: str) -> list[tuple[str, str]]:
     """(class, check word) pairs read back from a checklist (:func:`verifier_checklist`'s format),
     in the order written (a model's reply may repeat or skip a class)."""

@@ -18,8 +18,8 @@ DEMO_RECIPE = REPO / "configs" / "demo.yaml"
 
 # The full demo [ours]: its 200 records leave about 90 verified samples, so at the recipe's 5 epochs
 # CoT SFT takes about 57 steps and its students wrote no answer tags at greedy decoding (format 0 %,
-# measured); 15 epochs (about 180 steps; the experiment's 581 samples get 365 at 5 epochs) give
-# 66-89 % format. The experiment keeps the recipe's 5 epochs.
+# measured); 15 epochs (about 180 steps; the experiment's 576 samples get 360 at 5 epochs) give
+# 62-89 % format. The experiment keeps the recipe's 5 epochs.
 FULL = [
     "sft.num_train_epochs=15",
 ]

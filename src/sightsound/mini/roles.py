@@ -206,9 +206,10 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
                                info={"id": record["id"], **info}))
         if role == "verifier" and reading_drill and drill_rng.random() < reading_drill:
             cot = drill_rng.choice(pairs)[2]["cot"]
-            silence = np.zeros_like(audio) if audio is not None else None  # same length: same features
+            # As long as the clip, so as many audio tokens; one feature set per length (the media key).
+            silence = None if audio is None else np.zeros_like(audio)
             out.append(Example(text=verifier_prompt(cot), target=T.reading_drill_reply(cot),
-                               media_key=f"silence-{len(silence) if silence is not None else 0}",
+                               media_key=f"silence-{0 if audio is None else len(audio)}",
                                audio=silence, info={"id": record["id"], "kind": "reading_drill", "cot": cot}))
     return out
 

@@ -257,7 +257,10 @@ def verifier_checklist(cot: str, scene: dict) -> str:
     ``yes`` = named and heard, ``no`` = neither, ``silent`` = named but not heard (a hallucinated
     source), ``heard`` = heard but not named (a missed source).
     """
-    said, heard = mentioned_classes(cot), {s["name"] for s in heard_sounds(scene)}
+    return _checklist(mentioned_classes(cot), {s["name"] for s in heard_sounds(scene)})
+
+
+def _checklist(said: set[str], heard: set[str]) -> str:
     return " ".join(f"{c} {CHECK_WORDS[(c in said, c in heard)]}" for c in CLASS_NAMES) + "."
 
 
@@ -271,8 +274,7 @@ def reading_drill_reply(cot: str) -> str:
     the only way to the right marks is reading the account.
     """
     said = mentioned_classes(cot)
-    checklist = " ".join(f"{c} {CHECK_WORDS[(c in said, False)]}" for c in CLASS_NAMES) + "."
-    return f"{checklist} {'No' if said else 'Yes'}"
+    return f"{_checklist(said, set())} {'No' if said else 'Yes'}"
 
 
 def checklist_marks(checklist: str) -> list[tuple[str, str]]:

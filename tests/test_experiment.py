@@ -42,8 +42,14 @@ def test_reduced_experiment_two_seeds(tmp_path):
     assert acc["pretrained"]["n"] == 2 and acc["pretrained"]["std"] == 0.0  # greedy eval of one model: no variance
     assert "cot_sft_unverified - pretrained" in summary["paired"]
     assert summary["stages"]["records"] == 16
+    # Which question families the distilled set teaches, beside the test split's (every test family
+    # is named, with 0 where Step 1 kept no record of it).
+    tested, taught = summary["stages"]["eval_records_by_family"], summary["stages"]["distilled_records_by_family"]
+    assert sum(tested.values()) == 12 and set(tested) <= set(taught)
+    assert sum(taught.values()) == len(list(read_jsonl(tmp_path / "seed_0" / "sft_data" / "label.jsonl")))
     md = (tmp_path / "results.md").read_text()
     assert "| pretrained |" in md and "2 training seeds" in md
+    assert "### By question family" in md and "| *distilled records* |" in md and "| *test records* |" in md
     assert (tmp_path / "plots" / "experiment_accuracy.png").stat().st_size > 1000
     # The stage gates are read from the same runs (no GRPO system here: its gates have no figure).
     gates = {g["gate"]: g for g in summary["gates"]}

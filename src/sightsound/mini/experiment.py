@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sightsound.config import Recipe
-from sightsound.jsonl import LOCK_FILE_PATTERNS, atomic_write_json, atomic_write_text, read_json
+from sightsound.jsonl import LOCK_FILE_PATTERNS, atomic_write_json, atomic_write_text, read_json, read_jsonl
 from sightsound.mini.gates import markdown as gates_markdown
 from sightsound.mini.gates import pct, stage_gates
 from sightsound.systems import UNTRAINED
@@ -153,6 +153,19 @@ def _mean_std(xs: list[float]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "n": len(xs), "ci95": ci}
 
 
+def _families(data: Path, kept: Path | None = None, zero_for: dict[str, int] | None = None) -> dict[str, int]:
+    """Records per question family in ``data`` (only those named by ``kept``'s ``record_id`` rows),
+    with a 0 for every family of ``zero_for`` that none of them has."""
+    if not data.exists() or (kept is not None and not kept.exists()):
+        return {}
+    family = {r["id"]: r.get("question_type") or "?" for r in read_jsonl(data)}
+    ids = set(family) if kept is None else {row["record_id"] for row in read_jsonl(kept)}
+    counts = dict.fromkeys(sorted(zero_for or {}), 0)
+    for i in ids:
+        counts[family[i]] = counts.get(family[i], 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "test",
               verifier_dir: str | Path | None = None) -> dict[str, Any]:
     systems = list(dict.fromkeys(s for res in per_seed.values() for s in res["systems"]))
@@ -179,6 +192,7 @@ def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "tes
                         groups.setdefault(g, []).append(v)
             breakdowns.setdefault(key, {})[s] = {g: _mean_std(v)["mean"] for g, v in sorted(groups.items())}
     teach = read_json(first_run / "teach" / "traces.stats.json")
+    eval_families = _families(first_run / "data" / "test" / "data.jsonl")  # the evaluated split's records
     verify = read_json(first_run / "verify" / "verified.stats.json")
     hall = verify.get("hallucination") or {}
     stages = {
@@ -195,6 +209,11 @@ def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "tes
         "hallucinated_samples": hall.get("hallucinated"),
         "modality_leak_before": hall.get("modality_leak_before"),
         "modality_leak_after": hall.get("modality_leak_after"),
+        # Which question families the distilled set teaches (label-only set: one row per kept record),
+        # beside the test split's: a family Step 1 never keeps is one SFT may make the student forget.
+        "distilled_records_by_family": _families(first_run / "data" / "train" / "data.jsonl",
+                                                 first_run / "sft_data" / "label.jsonl", eval_families),
+        "eval_records_by_family": eval_families,
     }
     # GRPO's signal per seed and system (the gates read them; a reader sees which seed drifted).
     signal = {k: {s: {f: sig.get(f) for f in ("format_reward_first", "format_reward_mean", "accuracy_reward_mean",
@@ -230,8 +249,22 @@ def markdown(summary: dict[str, Any]) -> str:
         for s, v in ev.items():
             lines.append(f"| {s} | " + " | ".join(pct(v.get(g)) for g in groups) + " |")
     st = summary["stages"]
+    fam = summary["breakdowns"].get("family") or {}
+    families = sorted({g for v in fam.values() for g in v})
+    if families:
+        taught, tested = st.get("distilled_records_by_family") or {}, st.get("eval_records_by_family") or {}
+        lines += ["", "### By question family (mean over seeds, %)", "",
+                  "| system | " + " | ".join(families) + " |", "|---|" + "---|" * len(families)]
+        for s, v in fam.items():
+            lines.append(f"| {s} | " + " | ".join(pct(v.get(g)) for g in families) + " |")
+        if taught:
+            lines.append("| *distilled records* | " + " | ".join(str(taught.get(g, 0)) for g in families) + " |")
+        if tested:
+            lines.append(f"| *{split_name} records* | " + " | ".join(str(tested.get(g, 0)) for g in families) + " |")
     lines += ["", "### Distillation stages (shared by all seeds)", "", "| figure | value |", "|---|---|"]
     for k, v in st.items():
+        if k in ("distilled_records_by_family", "eval_records_by_family"):
+            continue  # in the family table above
         if isinstance(v, dict):
             v = ", ".join(f"{g} {pct(x)}%" for g, x in v.items())
         elif isinstance(v, float):

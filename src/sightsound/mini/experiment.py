@@ -210,7 +210,7 @@ def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "tes
         "modality_leak_before": hall.get("modality_leak_before"),
         "modality_leak_after": hall.get("modality_leak_after"),
         # Which question families the distilled set teaches (label-only set: one row per kept record),
-        # beside the test split's: a family Step 1 never keeps is one SFT may make the student forget.
+        # beside the evaluated split's: a family Step 1 never keeps is one SFT may make the student forget.
         "distilled_records_by_family": _families(first_run / "data" / "train" / "data.jsonl",
                                                  first_run / "sft_data" / "label.jsonl", eval_families),
         "eval_records_by_family": eval_families,

@@ -153,17 +153,19 @@ def _mean_std(xs: list[float]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "n": len(xs), "ci95": ci}
 
 
-def _families(data: Path, kept: Path | None = None, zero_for: dict[str, int] | None = None) -> dict[str, int]:
-    """Records per question family in ``data`` (only those named by ``kept``'s ``record_id`` rows),
-    with a 0 for every family of ``zero_for`` that none of them has."""
-    if not data.exists() or (kept is not None and not kept.exists()):
-        return {}
-    family = {r["id"]: r.get("question_type") or "?" for r in read_jsonl(data)}
-    ids = set(family) if kept is None else {row["record_id"] for row in read_jsonl(kept)}
-    counts = dict.fromkeys(sorted(zero_for or {}), 0)
-    for i in ids:
-        counts[family[i]] = counts.get(family[i], 0) + 1
-    return dict(sorted(counts.items()))
+def _family_counts(first_run: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """Records per question family: of the distilled set (the label-only set has one row per kept
+    record) and of the evaluated split (its synth summary), the distilled counts with a 0 for every
+    evaluated family Step 1 kept no record of."""
+    from sightsound.pipeline import Layout
+    from sightsound.synth.generate import SUMMARY
+    from sightsound.synth.generate import summarize as synth_summary
+
+    L = Layout(first_run)
+    evaluated = read_json(L.test_data.parent / SUMMARY)["family"]
+    kept = {row["record_id"] for row in read_jsonl(L.sft_set("label"))}
+    distilled = synth_summary([r for r in read_jsonl(L.data) if r["id"] in kept])["family"]
+    return dict(sorted((dict.fromkeys(evaluated, 0) | distilled).items())), evaluated
 
 
 def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "test",
@@ -192,7 +194,7 @@ def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "tes
                         groups.setdefault(g, []).append(v)
             breakdowns.setdefault(key, {})[s] = {g: _mean_std(v)["mean"] for g, v in sorted(groups.items())}
     teach = read_json(first_run / "teach" / "traces.stats.json")
-    eval_families = _families(first_run / "data" / "test" / "data.jsonl")  # the evaluated split's records
+    distilled_families, eval_families = _family_counts(first_run)
     verify = read_json(first_run / "verify" / "verified.stats.json")
     hall = verify.get("hallucination") or {}
     stages = {
@@ -211,8 +213,7 @@ def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "tes
         "modality_leak_after": hall.get("modality_leak_after"),
         # Which question families the distilled set teaches (label-only set: one row per kept record),
         # beside the evaluated split's: a family Step 1 never keeps is one SFT may make the student forget.
-        "distilled_records_by_family": _families(first_run / "data" / "train" / "data.jsonl",
-                                                 first_run / "sft_data" / "label.jsonl", eval_families),
+        "distilled_records_by_family": distilled_families,
         "eval_records_by_family": eval_families,
     }
     # GRPO's signal per seed and system (the gates read them; a reader sees which seed drifted).

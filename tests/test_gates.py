@@ -50,3 +50,16 @@ def test_validation_split_for_tuning_never_the_test_split():
     assert tuned.pipeline.test_seed == split("validation").seed != split("test").seed
     with pytest.raises(ValueError, match="eval split"):
         experiment_recipe(recipe, models, eval_split="train")
+
+
+def test_experiment_keeps_a_model_override_and_maps_the_demo_default_to_the_shipped_checkpoint():
+    """``sightsound experiment ... models.student.name_or_path=DIR`` trains from DIR (it was silently
+    replaced by the shipped student); the demo's ``assets/mini/<role>`` becomes the shipped checkpoint."""
+    from sightsound.mini.checkpoints import mini_model_dir
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    recipe = load_recipe(config, ["models.student.name_or_path=/candidates/student"])
+    models = experiment_recipe(recipe).models
+    assert models.student.name_or_path == "/candidates/student"
+    assert models.teacher.name_or_path == str(mini_model_dir("teacher", train_if_missing=False))
+    assert models.verifier.name_or_path == str(mini_model_dir("verifier", train_if_missing=False))

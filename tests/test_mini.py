@@ -296,6 +296,32 @@ def test_focus_weight_is_for_the_verifier_only(tmp_path):
         pretrain("student", tmp_path / "s", steps=1, reading_drill=0.3)
     with pytest.raises(ValueError, match="between 0 and 1"):
         pretrain("verifier", tmp_path / "v", steps=1, reading_drill=1.5)
+    with pytest.raises(ValueError, match="--role student only"):
+        pretrain("verifier", tmp_path / "v", steps=1, qa_share=0.5)
+    with pytest.raises(ValueError, match="between 0 and 0.5"):
+        pretrain("student", tmp_path / "s", steps=1, qa_share=0.6)
+
+
+def test_qa_share_sets_the_students_share_of_answer_only_examples(mini_cache):
+    """``--qa-share``: the default gives the shipped first stage's mixture; 0.5 answers every record's
+    question once; 0 none. Answers are the label's option text, never a reasoning reply."""
+    from sightsound.mini import roles as R
+    from sightsound.mini.world import split_records
+
+    records, base = split_records("pretrain", 40, progress=False)
+    with_q = sum(r.get("answer") is not None for r in records)
+
+    def qa(share):
+        return [e for e in R.examples_for("student", records, 0, base=base, with_media=False, qa_share=share)
+                if e.info["kind"] == "qa"]
+
+    assert [e.target for e in qa(R.STUDENT_QA_SHARE)] == \
+        [e.target for e in R.examples_for("student", records, 0, base=base, with_media=False)
+         if e.info["kind"] == "qa"]
+    assert 0 < len(qa(R.STUDENT_QA_SHARE)) < with_q
+    assert len(qa(0.5)) == with_q and not qa(0.0)
+    for e in qa(0.5):
+        assert "<think>" not in e.target and e.target == T.answer_block(e.info["choices"][e.info["answer"]])
 
 
 # ------------------------------------------------------------------------------------- training

@@ -34,6 +34,7 @@ SHARED = ("recipe.yaml", "manifest.json", "data", "teach", "verify", "sft_data",
 
 
 EVAL_SPLITS = ("test", "validation")
+MINI_DEFAULT = Path("assets/mini")  # the demo recipe's model paths: assets/mini/<role>
 
 
 def experiment_recipe(recipe: Recipe, models: dict[str, str] | None = None, eval_split: str = "test") -> Recipe:
@@ -44,8 +45,13 @@ def experiment_recipe(recipe: Recipe, models: dict[str, str] | None = None, eval
 
     if eval_split not in EVAL_SPLITS:
         raise ValueError(f"eval split {eval_split!r}: expected one of {', '.join(EVAL_SPLITS)}")
-    models = models or {role: str(mini_model_dir(role)) for role in ("teacher", "verifier", "student")}
     m = recipe.models
+    # The recipe's own path is kept where it is not the demo's "assets/mini/<role>" (a
+    # `models.student.name_or_path=DIR` override, e.g. a candidate student tried on validation);
+    # that default becomes the shipped (or cached) checkpoint wherever the command runs from.
+    models = models or {role: (str(mini_model_dir(role)) if Path(getattr(m, role).name_or_path) == MINI_DEFAULT / role
+                               else getattr(m, role).name_or_path)
+                        for role in ("teacher", "verifier", "student")}
     new_models = dataclasses.replace(
         m,
         teacher=dataclasses.replace(m.teacher, name_or_path=models["teacher"]),

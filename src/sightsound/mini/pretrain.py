@@ -202,7 +202,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
              evaluate: bool = True, progress: bool = True, init: str | Path | None = None,
              size: str = "mini", device: str = "cpu", lr: float = LR,
              freeze_encoder: bool = False, describe: bool = False, focus_weight: float = 1.0,
-             teacher_traces: str | Path | None = None, reading_drill: float = 0.0) -> dict[str, Any]:
+             teacher_traces: str | Path | None = None, reading_drill: float = 0.0,
+             qa_share: float = R.STUDENT_QA_SHARE) -> dict[str, Any]:
     """Build, train, save and (optionally) evaluate one role; returns the info written to ``pretrain_info.json``.
 
     ``teacher_traces`` (verifier only): a ``sightsound teach`` output on pretraining-split records;
@@ -227,6 +228,11 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
                          "it applies to --role verifier only")
     if not 0.0 <= reading_drill <= 1.0:
         raise ValueError(f"--reading-drill is a share of records, between 0 and 1; got {reading_drill}")
+    if qa_share != R.STUDENT_QA_SHARE and role != "student":
+        raise ValueError("--qa-share sets the share of the student's answer-only examples; "
+                         "it applies to --role student only")
+    if not 0.0 <= qa_share <= 0.5:  # one question per record: at most half of the examples
+        raise ValueError(f"--qa-share is a share of the student's examples, between 0 and 0.5; got {qa_share}")
     samples = R.teacher_samples(teacher_traces) if teacher_traces else None
     out = Path(out)
     threads = threads or available_cores()
@@ -235,7 +241,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
 
     records, base = split_records("pretrain", num, progress=progress)
     examples = R.examples_for(role, records, seed, base=base, describe=describe, samples=samples,
-                              reading_drill=reading_drill)
+                              reading_drill=reading_drill, qa_share=qa_share)
     log.info("%s: %d examples from %d pretraining records", role, len(examples), len(records))
 
     if out.exists():  # a stale directory would mix old and new files
@@ -274,6 +280,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "describe": describe if role == "student" else None,
         "teacher_traces": _traces_info(teacher_traces, samples, records) if teacher_traces else None,
         "reading_drill": reading_drill if role == "verifier" else None,
+        "qa_share": qa_share if role == "student" else None,
         "examples": len(cache.items), "epochs": round(history["epochs"], 2),
         "pretrain_split": {"name": s.name, "seed": s.seed, "num": len(records)},
         "init": _init_info(init),
@@ -290,7 +297,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
                      + (" --describe" if role == "student" and describe else "")
                      + (f" --focus-weight {focus_weight:g}" if focus_weight != 1.0 else "")
                      + (" --teacher-traces TRACES.jsonl" if teacher_traces else "")
-                     + (f" --reading-drill {reading_drill:g}" if reading_drill else ""),
+                     + (f" --reading-drill {reading_drill:g}" if reading_drill else "")
+                     + (f" --qa-share {qa_share:g}" if role == "student" and qa_share != R.STUDENT_QA_SHARE else ""),
     }
     del cache, model
     if evaluate:

@@ -154,10 +154,12 @@ def teacher_samples(traces_path: str | Path, per_record: int = 2) -> dict[str, t
     return out
 
 
-def student_examples(record: dict, rng: random.Random, describe: bool = False) -> list[tuple[str, str, dict]]:
+def student_examples(record: dict, rng: random.Random, describe: bool = False,
+                     qa_share: float = STUDENT_QA_SHARE) -> list[tuple[str, str, dict]]:
     """Listing, the audio description (``describe``: tried, not shipped, assets/mini/README.md) and,
-    for a share of records, an answer-only reply to the record's question. No reasoning-then-answer
-    example: that is what CoT SFT teaches."""
+    for a share of records, an answer-only reply to the record's question (``qa_share`` of all the
+    examples, at most 0.5: one per record). No reasoning-then-answer example: that is what CoT SFT
+    teaches."""
     scene = record["meta"]["scene"]
     out = [(T.PERCEPTION_PROMPT, T.perception_text(scene),
             {"kind": "listing", "listing": T.listing_sentence(scene)})]
@@ -165,7 +167,7 @@ def student_examples(record: dict, rng: random.Random, describe: bool = False) -
         out.append((T.DESCRIBE_PROMPT, T.audio_description(scene),
                     {"kind": "describe", "description": T.audio_description(scene)}))
     qa = T.answer_only(record)
-    if qa is not None and rng.random() < STUDENT_QA_SHARE / (1 - STUDENT_QA_SHARE):
+    if qa is not None and rng.random() < qa_share / (1 - qa_share):
         # The shipped students were pretrained on the question and options without the paper's " .".
         out.append((question_with_options(record["question"], record["choices"]), qa,
                     {"kind": "qa", "choices": record["choices"], "answer": record["answer"],
@@ -178,14 +180,16 @@ _BUILDERS = {"teacher": teacher_examples, "verifier": verifier_examples, "studen
 
 def examples_for(role: str, records: list[dict], seed: int, base: Path | None = None,
                  with_media: bool = True, describe: bool = False,
-                 samples: dict[str, tuple[str, ...]] | None = None, reading_drill: float = 0.0) -> list[Example]:
+                 samples: dict[str, tuple[str, ...]] | None = None, reading_drill: float = 0.0,
+                 qa_share: float = STUDENT_QA_SHARE) -> list[Example]:
     """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record.
 
     ``describe`` (student only): add the audio description to the mixture (``--describe``; the
     shipped student was trained without it). ``samples`` (verifier only): the teacher's sampled
     thinks per record id (:func:`teacher_samples`). ``reading_drill`` (verifier only): the share of
     records that add one of their accounts over a silent clip (:func:`targets.reading_drill_reply`);
-    drawn from a separate generator, so 0 gives exactly the examples of before."""
+    drawn from a separate generator, so 0 gives exactly the examples of before. ``qa_share``
+    (student only): the share of examples that answer the record's question (``--qa-share``)."""
     rng = random.Random(f"{role}-{seed}")
     drill_rng = random.Random(f"{role}-{seed}-drill")
     out: list[Example] = []
@@ -195,7 +199,7 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
             pairs = verifier_examples(record, rng, foreign=other["meta"]["scene"] if other else None,
                                       samples=(samples or {}).get(record["id"], ()))
         elif role == "student":
-            pairs = student_examples(record, rng, describe=describe)
+            pairs = student_examples(record, rng, describe=describe, qa_share=qa_share)
         else:
             pairs = _BUILDERS[role](record, rng)
         if not pairs:

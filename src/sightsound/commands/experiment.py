@@ -4,6 +4,10 @@ The systems of ``sightsound run`` trained on SightSound-mini, each over ``--seed
 evaluated on the held-out synthetic test split; reports mean ± standard deviation and a paired
 comparison per seed. The teacher's traces, the verifier's verdicts and the training sets are made
 once and shared by every seed (:mod:`sightsound.mini.experiment`).
+
+Models: the recipe's ``assets/mini/<role>`` (the demo's) means the shipped SightSound-mini
+checkpoint; any other ``models.<role>.name_or_path`` is used as given, e.g. a candidate student
+tried on the validation split: ``--eval-split validation models.student.name_or_path=DIR``.
 """
 
 from __future__ import annotations

@@ -49,9 +49,10 @@ def experiment_recipe(recipe: Recipe, models: dict[str, str] | None = None, eval
     # The recipe's own path is kept where it is not the demo's "assets/mini/<role>" (a
     # `models.student.name_or_path=DIR` override, e.g. a candidate student tried on validation);
     # that default becomes the shipped (or cached) checkpoint wherever the command runs from.
-    models = models or {role: (str(mini_model_dir(role)) if Path(getattr(m, role).name_or_path) == MINI_DEFAULT / role
-                               else getattr(m, role).name_or_path)
-                        for role in ("teacher", "verifier", "student")}
+    if not models:
+        paths = {role: getattr(m, role).name_or_path for role in ("teacher", "verifier", "student")}
+        models = {role: str(mini_model_dir(role)) if Path(path) == MINI_DEFAULT / role else path
+                  for role, path in paths.items()}
     new_models = dataclasses.replace(
         m,
         teacher=dataclasses.replace(m.teacher, name_or_path=models["teacher"]),

@@ -36,10 +36,28 @@ def test_gates_met_and_missed(tmp_path):
     assert rows["GRPO zero-variance groups"]["passed"] is False  # seed 1 above 0.5
     # seed 1: 45 - 48 = -3 points: more than 2 below its own SFT start
     assert rows["GRPO does no harm (R1 - CoT SFT, points)"]["passed"] is False
-    assert rows["GRPO does no harm (R1 - CoT SFT, points)"]["measured"].startswith("worst -3.0")
+    assert rows["GRPO does no harm (R1 - CoT SFT, points)"]["measured"].startswith("worst -3.00")
     assert rows["verified samples"]["passed"] is True and rows["seeds"]["passed"] is False
     md = markdown(list(rows.values()))
     assert "| verifier recall | >= 0.8 | 0.50 | **missed** |" in md
+
+
+def test_no_harm_gate_exactly_at_its_limit_and_one_answer_past_it():
+    """400 questions move in quarter points: a seed exactly 2 points below its SFT start (8 answers) meets
+    the gate although 0.3825 - 0.4025 is a hair below -0.02 in floats; 2.25 below (9 answers) misses,
+    and the table says -2.25, not a rounded -2.3."""
+    per_seed = {0: _seed(0.3, 0.95), 1: _seed(0.3, 0.95)}
+    gate = "GRPO does no harm (R1 - CoT SFT, points)"
+
+    def row(r1_seed1: float) -> dict:
+        acc = {"pretrained": {"mean": 0.45, "per_seed": {0: 0.45, 1: 0.45}},
+               "cot_sft": {"mean": 0.41, "per_seed": {0: 0.41, 1: 0.4025}},
+               "sightsound_r1": {"mean": 0.40, "per_seed": {0: 0.41, 1: r1_seed1}}}
+        return {r["gate"]: r for r in stage_gates(per_seed, acc)}[gate]
+
+    assert 100 * (0.3825 - 0.4025) < -2  # the float trap the gate must not fall into
+    assert row(0.3825)["passed"] is True and row(0.3825)["measured"].startswith("worst -2.00")
+    assert row(0.38)["passed"] is False and row(0.38)["measured"].startswith("worst -2.25")
 
 
 def test_validation_split_for_tuning_never_the_test_split():

@@ -39,6 +39,9 @@ GRPO_HARM_POINTS = 2.0
 VERIFIED_SAMPLES = 500
 SEEDS = 8
 KINDS = ("inaudible", "count", "order")  # the truth's claim kinds (a swapped source reads as inaudible)
+# Figures are differences and means of float fractions: 0.3825 - 0.4025 is -0.0200000000000000018, so a
+# seed exactly 2 points (8 of 400 answers) below its start would read as "more than 2 below" without it.
+EPS = 1e-9
 
 
 def _row(gate: str, goal: str, measured: Any, passed: bool | None, note: str = "") -> dict[str, Any]:
@@ -50,11 +53,11 @@ def _fmt(x: float | None, digits: int = 2) -> str:
 
 
 def _at_least(x: float | None, goal: float) -> bool | None:
-    return None if x is None else x >= goal
+    return None if x is None else x >= goal - EPS
 
 
 def _at_most(x: float | None, goal: float) -> bool | None:
-    return None if x is None else x <= goal
+    return None if x is None else x <= goal + EPS
 
 
 def verifier_listening_auc(verifier_dir: str | Path | None) -> float | None:
@@ -106,9 +109,9 @@ def stage_gates(per_seed: dict[int, dict], accuracy: dict[str, dict], verifier_d
              for k in per_seed] if grpo_system in accuracy and sft_system in accuracy else []
     deltas = [100 * (a - b) for a, b in diffs if a is not None and b is not None]
     worst = min(deltas, default=None)
+    # two decimals: a 400-question split moves in quarter points, and "-2.3" would hide a 1-answer miss
     rows.append(_row("GRPO does no harm (R1 - CoT SFT, points)", f">= -{GRPO_HARM_POINTS:g} every seed",
-                     f"worst {_fmt(worst, 1)}, mean {_fmt(_mean(deltas), 1)}",
-                     None if worst is None else worst >= -GRPO_HARM_POINTS))
+                     f"worst {_fmt(worst, 2)}, mean {_fmt(_mean(deltas), 2)}", _at_least(worst, -GRPO_HARM_POINTS)))
     kept = filt.get("kept")
     rows.append(_row("verified samples", f">= {VERIFIED_SAMPLES}", kept, _at_least(kept, VERIFIED_SAMPLES)))
     rows.append(_row("seeds", f">= {SEEDS}", len(per_seed), len(per_seed) >= SEEDS))

@@ -37,7 +37,7 @@ GRPO_PAPER = {"learning_rate": 1e-5, "max_steps": 1000, "per_device_train_batch_
               "log_completions": False, "save_strategy": "steps", "save_steps": 100, "save_total_limit": 2,
               "seed": 0, "activation_checkpointing": True, "report_to": [], "remove_unused_columns": False}
 # The demo's GRPO values were tuned on the validation split (docs/experiment/grpo_tuning.md).
-GRPO_DEMO = {**GRPO_PAPER, "learning_rate": 1e-4, "beta": 0.1, "max_steps": 40, "num_generations": 16, "temperature": 0.4,
+GRPO_DEMO = {**GRPO_PAPER, "learning_rate": 5e-5, "beta": 0.1, "max_steps": 40, "num_generations": 16, "temperature": 0.4,
              "per_device_train_batch_size": 16, "max_completion_length": 96, "logging_steps": 5, "save_steps": 1000, "activation_checkpointing": False}
 R1_AQA = {"loss_type": "grpo", "lr_scheduler_type": "linear"}
 EXPECTED = {"demo/sft": SFT_DEMO, "paper/sft": SFT_PAPER, "demo/grpo": GRPO_DEMO, "paper/grpo": GRPO_PAPER,

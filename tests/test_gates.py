@@ -81,3 +81,32 @@ def test_experiment_keeps_a_model_override_and_maps_the_demo_default_to_the_ship
     assert models.student.name_or_path == "/candidates/student"
     assert models.teacher.name_or_path == str(mini_model_dir("teacher", train_if_missing=False))
     assert models.verifier.name_or_path == str(mini_model_dir("verifier", train_if_missing=False))
+
+
+def test_answers_changed_per_seed_from_the_predictions_files(tmp_path):
+    """GRPO against its SFT start item by item: gained, lost and McNemar's p per seed, read from the eval
+    stage's predictions files; the no-harm row names the worst seed's counts."""
+    from sightsound.mini.experiment import answers_changed
+
+    def preds(run, system, correct):
+        path = run / "eval" / system / "synthetic.predictions.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([{"id": f"q{i}", "correct": c} for i, c in enumerate(correct)]))
+
+    runs = {k: tmp_path / f"seed_{k}" for k in (0, 1, 2)}
+    preds(runs[0], "cot_sft", [True] * 6 + [False] * 4)
+    preds(runs[0], "sightsound_r1", [False] * 5 + [True] + [True] * 1 + [False] * 3)  # 5 lost, 1 gained
+    preds(runs[1], "cot_sft", [True, False])
+    preds(runs[1], "sightsound_r1", [True, False])
+    preds(runs[2], "cot_sft", [True])  # no SightSound-R1 predictions: left out, not counted as zero
+    changed = answers_changed(runs, "sightsound_r1", "cot_sft")
+    assert changed[0] == {"items": 10, "gained": 1, "lost": 5, "mcnemar_p": pytest.approx(0.21875)}
+    assert changed[1] == {"items": 2, "gained": 0, "lost": 0, "mcnemar_p": 1.0}
+    assert 2 not in changed
+
+    acc = {"pretrained": {"mean": 0.5, "per_seed": {0: 0.5, 1: 0.5}},
+           "cot_sft": {"mean": 0.55, "per_seed": {0: 0.6, 1: 0.5}},
+           "sightsound_r1": {"mean": 0.4, "per_seed": {0: 0.2, 1: 0.5}}}
+    row = {r["gate"]: r for r in stage_gates({0: _seed(0.3, 0.95), 1: _seed(0.3, 0.95)}, acc, changed=changed)}
+    harm = row["GRPO does no harm (R1 - CoT SFT, points)"]
+    assert harm["passed"] is False and harm["note"] == "seed 0: +1 -5 answers, McNemar p 0.22"

@@ -175,6 +175,30 @@ def _family_counts(first_run: Path) -> tuple[dict[str, int], dict[str, int]]:
     return dict(sorted((dict.fromkeys(evaluated, 0) | distilled).items())), evaluated
 
 
+# GRPO-trained systems and the adapter each starts from (the no-harm gate compares the first pair).
+GRPO_STARTS = {"sightsound_r1": "cot_sft"}
+
+
+def answers_changed(runs: dict[int, Path], system: str, start: str) -> dict[int, dict[str, Any]]:
+    """Per seed, the evaluated items ``system`` gets right and ``start`` wrong (``gained``), the reverse
+    (``lost``) and McNemar's exact p: whether a seed's drop is more than the answers GRPO happens to
+    move. Read from each run's predictions files; a seed without both is left out."""
+    from sightsound.evaluate.intervals import mcnemar_exact
+    from sightsound.pipeline import Layout
+
+    out = {}
+    for k, run in runs.items():
+        paths = [Layout(run).eval(s, BENCH).with_suffix(".predictions.json") for s in (system, start)]
+        if not all(p.is_file() for p in paths):
+            continue
+        right = [{str(it["id"]): bool(it["correct"]) for it in read_json(p)} for p in paths]
+        ids = right[0].keys() & right[1].keys()
+        gained = sum(right[0][i] and not right[1][i] for i in ids)
+        lost = sum(right[1][i] and not right[0][i] for i in ids)
+        out[k] = {"items": len(ids), "gained": gained, "lost": lost, "mcnemar_p": mcnemar_exact(gained, lost)}
+    return out
+
+
 def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "test",
               verifier_dir: str | Path | None = None) -> dict[str, Any]:
     systems = list(dict.fromkeys(s for res in per_seed.values() for s in res["systems"]))
@@ -228,10 +252,12 @@ def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "tes
                                               "zero_std_fraction_mean", "kl_final")}
                   for s, sig in (res.get("grpo_signal") or {}).items()}
               for k, res in per_seed.items()}
+    runs = {k: first_run.parent / f"seed_{k}" for k in per_seed}  # run_experiment's layout
+    changed = {s: answers_changed(runs, s, start) for s, start in GRPO_STARTS.items() if s in acc and start in acc}
     return {"benchmark": f"{BENCH} (SightSound-mini {eval_split} split)", "eval_split": eval_split,
             "seeds": sorted(per_seed), "accuracy": table, "paired": paired, "breakdowns": breakdowns,
-            "stages": stages, "grpo_signal_per_seed": signal,
-            "gates": stage_gates(per_seed, table, verifier_dir)}
+            "stages": stages, "grpo_signal_per_seed": signal, "grpo_answers_changed": changed,
+            "gates": stage_gates(per_seed, table, verifier_dir, changed=changed.get("sightsound_r1"))}
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -278,6 +304,20 @@ def markdown(summary: dict[str, Any]) -> str:
         elif isinstance(v, float):
             v = f"{v:.3f}"
         lines.append(f"| {k} | {v} |")
+    for system, per in (summary.get("grpo_answers_changed") or {}).items():
+        if not per:
+            continue
+        start, acc = GRPO_STARTS[system], summary["accuracy"]
+        lines += ["", f"### {system} against its start ({start}), per seed", "",
+                  "Answers gained / lost on the same items, McNemar's exact p; the run's last KL and its mean share "
+                  "of groups without reward variance.", "",
+                  "| seed | points | gained | lost | McNemar p | KL final | zero-variance groups |", "|---|---|---|---|---|---|---|"]
+        for k, c in per.items():
+            a, b = (acc[x]["per_seed"].get(k) for x in (system, start))
+            sig = ((summary.get("grpo_signal_per_seed") or {}).get(k) or {}).get(system) or {}
+            kl, zero = sig.get("kl_final"), sig.get("zero_std_fraction_mean")
+            lines.append(f"| {k} | {100 * (a - b):+.2f} | {c['gained']} | {c['lost']} | {c['mcnemar_p']:.2f} | "
+                         f"{'—' if kl is None else f'{kl:.3f}'} | {'—' if zero is None else f'{zero:.2f}'} |")
     if summary.get("gates"):
         lines += ["", "### Stage gates (SightSound-mini; src/sightsound/mini/gates.py)", "",
                   gates_markdown(summary["gates"]).rstrip("\n")]

@@ -71,9 +71,11 @@ def verifier_listening_auc(verifier_dir: str | Path | None) -> float | None:
 
 
 def stage_gates(per_seed: dict[int, dict], accuracy: dict[str, dict], verifier_dir: str | Path | None = None,
-                grpo_system: str = "sightsound_r1", sft_system: str = "cot_sft") -> list[dict[str, Any]]:
+                grpo_system: str = "sightsound_r1", sft_system: str = "cot_sft",
+                changed: dict[int, dict] | None = None) -> list[dict[str, Any]]:
     """One row per gate from the seeds' ``results.json`` (``filter``, ``grpo_signal``, ``systems``)
-    and the accuracy table of :func:`sightsound.mini.experiment.summarize`."""
+    and the accuracy table of :func:`sightsound.mini.experiment.summarize`; ``changed`` (per seed:
+    answers ``gained``/``lost`` against the SFT start, ``mcnemar_p``) notes the worst seed's counts."""
     first = per_seed[min(per_seed)] if per_seed else {}
     filt = first.get("filter") or {}
     rows = []
@@ -107,11 +109,15 @@ def stage_gates(per_seed: dict[int, dict], accuracy: dict[str, dict], verifier_d
                      _at_most(max(zero, default=None), ZERO_VARIANCE)))
     diffs = [(accuracy[grpo_system]["per_seed"].get(k), accuracy[sft_system]["per_seed"].get(k))
              for k in per_seed] if grpo_system in accuracy and sft_system in accuracy else []
-    deltas = [100 * (a - b) for a, b in diffs if a is not None and b is not None]
-    worst = min(deltas, default=None)
+    deltas = {k: 100 * (a - b) for k, (a, b) in zip(per_seed, diffs) if a is not None and b is not None}
+    worst_seed = min(deltas, key=deltas.get, default=None)
+    worst = deltas.get(worst_seed)
+    c = (changed or {}).get(worst_seed)
+    note = f"seed {worst_seed}: +{c['gained']} -{c['lost']} answers, McNemar p {c['mcnemar_p']:.2f}" if c else ""
     # two decimals: a 400-question split moves in quarter points, and "-2.3" would hide a 1-answer miss
     rows.append(_row("GRPO does no harm (R1 - CoT SFT, points)", f">= -{GRPO_HARM_POINTS:g} every seed",
-                     f"worst {_fmt(worst, 2)}, mean {_fmt(_mean(deltas), 2)}", _at_least(worst, -GRPO_HARM_POINTS)))
+                     f"worst {_fmt(worst, 2)}, mean {_fmt(_mean(list(deltas.values())), 2)}",
+                     _at_least(worst, -GRPO_HARM_POINTS), note))
     kept = filt.get("kept")
     rows.append(_row("verified samples", f">= {VERIFIED_SAMPLES}", kept, _at_least(kept, VERIFIED_SAMPLES)))
     rows.append(_row("seeds", f">= {SEEDS}", len(per_seed), len(per_seed) >= SEEDS))

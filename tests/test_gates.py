@@ -110,3 +110,11 @@ def test_answers_changed_per_seed_from_the_predictions_files(tmp_path):
     row = {r["gate"]: r for r in stage_gates({0: _seed(0.3, 0.95), 1: _seed(0.3, 0.95)}, acc, changed=changed)}
     harm = row["GRPO does no harm (R1 - CoT SFT, points)"]
     assert harm["passed"] is False and harm["note"] == "seed 0: +1 -5 answers, McNemar p 0.22"
+
+    from sightsound.mini.experiment import markdown as experiment_markdown
+
+    summary = {"seeds": [0, 1], "paired": {}, "breakdowns": {}, "stages": {}, "grpo_answers_changed": {"sightsound_r1": changed},
+               "accuracy": {s: {"mean": v["mean"], "std": 0.0, "per_seed": v["per_seed"]} for s, v in acc.items()},
+               "grpo_signal_per_seed": {0: {"sightsound_r1": {"kl_final": 0.0031, "zero_std_fraction_mean": 0.35}}}}
+    md = experiment_markdown(summary)
+    assert "| 0 | -40.00 | 1 | 5 | 0.22 | 0.003 | 0.35 |" in md and "| 1 | +0.00 | 0 | 0 | 1.00 | — | — |" in md

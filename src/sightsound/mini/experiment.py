@@ -314,6 +314,8 @@ def markdown(summary: dict[str, Any]) -> str:
                   "| seed | points | gained | lost | McNemar p | KL final | zero-variance groups |", "|---|---|---|---|---|---|---|"]
         for k, c in per.items():
             a, b = (acc[x]["per_seed"].get(k) for x in (system, start))
+            if a is None or b is None:
+                continue  # predictions without a score (an evaluation that recorded errors): no row
             sig = ((summary.get("grpo_signal_per_seed") or {}).get(k) or {}).get(system) or {}
             kl, zero = sig.get("kl_final"), sig.get("zero_std_fraction_mean")
             lines.append(f"| {k} | {100 * (a - b):+.2f} | {c['gained']} | {c['lost']} | {c['mcnemar_p']:.2f} | "

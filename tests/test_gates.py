@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from sightsound.config import load_recipe
+from sightsound.jsonl import ArtefactError
 from sightsound.mini.experiment import experiment_recipe
 from sightsound.mini.gates import markdown, stage_gates
 from sightsound.mini.splits import split
@@ -103,6 +104,10 @@ def test_answers_changed_per_seed_from_the_predictions_files(tmp_path):
     assert changed[0] == {"items": 10, "gained": 1, "lost": 5, "mcnemar_p": pytest.approx(0.21875)}
     assert changed[1] == {"items": 2, "gained": 0, "lost": 0, "mcnemar_p": 1.0}
     assert 2 not in changed
+    preds(runs[2], "sightsound_r1", [True])
+    (runs[2] / "eval" / "sightsound_r1" / "synthetic.predictions.json").write_text(json.dumps([{"id": "q0"}]))
+    with pytest.raises(ArtefactError, match="seed_2/eval/sightsound_r1/synthetic.predictions.json"):
+        answers_changed(runs, "sightsound_r1", "cot_sft")  # a file without verdicts: an error naming it
 
     acc = {"pretrained": {"mean": 0.5, "per_seed": {0: 0.5, 1: 0.5}},
            "cot_sft": {"mean": 0.55, "per_seed": {0: 0.6, 1: 0.5}},

@@ -124,22 +124,27 @@ def markdown(table, paired: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _item_verdicts(res: dict[str, Any]) -> dict[str, bool] | None:
-    """``id -> correct`` from the results file's predictions file (None when it cannot be found)."""
+def item_verdicts(path: Path) -> dict[str, bool] | None:
+    """``id -> correct`` from one predictions file (None if it is absent or holds no per-item verdicts)."""
     from sightsound.jsonl import read_json
 
+    if not path.is_file():
+        return None
+    items = read_json(path)
+    if isinstance(items, list) and all(isinstance(it, dict) and "correct" in it for it in items):
+        return {str(it["id"]): bool(it["correct"]) for it in items}
+    return None
+
+
+def _item_verdicts(res: dict[str, Any]) -> dict[str, bool] | None:
+    """``id -> correct`` from the results file's predictions file (None when it cannot be found)."""
     results_path = Path(res["_path"])
     stem = results_path.name.removesuffix(".json")
     candidates = [results_path.with_name(f"{stem}.predictions.json")]
     if res.get("predictions"):
         p = Path(res["predictions"])
         candidates += [p, results_path.parent / p.name]
-    for p in candidates:
-        if p.is_file():
-            items = read_json(p)
-            if isinstance(items, list) and all(isinstance(it, dict) and "correct" in it for it in items):
-                return {str(it["id"]): bool(it["correct"]) for it in items}
-    return None
+    return next((v for v in map(item_verdicts, candidates) if v is not None), None)
 
 
 def paired_differences(table) -> list[dict[str, Any]]:

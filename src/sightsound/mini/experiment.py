@@ -175,6 +175,11 @@ def _family_counts(first_run: Path) -> tuple[dict[str, int], dict[str, int]]:
     return dict(sorted((dict.fromkeys(evaluated, 0) | distilled).items())), evaluated
 
 
+def seed_dir(out: Path, seed: int) -> Path:
+    """One seed's run directory inside the experiment's ``--out`` (seed 0's holds the shared stages)."""
+    return out / f"seed_{seed}"
+
+
 # GRPO-trained systems and the adapter each starts from (the no-harm gate compares the first pair).
 GRPO_STARTS = {"sightsound_r1": "cot_sft"}
 
@@ -183,15 +188,21 @@ def answers_changed(runs: dict[int, Path], system: str, start: str) -> dict[int,
     """Per seed, the evaluated items ``system`` gets right and ``start`` wrong (``gained``), the reverse
     (``lost``) and McNemar's exact p: whether a seed's drop is more than the answers GRPO happens to
     move. Read from each run's predictions files; a seed without both is left out."""
+    from sightsound.evaluate.compare import item_verdicts
     from sightsound.evaluate.intervals import mcnemar_exact
+    from sightsound.evaluate.run import output_paths
+    from sightsound.jsonl import ArtefactError
     from sightsound.pipeline import Layout
 
     out = {}
     for k, run in runs.items():
-        paths = [Layout(run).eval(s, BENCH).with_suffix(".predictions.json") for s in (system, start)]
+        paths = [output_paths(Layout(run).eval(s, BENCH))["predictions"] for s in (system, start)]
         if not all(p.is_file() for p in paths):
             continue
-        right = [{str(it["id"]): bool(it["correct"]) for it in read_json(p)} for p in paths]
+        right = [item_verdicts(p) for p in paths]
+        for p, verdicts in zip(paths, right):
+            if verdicts is None:
+                raise ArtefactError(f"{p}: not a predictions file with a 'correct' verdict per item")
         ids = right[0].keys() & right[1].keys()
         gained = sum(right[0][i] and not right[1][i] for i in ids)
         lost = sum(right[1][i] and not right[0][i] for i in ids)
@@ -252,7 +263,7 @@ def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "tes
                                               "zero_std_fraction_mean", "kl_final")}
                   for s, sig in (res.get("grpo_signal") or {}).items()}
               for k, res in per_seed.items()}
-    runs = {k: first_run.parent / f"seed_{k}" for k in per_seed}  # run_experiment's layout
+    runs = {k: seed_dir(first_run.parent, k) for k in per_seed}
     changed = {s: answers_changed(runs, s, start) for s, start in GRPO_STARTS.items() if s in acc and start in acc}
     return {"benchmark": f"{BENCH} (SightSound-mini {eval_split} split)", "eval_split": eval_split,
             "seeds": sorted(per_seed), "accuracy": table, "paired": paired, "breakdowns": breakdowns,
@@ -389,8 +400,8 @@ def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str
     jobs = max(1, min(jobs, seeds))
     threads = threads or (max(1, available_cores() // jobs) if jobs > 1 else None)
     t0 = time.time()
-    first = out / "seed_0"
-    recipes = {k: dataclasses.replace(_seeded(base, k), output_dir=str(out / f"seed_{k}")) for k in range(seeds)}
+    first = seed_dir(out, 0)
+    recipes = {k: dataclasses.replace(_seeded(base, k), output_dir=str(seed_dir(out, k))) for k in range(seeds)}
     per_seed: dict[int, dict] = {}
     if jobs == 1:
         for k, r in recipes.items():

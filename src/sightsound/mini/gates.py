@@ -107,9 +107,8 @@ def stage_gates(per_seed: dict[int, dict], accuracy: dict[str, dict], verifier_d
     rows.append(_row("GRPO zero-variance groups", f"<= {ZERO_VARIANCE} every seed",
                      f"max {_fmt(max(zero, default=None))}, mean {_fmt(_mean(zero))}",
                      _at_most(max(zero, default=None), ZERO_VARIANCE)))
-    diffs = [(accuracy[grpo_system]["per_seed"].get(k), accuracy[sft_system]["per_seed"].get(k))
-             for k in per_seed] if grpo_system in accuracy and sft_system in accuracy else []
-    deltas = {k: 100 * (a - b) for k, (a, b) in zip(per_seed, diffs) if a is not None and b is not None}
+    grpo, sft = ((accuracy.get(s) or {}).get("per_seed") or {} for s in (grpo_system, sft_system))
+    deltas = {k: 100 * (grpo[k] - sft[k]) for k in per_seed if grpo.get(k) is not None and sft.get(k) is not None}
     worst_seed = min(deltas, key=deltas.get, default=None)
     worst = deltas.get(worst_seed)
     c = (changed or {}).get(worst_seed)

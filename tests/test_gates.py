@@ -123,3 +123,38 @@ def test_answers_changed_per_seed_from_the_predictions_files(tmp_path):
                "grpo_signal_per_seed": {0: {"sightsound_r1": {"kl_final": 0.0031, "zero_std_fraction_mean": 0.35}}}}
     md = experiment_markdown(summary)
     assert "| 0 | -40.00 | 1 | 5 | 0.22 | 0.003 | 0.35 |" in md and "| 1 | +0.00 | 0 | 0 | 1.00 | — | — |" in md
+
+
+def test_answers_off_options_say_what_the_unread_answers_name(tmp_path):
+    """Answers that read as no option, sorted by what they say: a sound of the reply's own think that no
+    option holds, another such sound, option words but no one option, anything else; controls and
+    parsed answers are not counted as off, and a system without predictions gives None."""
+    from sightsound.mini.experiment import OFF_OPTION_KINDS, answers_off_options
+    from sightsound.mini.experiment import markdown as experiment_markdown
+
+    def item(response, status, choices=("dog", "flute"), control=None):
+        return {"id": "q", "response": response, "parse_status": status, "choices": list(choices), "control": control}
+
+    think = "<think> I would hear two sounds: a cat on the left, then a dog. </think> "
+    rows = [item(think + "<answer> The correct answer is: dog </answer>", "ok"),
+            item(think + "<answer> The correct answer is: cat </answer>", "no_match"),  # its think's sound
+            item(think + "<answer> The correct answer is: cow </answer>", "no_match"),  # a sound it never named
+            item("<answer> The correct answer is: a dog plays </answer>", "no_match",
+                 choices=("a dog barks", "a flute plays")),  # option words, no one option
+            item(think + "<answer> The correct answer is: no </answer>", "no_match",
+                 choices=("rising", "falling")),  # anything else
+            item("", "no_answer"),  # an empty reply: anything else
+            item(think + "<answer> cat </answer>", "no_match", control="silent_audio")]  # a control: not counted
+    run = tmp_path / "seed_0"
+    path = run / "eval" / "cot_sft" / "synthetic.predictions.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rows))
+    got = answers_off_options({0: run, 1: tmp_path / "seed_1"}, "cot_sft")
+    assert got == {"items": 6, "off_options": 5, "rate": 5 / 6,
+                   "kinds": {"own_think_sound": 1, "other_sound": 1, "option_words": 1, "other": 2}}
+    assert tuple(got["kinds"]) == OFF_OPTION_KINDS
+    assert answers_off_options({0: run}, "pretrained") is None
+
+    summary = {"seeds": [0], "paired": {}, "breakdowns": {}, "stages": {}, "answers_off_options": {"cot_sft": got},
+               "accuracy": {"cot_sft": {"mean": 0.2, "std": 0.0, "per_seed": {0: 0.2}}}}
+    assert "| cot_sft | 5 of 6 | 83.3% | 1 | 1 | 1 | 2 |" in experiment_markdown(summary)

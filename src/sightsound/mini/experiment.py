@@ -210,6 +210,56 @@ def answers_changed(runs: dict[int, Path], system: str, start: str) -> dict[int,
     return out
 
 
+# Why an answer reads as no option (answers_off_options), in the order they are tested.
+OFF_OPTION_KINDS = ("own_think_sound", "other_sound", "option_words", "other")
+
+
+def answers_off_options(runs: dict[int, Path], system: str) -> dict[str, Any] | None:
+    """How often ``system``'s answer reads as no single option (``parse_status`` other than ``ok``;
+    every seed's evaluated items together; the benchmark counts them wrong for every system alike),
+    and what those answers say (:data:`OFF_OPTION_KINDS`): a sound class no option holds that the
+    reply's own ``<think>`` names (the answer followed the chain of thought past the options), another
+    sound class no option holds, words of the options but not one option, or anything else (e.g.
+    ``no`` to a question that is not yes/no). None where no seed has a predictions file."""
+    import re
+
+    from sightsound.evaluate.run import output_paths
+    from sightsound.mini.targets import CLASS_NAMES, mentioned_classes
+    from sightsound.parsing import OK, extract_think, scored_text
+    from sightsound.pipeline import Layout
+
+    def words(text: str) -> set[str]:
+        return set(re.findall(r"\w+", text.lower()))
+
+    items, kinds = 0, dict.fromkeys(OFF_OPTION_KINDS, 0)
+    for run in runs.values():
+        path = output_paths(Layout(run).eval(system, BENCH))["predictions"]
+        if not path.is_file():
+            continue
+        for item in read_json(path):
+            if item.get("control"):
+                continue
+            items += 1
+            if item.get("parse_status") == OK:
+                continue
+            said = words(scored_text(item.get("response")) or "")
+            in_options = set().union(*(words(c) for c in item.get("choices") or []))
+            named = {c for c in CLASS_NAMES if c in said and c not in in_options}
+            think = extract_think(item.get("response") or "")
+            if named and think and named & mentioned_classes(think):
+                kinds["own_think_sound"] += 1
+            elif named:
+                kinds["other_sound"] += 1
+            elif said & in_options:
+                kinds["option_words"] += 1
+            else:
+                kinds["other"] += 1
+    if not items:
+        return None
+    off = sum(kinds.values())
+    return {"items": items, "off_options": off, "rate": off / items, "kinds": kinds}
+
+
 def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "test",
               verifier_dir: str | Path | None = None) -> dict[str, Any]:
     systems = list(dict.fromkeys(s for res in per_seed.values() for s in res["systems"]))
@@ -265,9 +315,11 @@ def summarize(per_seed: dict[int, dict], first_run: Path, eval_split: str = "tes
               for k, res in per_seed.items()}
     runs = {k: seed_dir(first_run.parent, k) for k in per_seed}
     changed = {s: answers_changed(runs, s, start) for s, start in GRPO_STARTS.items() if s in acc and start in acc}
+    off_options = {s: a for s in systems if (a := answers_off_options(runs, s)) is not None}
     return {"benchmark": f"{BENCH} (SightSound-mini {eval_split} split)", "eval_split": eval_split,
             "seeds": sorted(per_seed), "accuracy": table, "paired": paired, "breakdowns": breakdowns,
             "stages": stages, "grpo_signal_per_seed": signal, "grpo_answers_changed": changed,
+            "answers_off_options": off_options,
             "gates": stage_gates(per_seed, table, verifier_dir, changed=changed.get("sightsound_r1"))}
 
 
@@ -306,6 +358,17 @@ def markdown(summary: dict[str, Any]) -> str:
             lines.append("| *distilled records* | " + " | ".join(str(taught.get(g, 0)) for g in families) + " |")
         if tested:
             lines.append(f"| *{split_name} records* | " + " | ".join(str(tested.get(g, 0)) for g in families) + " |")
+    off = summary.get("answers_off_options") or {}
+    if off:
+        lines += ["", "### Answers that read as no option (all seeds' items together)", "",
+                  ("Wrong by the benchmark's rule for every system alike. What they say: a sound no option holds "
+                   "that the reply's own `<think>` names, another such sound, words of the options but not one "
+                   "option, anything else (e.g. `no` to a question that is not yes/no)."), "",
+                  "| system | no option | share | sound of its own think | other sound | option words | other |",
+                  "|---|---|---|---|---|---|---|"]
+        for s, r in off.items():
+            lines.append(f"| {s} | {r['off_options']} of {r['items']} | {pct(r['rate'])}% | "
+                         + " | ".join(str(r["kinds"][k]) for k in OFF_OPTION_KINDS) + " |")
     lines += ["", "### Distillation stages (shared by all seeds)", "", "| figure | value |", "|---|---|"]
     for k, v in st.items():
         if k in ("distilled_records_by_family", "eval_records_by_family"):
@@ -320,8 +383,8 @@ def markdown(summary: dict[str, Any]) -> str:
             continue
         start, acc = GRPO_STARTS[system], summary["accuracy"]
         lines += ["", f"### {system} against its start ({start}), per seed", "",
-                  "Answers gained / lost on the same items, McNemar's exact p; the run's last KL and its mean share "
-                  "of groups without reward variance.", "",
+                  ("Answers gained / lost on the same items, McNemar's exact p; the run's last KL and its mean share "
+                   "of groups without reward variance."), "",
                   "| seed | points | gained | lost | McNemar p | KL final | zero-variance groups |", "|---|---|---|---|---|---|---|"]
         for k, c in per.items():
             a, b = (acc[x]["per_seed"].get(k) for x in (system, start))

@@ -1,0 +1,91 @@
+"""The SightSound-mini verifier's confidence on a verified file: would a threshold beat its last word?
+
+For every checked sample of ``VERIFIED`` (a ``sightsound verify`` output over records of the synthetic
+world, ``DATA``), the logit margin ``Yes - No`` where the verifier's verdict is decided, after the
+checklist it wrote (:func:`sightsound.mini.role_checks.logit_margins`), is scored against the
+scene-graph truth the verify stage is scored with (:func:`sightsound.synth.hallucination.judge`).
+Prints the discard precision / recall, the hallucination rate after over before and the recall per
+kind for the shipped rule (the last word) and for margin thresholds, then the margin AUC (true vs
+hallucinated) per number of sounds the account names. Read-only; about 20 s for 700 samples on 2 cores.
+
+    python scripts/verifier_margins.py VAL/verified.jsonl VAL/data.jsonl [--verifier assets/mini/verifier]
+
+Used on the validation split only (``assets/mini/README.md``, "Session 16"); never to choose on the
+distillation or test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from sightsound.jsonl import read_jsonl
+from sightsound.media import load_audio
+from sightsound.mini.features import Example
+from sightsound.mini.role_checks import auc, logit_margins, reply_without_verdict
+from sightsound.prompts import verifier_prompt
+from sightsound.synth.hallucination import judge
+from sightsound.synth.vocab import all_classes
+from sightsound.verdicts import ERROR
+
+KINDS = ("inaudible", "count", "order")
+
+
+def scores(discard: list[bool], hallucinated: list[bool], kinds: list[set[str]]) -> str:
+    tp = sum(d and h for d, h in zip(discard, hallucinated))
+    fp = sum(d and not h for d, h in zip(discard, hallucinated))
+    kept = len(discard) - sum(discard)
+    before = sum(hallucinated) / len(hallucinated)
+    after = (sum(hallucinated) - tp) / kept if kept else 0.0
+    per_kind = []
+    for kind in KINDS:
+        idx = [i for i, k in enumerate(kinds) if kind in k]
+        per_kind.append(f"{sum(discard[i] for i in idx) / len(idx):.2f}" if idx else "—")
+    return (f"precision {tp / max(tp + fp, 1):.2f}  recall {tp / max(sum(hallucinated), 1):.2f}  "
+            f"after/before {after / before:.2f}  {' / '.join(per_kind)}  kept {kept}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("verified", type=Path)
+    ap.add_argument("data", type=Path)
+    ap.add_argument("--verifier", default="assets/mini/verifier")
+    ap.add_argument("--thresholds", type=float, nargs="*", default=[0.0, 0.5, 1.0, 2.0])
+    args = ap.parse_args()
+
+    records = {r["id"]: r for r in read_jsonl(args.data)}
+    rows = [r for r in read_jsonl(args.verified) if r["verdict"] != ERROR and r.get("replies")]
+    vocab, audio = all_classes(), {}
+    examples, prefixes, hallucinated, kinds, lengths = [], [], [], [], []
+    for row in rows:
+        rec = records[row["id"]]
+        if row["id"] not in audio:
+            path = Path(rec["audio"])
+            audio[row["id"]] = load_audio(str(path if path.is_absolute() else args.data.parent / path))
+        examples.append(Example(text=verifier_prompt(row["think"]), target="", media_key=row["id"], audio=audio[row["id"]]))
+        prefixes.append(reply_without_verdict(row["replies"][0]))
+        label = rec.get("answer") if rec.get("answer") is not None else row.get("label")
+        truth = judge(row.get("think"), row.get("choice"), label, rec["meta"]["scene"], vocab)
+        hallucinated.append(truth.hallucinated)
+        kinds.append({r.split(":", 1)[0] for r in truth.reasons})
+        m = re.search(r"hear (\w+) sounds?", row.get("think") or "")
+        lengths.append(m.group(1) if m else "?")
+    margins = logit_margins(args.verifier, examples, prefixes)
+
+    print(f"{len(rows)} samples, {sum(hallucinated)} hallucinated; recall per kind: {' / '.join(KINDS)}")
+    print(f"{'last word':>12}: " + scores([not r["kept"] for r in rows], hallucinated, kinds))
+    for t in args.thresholds:
+        print(f"{'margin >= ' + str(t):>12}: " + scores([m < t for m in margins], hallucinated, kinds))
+    by_length: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for m, h, n in zip(margins, hallucinated, lengths):
+        by_length[n][h].append(m)
+    for n, (true, false) in sorted(by_length.items()):
+        a = auc(true, false)
+        print(f"accounts of {n} sound(s): {len(true)} true, {len(false)} hallucinated, margin AUC "
+              f"{'—' if a is None else f'{a:.2f}'}, kept at margin >= 1: {sum(m >= 1 for m in true)} true")
+
+
+if __name__ == "__main__":
+    main()

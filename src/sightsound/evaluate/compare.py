@@ -138,9 +138,10 @@ def item_verdicts(path: Path) -> dict[str, bool] | None:
 
 def _item_verdicts(res: dict[str, Any]) -> dict[str, bool] | None:
     """``id -> correct`` from the results file's predictions file (None when it cannot be found)."""
+    from sightsound.evaluate.run import output_paths
+
     results_path = Path(res["_path"])
-    stem = results_path.name.removesuffix(".json")
-    candidates = [results_path.with_name(f"{stem}.predictions.json")]
+    candidates = [output_paths(results_path)["predictions"]]
     if res.get("predictions"):
         p = Path(res["predictions"])
         candidates += [p, results_path.parent / p.name]

@@ -5,8 +5,9 @@ world, ``DATA``), the logit margin ``Yes - No`` where the verifier's verdict is 
 checklist it wrote (:func:`sightsound.mini.role_checks.logit_margins`), is scored against the
 scene-graph truth the verify stage is scored with (:func:`sightsound.synth.hallucination.judge`).
 Prints the discard precision / recall, the hallucination rate after over before and the recall per
-kind for the shipped rule (the last word) and for margin thresholds, then the margin AUC (true vs
-hallucinated) per number of sounds the account names. Read-only; about 20 s for 700 samples on 2 cores.
+kind for the shipped rule (the last word) and for margin thresholds, then per number of sounds the
+account names: the margin AUC (true vs hallucinated), how often the verifier's checklist is exact and
+how often it marks every class the clip holds as heard (``yes``/``heard``: what it hears). Read-only; about 20 s for 700 samples on 2 cores.
 
     python scripts/verifier_margins.py VAL/verified.jsonl VAL/data.jsonl [--verifier assets/mini/verifier]
 
@@ -25,6 +26,7 @@ from sightsound.jsonl import read_jsonl
 from sightsound.media import load_audio
 from sightsound.mini.features import Example
 from sightsound.mini.role_checks import auc, logit_margins, reply_without_verdict
+from sightsound.mini.targets import checklist_marks, verifier_checklist
 from sightsound.prompts import verifier_prompt
 from sightsound.synth.hallucination import judge
 from sightsound.synth.vocab import all_classes
@@ -58,7 +60,7 @@ def main() -> None:
     records = {r["id"]: r for r in read_jsonl(args.data)}
     rows = [r for r in read_jsonl(args.verified) if r["verdict"] != ERROR and r.get("replies")]
     vocab, audio = all_classes(), {}
-    examples, prefixes, hallucinated, kinds, lengths = [], [], [], [], []
+    examples, prefixes, hallucinated, kinds, lengths, exact, hears_all = [], [], [], [], [], [], []
     for row in rows:
         rec = records[row["id"]]
         if row["id"] not in audio:
@@ -70,6 +72,10 @@ def main() -> None:
         truth = judge(row.get("think"), row.get("choice"), label, rec["meta"]["scene"], vocab)
         hallucinated.append(truth.hallucinated)
         kinds.append({r.split(":", 1)[0] for r in truth.reasons})
+        truth_marks = verifier_checklist(row["think"], rec["meta"]["scene"])
+        exact.append(truth_marks == prefixes[-1])
+        got = dict(checklist_marks(prefixes[-1]))
+        hears_all.append(all(got.get(c) in ("yes", "heard") for c, w in checklist_marks(truth_marks) if w in ("yes", "heard")))
         m = re.search(r"hear (\w+) sounds?", row.get("think") or "")
         lengths.append(m.group(1) if m else "?")
     margins = logit_margins(args.verifier, examples, prefixes)
@@ -78,14 +84,17 @@ def main() -> None:
     print(f"{'last word':>12}: " + scores([not r["kept"] for r in rows], hallucinated, kinds))
     for t in args.thresholds:
         print(f"{'margin >= ' + str(t):>12}: " + scores([m < t for m in margins], hallucinated, kinds))
-    by_length: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
-    for m, h, n in zip(margins, hallucinated, lengths):
-        by_length[n][h].append(m)
-    for n, (true, false) in sorted(by_length.items()):
-        a = auc(true, false)
+    by_length: dict[str, list[list]] = defaultdict(lambda: [[], [], [], []])
+    for m, h, n, e, a in zip(margins, hallucinated, lengths, exact, hears_all):
+        group = by_length[n]
+        group[h].append(m)
+        group[2].append(e)
+        group[3].append(a)
+    for n, (true, false, e, a) in sorted(by_length.items()):
+        area = auc(true, false)
         print(f"accounts of {n} sound(s): {len(true)} true, {len(false)} hallucinated, margin AUC "
-              f"{'—' if a is None else f'{a:.2f}'}, kept at margin >= 1: {sum(m >= 1 for m in true)} true")
-
+              f"{'—' if area is None else f'{area:.2f}'}, kept at margin >= 1: {sum(m >= 1 for m in true)} true; "
+              f"checklist exact {sum(e) / len(e):.2f}, every sound of the clip heard {sum(a) / len(a):.2f}")
 
 if __name__ == "__main__":
     main()

@@ -221,15 +221,11 @@ def answers_off_options(runs: dict[int, Path], system: str) -> dict[str, Any] | 
     reply's own ``<think>`` names (the answer followed the chain of thought past the options), another
     sound class no option holds, words of the options but not one option, or anything else (e.g.
     ``no`` to a question that is not yes/no). None where no seed has a predictions file."""
-    import re
-
     from sightsound.evaluate.run import output_paths
+    from sightsound.evaluate.scoring import official_tokens as words  # the benchmark's own word split
     from sightsound.mini.targets import CLASS_NAMES, mentioned_classes
     from sightsound.parsing import OK, extract_think, scored_text
     from sightsound.pipeline import Layout
-
-    def words(text: str) -> set[str]:
-        return set(re.findall(r"\w+", text.lower()))
 
     items, kinds = 0, dict.fromkeys(OFF_OPTION_KINDS, 0)
     for run in runs.values():

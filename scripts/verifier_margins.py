@@ -7,7 +7,8 @@ scene-graph truth the verify stage is scored with (:func:`sightsound.synth.hallu
 Prints the discard precision / recall, the hallucination rate after over before and the recall per
 kind for the shipped rule (the last word) and for margin thresholds, then per number of sounds the
 account names: the margin AUC (true vs hallucinated), how often the verifier's checklist is exact and
-how often it marks every class the clip holds as heard (``yes``/``heard``: what it hears). Read-only; about 20 s for 700 samples on 2 cores.
+how often it marks every class the clip holds as heard (``yes``/``heard``: what it hears).
+Read-only; about 20 s for 700 samples on 2 cores.
 
     python scripts/verifier_margins.py VAL/verified.jsonl VAL/data.jsonl [--verifier assets/mini/verifier]
 
@@ -22,31 +23,31 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from sightsound.artefacts import index_records
 from sightsound.jsonl import read_jsonl
 from sightsound.media import load_audio
 from sightsound.mini.features import Example
 from sightsound.mini.role_checks import auc, logit_margins, reply_without_verdict
-from sightsound.mini.targets import checklist_marks, verifier_checklist
+from sightsound.mini.targets import CHECK_WORDS, checklist_marks, verifier_checklist
 from sightsound.prompts import verifier_prompt
-from sightsound.synth.hallucination import judge
+from sightsound.synth.hallucination import judge, score
 from sightsound.synth.vocab import all_classes
 from sightsound.verdicts import ERROR
 
 KINDS = ("inaudible", "count", "order")
+HEARD = {CHECK_WORDS[(named, True)] for named in (True, False)}  # the marks of a class in the audio
 
 
 def scores(discard: list[bool], hallucinated: list[bool], kinds: list[set[str]]) -> str:
-    tp = sum(d and h for d, h in zip(discard, hallucinated))
-    fp = sum(d and not h for d, h in zip(discard, hallucinated))
-    kept = len(discard) - sum(discard)
-    before = sum(hallucinated) / len(hallucinated)
-    after = (sum(hallucinated) - tp) / kept if kept else 0.0
+    """One rule's line: the verify stage's scores (:func:`sightsound.synth.hallucination.score`)."""
+    got = score(zip(discard, hallucinated))
     per_kind = []
     for kind in KINDS:
         idx = [i for i, k in enumerate(kinds) if kind in k]
         per_kind.append(f"{sum(discard[i] for i in idx) / len(idx):.2f}" if idx else "—")
-    return (f"precision {tp / max(tp + fp, 1):.2f}  recall {tp / max(sum(hallucinated), 1):.2f}  "
-            f"after/before {after / before:.2f}  {' / '.join(per_kind)}  kept {kept}")
+    ratio = (got["hallucination_rate_after"] or 0.0) / got["hallucination_rate_before"]
+    return (f"precision {got['precision'] or 0:.2f}  recall {got['recall'] or 0:.2f}  after/before {ratio:.2f}  "
+            f"{' / '.join(per_kind)}  kept {got['samples'] - got['discarded']}")
 
 
 def main() -> None:
@@ -57,25 +58,26 @@ def main() -> None:
     ap.add_argument("--thresholds", type=float, nargs="*", default=[0.0, 0.5, 1.0, 2.0])
     args = ap.parse_args()
 
-    records = {r["id"]: r for r in read_jsonl(args.data)}
+    records = index_records(args.data)  # media paths resolved; an invalid record is its RecordError
     rows = [r for r in read_jsonl(args.verified) if r["verdict"] != ERROR and r.get("replies")]
     vocab, audio = all_classes(), {}
     examples, prefixes, hallucinated, kinds, lengths, exact, hears_all = [], [], [], [], [], [], []
     for row in rows:
         rec = records[row["id"]]
+        if isinstance(rec, Exception):
+            raise SystemExit(f"{args.verified}: {row['key']}: {rec}")
         if row["id"] not in audio:
-            path = Path(rec["audio"])
-            audio[row["id"]] = load_audio(str(path if path.is_absolute() else args.data.parent / path))
+            audio[row["id"]] = load_audio(rec.audio)
         examples.append(Example(text=verifier_prompt(row["think"]), target="", media_key=row["id"], audio=audio[row["id"]]))
         prefixes.append(reply_without_verdict(row["replies"][0]))
-        label = rec.get("answer") if rec.get("answer") is not None else row.get("label")
-        truth = judge(row.get("think"), row.get("choice"), label, rec["meta"]["scene"], vocab)
+        label = rec.answer if rec.answer is not None else row.get("label")
+        truth = judge(row.get("think"), row.get("choice"), label, rec.meta["scene"], vocab)
         hallucinated.append(truth.hallucinated)
         kinds.append({r.split(":", 1)[0] for r in truth.reasons})
-        truth_marks = verifier_checklist(row["think"], rec["meta"]["scene"])
+        truth_marks = verifier_checklist(row["think"], rec.meta["scene"])
         exact.append(truth_marks == prefixes[-1])
         got = dict(checklist_marks(prefixes[-1]))
-        hears_all.append(all(got.get(c) in ("yes", "heard") for c, w in checklist_marks(truth_marks) if w in ("yes", "heard")))
+        hears_all.append(all(got.get(c) in HEARD for c, w in checklist_marks(truth_marks) if w in HEARD))
         m = re.search(r"hear (\w+) sounds?", row.get("think") or "")
         lengths.append(m.group(1) if m else "?")
     margins = logit_margins(args.verifier, examples, prefixes)
@@ -95,6 +97,7 @@ def main() -> None:
         print(f"accounts of {n} sound(s): {len(true)} true, {len(false)} hallucinated, margin AUC "
               f"{'—' if area is None else f'{area:.2f}'}, kept at margin >= 1: {sum(m >= 1 for m in true)} true; "
               f"checklist exact {sum(e) / len(e):.2f}, every sound of the clip heard {sum(a) / len(a):.2f}")
+
 
 if __name__ == "__main__":
     main()

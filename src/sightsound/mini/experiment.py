@@ -180,6 +180,14 @@ def seed_dir(out: Path, seed: int) -> Path:
     return out / f"seed_{seed}"
 
 
+def predictions_path(run: Path, system: str) -> Path:
+    """The eval stage's per-item predictions file of ``system`` on the synthetic split in one seed's run."""
+    from sightsound.evaluate.run import output_paths
+    from sightsound.pipeline import Layout
+
+    return output_paths(Layout(run).eval(system, BENCH))["predictions"]
+
+
 # GRPO-trained systems and the adapter each starts from (the no-harm gate compares the first pair).
 GRPO_STARTS = {"sightsound_r1": "cot_sft"}
 
@@ -190,13 +198,11 @@ def answers_changed(runs: dict[int, Path], system: str, start: str) -> dict[int,
     move. Read from each run's predictions files; a seed without both is left out."""
     from sightsound.evaluate.compare import item_verdicts
     from sightsound.evaluate.intervals import mcnemar_exact
-    from sightsound.evaluate.run import output_paths
     from sightsound.jsonl import ArtefactError
-    from sightsound.pipeline import Layout
 
     out = {}
     for k, run in runs.items():
-        paths = [output_paths(Layout(run).eval(s, BENCH))["predictions"] for s in (system, start)]
+        paths = [predictions_path(run, s) for s in (system, start)]
         if not all(p.is_file() for p in paths):
             continue
         right = [item_verdicts(p) for p in paths]
@@ -221,15 +227,13 @@ def answers_off_options(runs: dict[int, Path], system: str) -> dict[str, Any] | 
     reply's own ``<think>`` names (the answer followed the chain of thought past the options), another
     sound class no option holds, words of the options but not one option, or anything else (e.g.
     ``no`` to a question that is not yes/no). None where no seed has a predictions file."""
-    from sightsound.evaluate.run import output_paths
     from sightsound.evaluate.scoring import official_tokens as words  # the benchmark's own word split
     from sightsound.mini.targets import CLASS_NAMES, mentioned_classes
     from sightsound.parsing import OK, extract_think, scored_text
-    from sightsound.pipeline import Layout
 
     items, kinds = 0, dict.fromkeys(OFF_OPTION_KINDS, 0)
     for run in runs.values():
-        path = output_paths(Layout(run).eval(system, BENCH))["predictions"]
+        path = predictions_path(run, system)
         if not path.is_file():
             continue
         for item in read_json(path):

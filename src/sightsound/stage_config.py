@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sightsound.artefacts import read_records, read_traces
-from sightsound.config import ConfigError, Recipe, dump_yaml, load_yaml, to_dict
+from sightsound.config import ConfigError, Recipe, dump_yaml, load_yaml
 from sightsound.jsonl import ArtefactError, read_jsonl
 from sightsound.schema import Sample
 

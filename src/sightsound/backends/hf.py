@@ -152,10 +152,10 @@ class HFBackend:
         s = reqs[0].sampling
         inputs = self._encode(reqs)
         greedy = s.temperature == 0
-        kwargs: dict[str, Any] = dict(
-            max_new_tokens=s.max_new_tokens, eos_token_id=self.eos_ids, pad_token_id=self.pad_id, use_cache=True,
-            repetition_penalty=1.0,
-        )
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": s.max_new_tokens, "eos_token_id": self.eos_ids, "pad_token_id": self.pad_id,
+            "use_cache": True, "repetition_penalty": 1.0,
+        }
         if greedy:
             kwargs.update(do_sample=False, num_return_sequences=1, temperature=None, top_p=None, top_k=None)
         else:

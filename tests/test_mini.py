@@ -117,6 +117,53 @@ def test_reading_drill_adds_accounts_over_silence_whose_marks_only_reading_gets_
     assert T.reading_drill_reply("I would hear nothing.").endswith(" Yes")
 
 
+def test_hearing_drill_leaves_heard_sounds_out_over_the_real_clip(mini_cache):
+    """``--hearing-drill``: a share of records add their true account with heard classes left out, over
+    the record's own clip; the left-out classes are ``heard``, the rest ``yes``, the verdict No, and
+    the hallucination truth the verify stage is scored with calls every such account false (a
+    ``count`` error: the teacher's missed source, left out or doubled). The other examples are exactly
+    those without it."""
+    import numpy as np
+
+    from sightsound.mini import roles as R
+    from sightsound.mini.world import split_records
+    from sightsound.synth.hallucination import judge
+    from sightsound.synth.vocab import all_classes
+
+    records, base = split_records("pretrain", 12, progress=False)
+    plain = R.examples_for("verifier", records, 0, base=base)
+    drilled = R.examples_for("verifier", records, 0, base=base, hearing_drill=0.5)
+    drills = [e for e in drilled if e.info["kind"] == "hearing_drill"]
+    assert [(e.text, e.target) for e in drilled if e.info["kind"] != "hearing_drill"] == \
+        [(e.text, e.target) for e in plain]
+    assert 2 <= len(drills) <= 10
+    scenes = {r["id"]: r["meta"]["scene"] for r in records}
+    for e in drills:
+        real = next(x for x in plain if x.info["id"] == e.info["id"])
+        assert np.array_equal(e.audio, real.audio) and e.media_key == real.media_key
+        scene = scenes[e.info["id"]]
+        heard = {s["name"] for s in T.heard_sounds(scene)}
+        named = T.mentioned_classes(e.info["cot"])
+        marks = dict(T.checklist_marks(e.target.rsplit(" ", 1)[0]))
+        assert named < heard and e.target.endswith(" No")
+        assert {c for c, m in marks.items() if m == "heard"} == heard - named
+        assert {c for c, m in marks.items() if m == "yes"} == named
+        truth = judge(e.info["cot"], None, None, scene, all_classes())
+        assert truth.hallucinated and all(r.startswith("count:") for r in truth.reasons), truth
+    # Leaving every class out gives the account that names nothing.
+    scene = records[0]["meta"]["scene"]
+    outs = {T.hearing_drill_cot(scene, random.Random(k)) for k in range(40)}
+    assert T.sounds_sentence([]) in outs
+    # Both shapes of a missed source, on a clip of two classes: left out, and doubled.
+    two = next(r["meta"]["scene"] for r in records if len({s["name"] for s in T.heard_sounds(r["meta"]["scene"])}) == 2)
+    shapes = {T.hearing_drill_cot(two, random.Random(k)) for k in range(60)}
+    counts = {len(T.heard_sounds(two)) - 1, len(T.heard_sounds(two))}
+    assert any(f" {T.number_word(n)} sound" in cot for cot in shapes for n in counts if n)
+    doubled = [c for c in shapes if c.count(", then ") == len(T.heard_sounds(two)) - 1 and len(T.mentioned_classes(c)) == 1]
+    assert doubled, shapes
+    assert T.hearing_drill_cot({**scene, "sources": []}, random.Random(0)) is None
+
+
 def test_verifier_examples_are_balanced(pretrain_items):
     rng = random.Random(1)
     labels = [y for _, _, scene in pretrain_items for _, y, _ in T.verifier_examples(scene, rng)]
@@ -296,6 +343,10 @@ def test_focus_weight_is_for_the_verifier_only(tmp_path):
         pretrain("student", tmp_path / "s", steps=1, reading_drill=0.3)
     with pytest.raises(ValueError, match="between 0 and 1"):
         pretrain("verifier", tmp_path / "v", steps=1, reading_drill=1.5)
+    with pytest.raises(ValueError, match="--role verifier only"):
+        pretrain("student", tmp_path / "s", steps=1, hearing_drill=0.3)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        pretrain("verifier", tmp_path / "v", steps=1, hearing_drill=-0.1)
     with pytest.raises(ValueError, match="--role student only"):
         pretrain("verifier", tmp_path / "v", steps=1, qa_share=0.5)
     with pytest.raises(ValueError, match="between 0 and 0.5"):

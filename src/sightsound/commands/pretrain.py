@@ -62,6 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="verifier: for this share of records add one of their accounts over a silent "
                              "clip, where every class the account names is 'silent': the checklist's marks "
                              "can only be got right by reading the account [ours; default 0]")
+    parser.add_argument("--hearing-drill", type=float, default=0.0, metavar="SHARE",
+                        help="verifier: for this share of records add their true account with one or more "
+                             "heard sounds left out, over the real clip: the left-out classes are 'heard' "
+                             "and only listening gets them right [ours; default 0]")
     parser.add_argument("--qa-share", type=float, default=R.STUDENT_QA_SHARE, metavar="SHARE",
                         help="student: share of the examples that are answer-only replies to the record's "
                              f"question, at most 0.5 (one per record) [ours; default {R.STUDENT_QA_SHARE:g}, "
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
                     size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder,
                     describe=args.describe, focus_weight=args.focus_weight,
                     teacher_traces=args.teacher_traces, reading_drill=args.reading_drill,
-                    qa_share=args.qa_share)
+                    qa_share=args.qa_share, hearing_drill=args.hearing_drill)
     summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
     if "heldout" in info:
         summary["heldout_accuracy"] = info["heldout"]["accuracy"]

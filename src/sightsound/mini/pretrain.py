@@ -203,7 +203,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
              size: str = "mini", device: str = "cpu", lr: float = LR,
              freeze_encoder: bool = False, describe: bool = False, focus_weight: float = 1.0,
              teacher_traces: str | Path | None = None, reading_drill: float = 0.0,
-             qa_share: float = R.STUDENT_QA_SHARE) -> dict[str, Any]:
+             qa_share: float = R.STUDENT_QA_SHARE, hearing_drill: float = 0.0) -> dict[str, Any]:
     """Build, train, save and (optionally) evaluate one role; returns the info written to ``pretrain_info.json``.
 
     ``teacher_traces`` (verifier only): a ``sightsound teach`` output on pretraining-split records;
@@ -228,6 +228,11 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
                          "it applies to --role verifier only")
     if not 0.0 <= reading_drill <= 1.0:
         raise ValueError(f"--reading-drill is a share of records, between 0 and 1; got {reading_drill}")
+    if hearing_drill and role != "verifier":
+        raise ValueError("--hearing-drill adds accounts that leave heard sounds out to the verifier's examples; "
+                         "it applies to --role verifier only")
+    if not 0.0 <= hearing_drill <= 1.0:
+        raise ValueError(f"--hearing-drill is a share of records, between 0 and 1; got {hearing_drill}")
     if qa_share != R.STUDENT_QA_SHARE and role != "student":
         raise ValueError("--qa-share sets the share of the student's answer-only examples; "
                          "it applies to --role student only")
@@ -241,7 +246,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
 
     records, base = split_records("pretrain", num, progress=progress)
     examples = R.examples_for(role, records, seed, base=base, describe=describe, samples=samples,
-                              reading_drill=reading_drill, qa_share=qa_share)
+                              reading_drill=reading_drill, qa_share=qa_share, hearing_drill=hearing_drill)
     log.info("%s: %d examples from %d pretraining records", role, len(examples), len(records))
 
     if out.exists():  # a stale directory would mix old and new files
@@ -280,6 +285,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "describe": describe if role == "student" else None,
         "teacher_traces": _traces_info(teacher_traces, samples, records) if teacher_traces else None,
         "reading_drill": reading_drill if role == "verifier" else None,
+        "hearing_drill": hearing_drill if role == "verifier" else None,
         "qa_share": qa_share if role == "student" else None,
         "examples": len(cache.items), "epochs": round(history["epochs"], 2),
         "pretrain_split": {"name": s.name, "seed": s.seed, "num": len(records)},
@@ -298,6 +304,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
                      + (f" --focus-weight {focus_weight:g}" if focus_weight != 1.0 else "")
                      + (" --teacher-traces TRACES.jsonl" if teacher_traces else "")
                      + (f" --reading-drill {reading_drill:g}" if reading_drill else "")
+                     + (f" --hearing-drill {hearing_drill:g}" if hearing_drill else "")
                      + (f" --qa-share {qa_share:g}" if role == "student" and qa_share != R.STUDENT_QA_SHARE else ""),
     }
     del cache, model

@@ -181,17 +181,20 @@ _BUILDERS = {"teacher": teacher_examples, "verifier": verifier_examples, "studen
 def examples_for(role: str, records: list[dict], seed: int, base: Path | None = None,
                  with_media: bool = True, describe: bool = False,
                  samples: dict[str, tuple[str, ...]] | None = None, reading_drill: float = 0.0,
-                 qa_share: float = STUDENT_QA_SHARE) -> list[Example]:
+                 qa_share: float = STUDENT_QA_SHARE, hearing_drill: float = 0.0) -> list[Example]:
     """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record.
 
     ``describe`` (student only): add the audio description to the mixture (``--describe``; the
     shipped student was trained without it). ``samples`` (verifier only): the teacher's sampled
     thinks per record id (:func:`teacher_samples`). ``reading_drill`` (verifier only): the share of
     records that add one of their accounts over a silent clip (:func:`targets.reading_drill_reply`);
-    drawn from a separate generator, so 0 gives exactly the examples of before. ``qa_share``
+    drawn from a separate generator, so 0 gives exactly the examples of before. ``hearing_drill``
+    (verifier only): the share of records that add their true account with heard classes left out,
+    over the real clip (:func:`targets.hearing_drill_cot`; its own generator too). ``qa_share``
     (student only): the share of examples that answer the record's question (``--qa-share``)."""
     rng = random.Random(f"{role}-{seed}")
     drill_rng = random.Random(f"{role}-{seed}-drill")
+    hearing_rng = random.Random(f"{role}-{seed}-hearing")
     out: list[Example] = []
     for k, record in enumerate(records):
         if role == "verifier":  # another scene's true account, labelled against this audio
@@ -215,6 +218,13 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
             out.append(Example(text=verifier_prompt(cot), target=T.reading_drill_reply(cot),
                                media_key=f"silence-{0 if audio is None else len(audio)}",
                                audio=silence, info={"id": record["id"], "kind": "reading_drill", "cot": cot}))
+        if role == "verifier" and hearing_drill and hearing_rng.random() < hearing_drill:
+            scene = record["meta"]["scene"]
+            cot = T.hearing_drill_cot(scene, hearing_rng, with_slots=hearing_rng.random() < 0.7)
+            if cot is not None:
+                out.append(Example(text=verifier_prompt(cot), target=T.verifier_reply(cot, scene, "No"),
+                                   media_key=record["id"], images=images, audio=audio,
+                                   info={"id": record["id"], "kind": "hearing_drill", "cot": cot}))
     return out
 
 

@@ -277,6 +277,33 @@ def reading_drill_reply(cot: str) -> str:
     return f"{_checklist(said, set())} {'No' if said else 'Yes'}"
 
 
+def hearing_drill_cot(scene: dict, rng: random.Random, with_slots: bool = True) -> str | None:
+    """The true account with one or more of its heard classes left out (every source of each); None
+    where nothing is heard.
+
+    [ours] ``sightsound pretrain --hearing-drill``: the teacher's commonest error the verifier misses
+    on clips of several sounds is a heard source it does not mention — either left out, the count
+    fitted to what is left, or *doubled*: its place taken by another copy of a class it does name
+    ("two sounds: a guitar, then a guitar" over a guitar and a bird; the hallucination truth's
+    ``count`` kind). Its weakest marks are those ``heard`` ones (assets/mini/README.md, sessions 12,
+    16 and 17). The corruptions above never leave a source out (``count`` only changes the number
+    word), so a missed source is drilled here, in both shapes, half each where a class is left to
+    double: the right marks for the left-out classes (``heard``) can only come from listening.
+    Leaving every class out gives the account that names nothing, where every mark is a hearing
+    decision.
+    """
+    heard = heard_sounds(scene)
+    classes = list(dict.fromkeys(s["name"] for s in heard))
+    if not classes:
+        return None
+    dropped = set(rng.sample(classes, rng.randint(1, len(classes))))
+    items = [(s["name"], s["slot"] if with_slots and s.get("visible") else None) for s in heard]
+    kept = [c for c in classes if c not in dropped]
+    if kept and rng.random() < 0.5:  # doubled: each left-out source named as a kept class
+        return sounds_sentence([(name if name not in dropped else rng.choice(kept), slot) for name, slot in items])
+    return sounds_sentence([(name, slot) for name, slot in items if name not in dropped])
+
+
 def checklist_marks(checklist: str) -> list[tuple[str, str]]:
     """(class, check word) pairs read back from a checklist (:func:`verifier_checklist`'s format),
     in the order written (a model's reply may repeat or skip a class)."""

@@ -189,8 +189,8 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
     thinks per record id (:func:`teacher_samples`). ``reading_drill`` (verifier only): the share of
     records that add one of their accounts over a silent clip (:func:`targets.reading_drill_reply`);
     drawn from a separate generator, so 0 gives exactly the examples of before. ``hearing_drill``
-    (verifier only): the share of records that add their true account with heard classes left out,
-    over the real clip (:func:`targets.hearing_drill_cot`; its own generator too). ``qa_share``
+    (verifier only): the share of records that add their true account with heard classes left out
+    or doubled, over the real clip (:func:`targets.hearing_drill_cot`; its own generator too). ``qa_share``
     (student only): the share of examples that answer the record's question (``--qa-share``)."""
     rng = random.Random(f"{role}-{seed}")
     drill_rng = random.Random(f"{role}-{seed}-drill")

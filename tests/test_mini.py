@@ -91,22 +91,29 @@ def test_teacher_samples_join_the_verifier_examples_labelled_by_the_truth(pretra
         R.teacher_samples(other)
 
 
+def _verifier_drills(**drill):
+    """(records, plain examples, drill examples) of 12 pretraining records with one drill flag set
+    (``reading_drill=0.5`` …); the examples other than the drill's are exactly the plain ones."""
+    from sightsound.mini import roles as R
+    from sightsound.mini.world import split_records
+
+    (flag, _), = drill.items()
+    records, base = split_records("pretrain", 12, progress=False)
+    plain = R.examples_for("verifier", records, 0, base=base)
+    drilled = R.examples_for("verifier", records, 0, base=base, **drill)
+    drills = [e for e in drilled if e.info["kind"] == flag]
+    assert [(e.text, e.target) for e in drilled if e.info["kind"] != flag] == [(e.text, e.target) for e in plain]
+    assert 2 <= len(drills) <= 10
+    return records, plain, drills
+
+
 def test_reading_drill_adds_accounts_over_silence_whose_marks_only_reading_gets_right(mini_cache):
     """``--reading-drill``: a share of records add one of their accounts over a silent clip of the same
     length; every class the account names is ``silent``, every other ``no``; the other examples are
     exactly those without the drill."""
     import numpy as np
 
-    from sightsound.mini import roles as R
-    from sightsound.mini.world import split_records
-
-    records, base = split_records("pretrain", 12, progress=False)
-    plain = R.examples_for("verifier", records, 0, base=base)
-    drilled = R.examples_for("verifier", records, 0, base=base, reading_drill=0.5)
-    drills = [e for e in drilled if e.info["kind"] == "reading_drill"]
-    assert [(e.text, e.target) for e in drilled if e.info["kind"] != "reading_drill"] == \
-        [(e.text, e.target) for e in plain]
-    assert 2 <= len(drills) <= 10
+    _, plain, drills = _verifier_drills(reading_drill=0.5)
     for e in drills:
         real = next(x for x in plain if x.info["id"] == e.info["id"])
         assert e.audio.shape == real.audio.shape and not np.any(e.audio) and e.media_key.startswith("silence-")
@@ -125,18 +132,10 @@ def test_hearing_drill_leaves_heard_sounds_out_over_the_real_clip(mini_cache):
     those without it."""
     import numpy as np
 
-    from sightsound.mini import roles as R
-    from sightsound.mini.world import split_records
     from sightsound.synth.hallucination import judge
     from sightsound.synth.vocab import all_classes
 
-    records, base = split_records("pretrain", 12, progress=False)
-    plain = R.examples_for("verifier", records, 0, base=base)
-    drilled = R.examples_for("verifier", records, 0, base=base, hearing_drill=0.5)
-    drills = [e for e in drilled if e.info["kind"] == "hearing_drill"]
-    assert [(e.text, e.target) for e in drilled if e.info["kind"] != "hearing_drill"] == \
-        [(e.text, e.target) for e in plain]
-    assert 2 <= len(drills) <= 10
+    records, plain, drills = _verifier_drills(hearing_drill=0.5)
     scenes = {r["id"]: r["meta"]["scene"] for r in records}
     for e in drills:
         real = next(x for x in plain if x.info["id"] == e.info["id"])

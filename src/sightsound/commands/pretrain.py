@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="verifier: for this share of records add their true account with one or more "
                              "heard sounds left out or doubled (another copy of a named class in their place), "
                              "over the real clip: the left-out classes are 'heard' and only listening gets "
-                             "them right [ours; default 0; tried, not shipped: assets/mini/README.md]")
+                             "them right [ours; default 0; assets/mini/README.md, session 17]")
     parser.add_argument("--qa-share", type=float, default=R.STUDENT_QA_SHARE, metavar="SHARE",
                         help="student: share of the examples that are answer-only replies to the record's "
                              f"question, at most 0.5 (one per record) [ours; default {R.STUDENT_QA_SHARE:g}, "

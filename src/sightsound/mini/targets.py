@@ -118,10 +118,15 @@ def heard_sounds(scene: dict) -> list[dict]:
     return sorted(audible, key=lambda s: (s["onset_s"], order.get(s["slot"], len(SLOTS)), s["name"]))
 
 
+def heard_items(scene: dict, with_slots: bool = True) -> list[tuple[str, str | None]]:
+    """(class, slot) of every heard source in onset order: an account's items (slots only for visible
+    sources; audio cannot check them)."""
+    return [(s["name"], s["slot"] if with_slots and s.get("visible") else None) for s in heard_sounds(scene)]
+
+
 def audio_cot(scene: dict, with_slots: bool = True) -> str:
-    """The true account in the teacher's words (slots only for visible sources; audio cannot check them)."""
-    items = [(s["name"], s["slot"] if with_slots and s.get("visible") else None) for s in heard_sounds(scene)]
-    return sounds_sentence(items)
+    """The true account in the teacher's words."""
+    return sounds_sentence(heard_items(scene, with_slots))
 
 
 def account_is_true(items: list[tuple[str, str | None]], scene: dict) -> bool:
@@ -143,7 +148,7 @@ def account_is_true(items: list[tuple[str, str | None]], scene: dict) -> bool:
 def corrupt_cot(scene: dict, kind: str, rng: random.Random, with_slots: bool = True) -> str | None:
     """A false account of ``kind`` (see :data:`CORRUPTIONS`), or None where the scene cannot have one."""
     heard = heard_sounds(scene)
-    items = [(s["name"], s["slot"] if with_slots and s.get("visible") else None) for s in heard]
+    items = heard_items(scene, with_slots)
     present = {s["name"] for s in heard}
     absent = [c for c in CLASS_NAMES if c not in present]
     if kind == "swap":
@@ -206,7 +211,7 @@ def verifier_examples(scene: dict, rng: random.Random, fps: float = 2.0,
     out.append((vision, "Yes" if vision_true else "No", "teacher_true" if vision_true else "teacher_false"))
     if foreign is not None:
         with_slots = rng.random() < 0.7
-        items = [(s["name"], s["slot"] if with_slots and s.get("visible") else None) for s in heard_sounds(foreign)]
+        items = heard_items(foreign, with_slots)
         ok = account_is_true(items, scene)
         out.append((sounds_sentence(items), "Yes" if ok else "No", "foreign_true" if ok else "foreign_false"))
     if samples:
@@ -292,12 +297,11 @@ def hearing_drill_cot(scene: dict, rng: random.Random, with_slots: bool = True) 
     Leaving every class out gives the account that names nothing, where every mark is a hearing
     decision.
     """
-    heard = heard_sounds(scene)
-    classes = list(dict.fromkeys(s["name"] for s in heard))
+    items = heard_items(scene, with_slots)
+    classes = list(dict.fromkeys(name for name, _ in items))
     if not classes:
         return None
     dropped = set(rng.sample(classes, rng.randint(1, len(classes))))
-    items = [(s["name"], s["slot"] if with_slots and s.get("visible") else None) for s in heard]
     kept = [c for c in classes if c not in dropped]
     if kept and rng.random() < 0.5:  # doubled: each left-out source named as a kept class
         return sounds_sentence([(name if name not in dropped else rng.choice(kept), slot) for name, slot in items])

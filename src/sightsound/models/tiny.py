@@ -241,9 +241,9 @@ def mrope_section(head_dim: int) -> list[int]:
 
 def _vision_kwargs(s: TinySizes) -> dict[str, Any]:
     return {"depth": s.vision_depth, "hidden_size": s.vision_hidden_size, "num_heads": s.vision_num_heads,
-                "intermediate_size": s.vision_intermediate_size, "out_hidden_size": s.hidden_size,
-                "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
-                "fullatt_block_indexes": [s.vision_depth - 1]}
+            "intermediate_size": s.vision_intermediate_size, "out_hidden_size": s.hidden_size,
+            "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
+            "fullatt_block_indexes": [s.vision_depth - 1]}
 
 
 def _image_processor(s: TinySizes):
@@ -279,8 +279,8 @@ def _build_student(tok, s: TinySizes):
     config = Qwen2AudioConfig(
         text_config={"model_type": "qwen2", **_text_config(tok, s, mrope=False)},
         audio_config={"d_model": s.audio_d_model, "encoder_layers": s.audio_layers,
-                          "encoder_attention_heads": s.audio_heads, "encoder_ffn_dim": s.audio_ffn_dim,
-                          "num_mel_bins": 128, "max_source_positions": 50 * s.chunk_length},
+                      "encoder_attention_heads": s.audio_heads, "encoder_ffn_dim": s.audio_ffn_dim,
+                      "num_mel_bins": 128, "max_source_positions": 50 * s.chunk_length},
         audio_token_index=tok.convert_tokens_to_ids("<|AUDIO|>"),
     )
     return Qwen2AudioForConditionalGeneration(config), {"feature_extractor": _feature_extractor(s)}, AUDIO_CHAT_TEMPLATE
@@ -294,9 +294,9 @@ def _build_omni(tok, s: TinySizes):
         text_config=_text_config(tok, s, mrope=True),
         vision_config=_vision_kwargs(s),
         audio_config={"d_model": s.audio_d_model, "encoder_layers": s.audio_layers,
-                          "encoder_attention_heads": s.audio_heads, "encoder_ffn_dim": s.audio_ffn_dim,
-                          "num_mel_bins": 128, "max_source_positions": 50 * s.chunk_length,
-                          "n_window": 50, "output_dim": s.hidden_size},
+                      "encoder_attention_heads": s.audio_heads, "encoder_ffn_dim": s.audio_ffn_dim,
+                      "num_mel_bins": 128, "max_source_positions": 50 * s.chunk_length,
+                      "n_window": 50, "output_dim": s.hidden_size},
         audio_token_index=ids("<|AUDIO|>"), image_token_index=ids("<|IMAGE|>"),
         video_token_index=ids("<|VIDEO|>"), audio_start_token_id=ids("<|audio_bos|>"),
         audio_end_token_id=ids("<|audio_eos|>"), user_token_id=ids("user"),

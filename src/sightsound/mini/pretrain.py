@@ -223,16 +223,12 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     if teacher_traces and role != "verifier":
         raise ValueError("--teacher-traces adds the teacher's samples to the verifier's examples; "
                          "it applies to --role verifier only")
-    if reading_drill and role != "verifier":
-        raise ValueError("--reading-drill adds accounts over silent clips to the verifier's examples; "
-                         "it applies to --role verifier only")
-    if not 0.0 <= reading_drill <= 1.0:
-        raise ValueError(f"--reading-drill is a share of records, between 0 and 1; got {reading_drill}")
-    if hearing_drill and role != "verifier":
-        raise ValueError("--hearing-drill adds accounts that leave heard sounds out to the verifier's examples; "
-                         "it applies to --role verifier only")
-    if not 0.0 <= hearing_drill <= 1.0:
-        raise ValueError(f"--hearing-drill is a share of records, between 0 and 1; got {hearing_drill}")
+    for flag, share, adds in (("--reading-drill", reading_drill, "accounts over silent clips"),
+                              ("--hearing-drill", hearing_drill, "accounts that leave heard sounds out")):
+        if share and role != "verifier":
+            raise ValueError(f"{flag} adds {adds} to the verifier's examples; it applies to --role verifier only")
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{flag} is a share of records, between 0 and 1; got {share}")
     if qa_share != R.STUDENT_QA_SHARE and role != "student":
         raise ValueError("--qa-share sets the share of the student's answer-only examples; "
                          "it applies to --role student only")

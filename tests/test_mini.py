@@ -405,7 +405,7 @@ def test_pretrain_runs_and_the_loss_falls(role, mini_cache, tmp_path):
 
 # ------------------------------------------------------------------------------------- shipped
 # How far above chance each shipped role must score (see assets/mini/README.md for the numbers).
-MARGIN = {"teacher": 0.1, "student": 0.1, "verifier": 0.08}  # verifier: 0.116 recorded on its slice, less slack
+MARGIN = {"teacher": 0.1, "student": 0.1, "verifier": 0.25}  # verifier: 0.37 recorded on its slice, less slack
 
 
 @pytest.mark.slow
@@ -450,7 +450,7 @@ def test_shipped_verifier_recorded_that_it_listens():
     held = json.loads((path / "pretrain_info.json").read_text())["heldout"]
     assert held["n"] >= 300 and held["verdict_rule"] == "final"
     assert held["accuracy"] >= held["chance"] + 0.1, held
-    assert held["margins"]["listening_auc"] >= 0.7, held["margins"]
+    assert held["margins"]["listening_auc"] >= 0.9, held["margins"]  # the gate (README); 0.99 recorded
 
 
 def test_auc_is_the_mann_whitney_statistic():

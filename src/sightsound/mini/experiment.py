@@ -450,6 +450,26 @@ def _shared_systems(recipe: Recipe, systems: list[str]) -> list[str]:
     return next((order for order in (untrained, pretrained_last) if set(eval_plan(recipe, order)) <= full), [])
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: a seed worker gets SIGTERM when the experiment process ends (Linux's
+    ``PR_SET_PDEATHSIG``). Without it a killed experiment (``kill``, a scheduler's SIGTERM to the
+    main process) left its seed workers training for up to 20 minutes each, on the cores and holding
+    their seeds' locks, so a restart found the seeds in use. A stage a worker leaves unfinished is not
+    recorded as done, and the rerun continues it. Elsewhere a no-op."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM) != 0:
+        return  # best effort: the experiment runs the same without it
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str, str] | None = None,
                    eval_split: str = "test", jobs: int = 1, threads: int | None = None) -> dict:
     """Every seed's pipeline, then the summary. With ``jobs`` > 1 [ours] seed 0 first makes the shared
@@ -481,7 +501,8 @@ def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {k: pool.submit(_run_seed, r, Path(r.output_dir), threads) for k, r in recipes.items()}
             per_seed = {k: f.result() for k, f in futures.items()}
     summary = summarize(per_seed, first, eval_split, base.models.verifier.name_or_path)

@@ -1,4 +1,4 @@
-"""Shared by the kill-and-resume tests of teach and verify: kill a stage mid-run as a preemption does."""
+"""Shared by the kill tests: kill a stage mid-run as a preemption does; wait for processes to be gone."""
 
 from __future__ import annotations
 
@@ -31,3 +31,19 @@ def tear(out: Path, half_line: bytes) -> None:
     """Append half a line, as a kill in the middle of a write leaves."""
     with out.open("ab") as f:
         f.write(half_line)
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie (an orphan is reaped by whoever adopts it, which may be slow to). Linux /proc."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+def still_alive(pids: list[int], timeout_s: float) -> list[int]:
+    """Those of ``pids`` still running after up to ``timeout_s`` (returns as soon as none is)."""
+    deadline = time.monotonic() + timeout_s
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [p for p in pids if alive(p)]

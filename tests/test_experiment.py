@@ -1,14 +1,13 @@
 """``sightsound experiment`` in a reduced setting: seeds share the distillation, differ in training."""
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from _kill import alive, still_alive
 
 from sightsound.config import load_recipe
 from sightsound.jsonl import read_json, read_jsonl
@@ -117,20 +116,18 @@ def test_the_shared_phase_evaluates_each_untrained_system_as_the_full_run_does()
     assert _shared_systems(recipe, ["pretrained_r1_aqa_prompt", "cot_sft"]) == []
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads process states from /proc (Linux)")
 def test_a_killed_experiment_takes_its_seed_workers_with_it(tmp_path):
-    """The seed pool of ``--jobs 2`` (spawned workers, the experiment's initializer): SIGTERM to the
-    experiment process ends a worker in the middle of a task. Without the initializer the worker
-    keeps running its task (here a 2-minute sleep; in a run, a seed's training)."""
+    """The experiment's seed pool (``seed_pool``, what ``--jobs 2`` trains in): SIGTERM to the
+    experiment process ends a worker in the middle of a task. Without the pool's initializer the
+    worker keeps running its task (here a 2-minute sleep; in a run, a seed's training)."""
     script = tmp_path / "pool.py"
     script.write_text(textwrap.dedent("""
-        import multiprocessing, os, sys, time
-        from concurrent.futures import ProcessPoolExecutor
-        from sightsound.mini.experiment import die_with_parent
+        import os, time
+        from sightsound.mini.experiment import seed_pool
 
         if __name__ == "__main__":
-            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=die_with_parent, initargs=(os.getpid(),))
+            pool = seed_pool(1)
             print(pool.submit(os.getpid).result(), flush=True)
             pool.submit(time.sleep, 120)
             time.sleep(120)
@@ -138,22 +135,10 @@ def test_a_killed_experiment_takes_its_seed_workers_with_it(tmp_path):
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         worker = int(parent.stdout.readline())
-        os.kill(worker, 0)  # alive, busy with the sleep
+        assert alive(worker)  # busy with the sleep
         parent.send_signal(signal.SIGTERM)
         parent.wait(timeout=30)
-        deadline = time.monotonic() + 30
-        while _alive(worker) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not _alive(worker), "the seed worker outlived the experiment process"
+        assert not still_alive([worker], timeout_s=30), "the seed worker outlived the experiment process"
     finally:
         parent.kill()
         parent.wait()
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie (an orphan is reaped by whoever adopts it, which may be slow to)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False

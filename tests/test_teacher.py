@@ -11,11 +11,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from _kill import kill_after_lines, tear
+from _kill import kill_after_lines, still_alive, tear
 
 from sightsound.backends.base import Generation, GenerationResult
 from sightsound.config import ConfigError, Recipe, load_recipe
@@ -402,14 +401,4 @@ def test_decode_workers_leave_when_teach_is_killed():
     assert workers and proc.pid not in workers
     proc.kill()
     proc.wait()
-
-    def alive(pid: int) -> bool:
-        try:
-            return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-        except FileNotFoundError:
-            return False
-
-    deadline = time.time() + 10
-    while any(alive(p) for p in workers) and time.time() < deadline:
-        time.sleep(0.1)
-    assert not any(alive(p) for p in workers), f"decoding processes {workers} outlived their teach process"
+    assert not still_alive(workers, timeout_s=10), f"decoding processes {workers} outlived their teach process"

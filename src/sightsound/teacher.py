@@ -267,9 +267,12 @@ def decode_workers(cfg: TeachConfig, records: int) -> int:
     return max(1, min(cfg.decode_workers or os.cpu_count() or 1, records))
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: leave when the teach process is gone (killed with SIGKILL, it cannot stop us;
-    a worker waiting on its task queue would otherwise wait forever, holding its memory)."""
+def exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave when the process that made the pool is gone (killed with SIGKILL, it
+    cannot stop us). Teach's decoding workers would otherwise wait on their task queue forever, holding
+    their memory; the experiment's seed workers (``mini.experiment.seed_pool``) would go on training,
+    on the cores and holding their seeds' locks. A watching thread, not a signal: it works on any
+    platform and while the worker is busy in a task."""
     import threading
 
     def watch() -> None:
@@ -292,7 +295,7 @@ def decode_pool(workers: int) -> Executor:
 
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
-                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+                               initializer=exit_with_parent, initargs=(os.getpid(),))
 
 
 def prefetch(batches: list[list[Sample]], cfg: TeachConfig, pool: Executor, workers: int, encode: str | None = None,

@@ -450,24 +450,18 @@ def _shared_systems(recipe: Recipe, systems: list[str]) -> list[str]:
     return next((order for order in (untrained, pretrained_last) if set(eval_plan(recipe, order)) <= full), [])
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Pool initializer: a seed worker gets SIGTERM when the experiment process ends (Linux's
-    ``PR_SET_PDEATHSIG``). Without it a killed experiment (``kill``, a scheduler's SIGTERM to the
-    main process) left its seed workers training for up to 20 minutes each, on the cores and holding
-    their seeds' locks, so a restart found the seeds in use. A stage a worker leaves unfinished is not
-    recorded as done, and the rerun continues it. Elsewhere a no-op."""
-    import sys
+def seed_pool(jobs: int):
+    """The ``--jobs`` processes that train the seeds: spawned, so each starts with its own torch
+    thread count, and gone with the experiment process (:func:`sightsound.teacher.exit_with_parent`):
+    a killed experiment once left its seed workers training, holding their seeds' locks. A stage a
+    worker leaves unfinished is not recorded as done; the rerun continues it."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
+    from sightsound.teacher import exit_with_parent
 
-    pr_set_pdeathsig = 1  # <linux/prctl.h>
-    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM) != 0:
-        return  # best effort: the experiment runs the same without it
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=exit_with_parent, initargs=(os.getpid(),))
 
 
 def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str, str] | None = None,
@@ -498,11 +492,7 @@ def run_experiment(recipe: Recipe, seeds: int, out: str | Path, models: dict[str
         _run_seed(dataclasses.replace(recipes[0], systems=_shared_systems(base, base.systems)), first, None)
         for k in range(1, seeds):
             _share_from(first, Path(recipes[k].output_dir))
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        with seed_pool(jobs) as pool:
             futures = {k: pool.submit(_run_seed, r, Path(r.output_dir), threads) for k, r in recipes.items()}
             per_seed = {k: f.result() for k, f in futures.items()}
     summary = summarize(per_seed, first, eval_split, base.models.verifier.name_or_path)

@@ -190,6 +190,24 @@ def test_exported_stage_configs_are_the_runs_own(tmp_path):
     assert load_recipe(tmp_path / "cot_sft.yaml").sft.gradient_accumulation_steps == recipe.sft.gradient_accumulation_steps == 4
 
 
+def test_export_refuses_a_path_the_run_would_replace(tmp_path):
+    """A training file or output folder given to export-stage-config is an error, not silently the run's:
+    the launch would otherwise train (or resume) the run's own stage."""
+    from sightsound.config import ConfigError
+    from sightsound.stage_config import export_stage_config
+
+    paper = REPO / "configs" / "paper.yaml"
+    for key, stage in (("sft.train_file", "train/cot_sft"), ("sft.output_dir", "train/cot_sft"),
+                       ("grpo.init_adapter", "train/sightsound_r1")):
+        with pytest.raises(ConfigError, match=rf"{key}='/elsewhere'.*{stage} trains the run's own files"):
+            export_stage_config(load_recipe(paper, [f"{key}=/elsewhere"]), tmp_path / "run", stage, tmp_path / "x.yaml")
+        assert not (tmp_path / "x.yaml").exists()
+    # The run's own paths, given again (a re-export of an exported file), are no clash.
+    to = export_stage_config(load_recipe(paper), tmp_path / "run", "train/cot_sft", tmp_path / "a.yaml")
+    again = export_stage_config(load_recipe(to), tmp_path / "run", "train/cot_sft", tmp_path / "b.yaml")
+    assert load_recipe(again) == load_recipe(to)
+
+
 def test_a_stage_that_produced_only_errors_is_named_with_its_endpoint(tmp_path):
     from sightsound.jsonl import write_jsonl_atomic
     from sightsound.pipeline import _all_failed

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # Settings that change how fast a stage runs, not what it writes.
 ROLE = {"teach": "teacher", "verify": "verifier"}
+# A training section's paths that the run sets for each system (``pipeline.stage_recipe``).
+RUN_PATHS = ("train_file", "output_dir", "init_adapter")
 
 
 # ----------------------------------------------------------------------------------- export-stage-config
@@ -39,6 +41,15 @@ def export_stage_config(recipe: Recipe, run_dir: str | Path, stage: str, to: str
     if system not in _check_systems(recipe):
         log.warning("%s is not among the recipe's systems %s", system, recipe.systems)
     trainer, sub = stage_recipe(recipe, Layout(Path(run_dir).resolve()), system)
+    # The run decides where a system trains; a path given on the command line would be silently
+    # replaced by the run's, and the launch would train (or resume) the run's own stage instead.
+    given, used = getattr(recipe, trainer), getattr(sub, trainer)
+    clash = [f"{trainer}.{key}={getattr(given, key)!r}" for key in RUN_PATHS
+             if getattr(given, key, None) and getattr(given, key) != getattr(used, key)]
+    if clash:
+        raise ConfigError(f"{', '.join(clash)}: {stage} trains the run's own files ({trainer}.train_file="
+                          f"{getattr(used, 'train_file')}, {trainer}.output_dir={getattr(used, 'output_dir')}); "
+                          f"to train other files, pass them to `sightsound {trainer}` instead of exporting this stage")
     to = Path(to)
     to.parent.mkdir(parents=True, exist_ok=True)
     header = (f"# {stage} of recipe {recipe.name!r}, exported by `sightsound export-stage-config` (do not edit:\n"

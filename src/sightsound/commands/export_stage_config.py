@@ -8,7 +8,9 @@ pointing at the run directory's training set, output folder and starting adapter
 
 So multi-GPU training reads the same numbers as ``sightsound run`` (no hand-kept copy to drift),
 and writes where ``run`` looks: a later ``sightsound run`` re-enters that stage, whose trainer
-resumes from the checkpoint in its output folder.
+resumes from the checkpoint in its output folder. The run sets the stage's training file, output
+folder and starting adapter; an override of one of them is refused (to train other files, give them
+to ``sightsound sft``/``grpo`` directly).
 """
 
 from __future__ import annotations

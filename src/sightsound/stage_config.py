@@ -48,7 +48,7 @@ def export_stage_config(recipe: Recipe, run_dir: str | Path, stage: str, to: str
              if getattr(given, key, None) and getattr(given, key) != getattr(used, key)]
     if clash:
         raise ConfigError(f"{', '.join(clash)}: {stage} trains the run's own files ({trainer}.train_file="
-                          f"{getattr(used, 'train_file')}, {trainer}.output_dir={getattr(used, 'output_dir')}); "
+                          f"{used.train_file}, {trainer}.output_dir={used.output_dir}); "
                           f"to train other files, pass them to `sightsound {trainer}` instead of exporting this stage")
     to = Path(to)
     to.parent.mkdir(parents=True, exist_ok=True)

@@ -164,6 +164,74 @@ def test_hearing_drill_leaves_heard_sounds_out_over_the_real_clip(mini_cache):
     assert T.hearing_drill_cot({**scene, "sources": []}, random.Random(0)) is None
 
 
+def test_first_mark_shows_the_order_errors_a_class_checklist_cannot(pretrain_items):
+    """``--first-mark``: a named class heard first reads ``first`` (all of them when onsets tie); the
+    checklist then agrees with every true account and disagrees with every order corruption that puts
+    another heard class first, whose class-by-class marks are all clean. Without the flag no reply
+    changes."""
+    rng = random.Random(3)
+    scenes = [scene for *_, scene in pretrain_items]
+    caught = clean_before = 0
+    for k, scene in enumerate(scenes):
+        first = T.heard_first(scene)
+        heard = {s["name"] for s in T.heard_sounds(scene)}
+        assert first <= heard and bool(first) == bool(heard)
+        for cot, label, kind in T.verifier_examples(scene, rng, foreign=scenes[k - 1]):
+            plain = T.verifier_checklist(cot, scene)
+            marked = T.verifier_checklist(cot, scene, first_mark=True)
+            assert T.verifier_reply(cot, scene, label) == f"{plain} {label}"
+            assert T.verifier_reply(cot, scene, label, first_mark=True) == f"{marked} {label}"
+            named = T.mentioned_classes(cot)
+            marks = dict(T.checklist_marks(marked))
+            # Only "yes" turns into "first", and exactly for the named classes heard first.
+            assert {c for c, m in marks.items() if m == "first"} == named & first
+            assert {c: ("yes" if m == "first" else m) for c, m in marks.items()} == dict(T.checklist_marks(plain))
+            if label == "Yes":
+                assert T.checklist_agrees(cot, marked) and T.checklist_agrees(cot, plain), (kind, cot, marked)
+            if kind == "order":
+                clean_before += T.checklist_agrees(cot, plain)
+                first_named = next(c for c in T.named_in_order(cot) if c in heard)
+                if first_named not in first:
+                    caught += 1
+                    assert not T.checklist_agrees(cot, marked), (cot, marked)
+    assert caught >= 5 and clean_before >= caught
+    # Onsets heard as together: either may be named first.
+    a, b = (dict(s, onset_s=0.5 + 0.02 * i, audible=True, events=[1], visible=False) for i, s in
+            enumerate([{"name": "dog", "slot": "left"}, {"name": "bell", "slot": "right"}]))
+    tied = {"sources": [a, b]}
+    assert T.heard_first(tied) == {"dog", "bell"}
+    for cot in ("I would hear two sounds: a dog, then a bell.", "I would hear two sounds: a bell, then a dog."):
+        assert T.checklist_agrees(cot, T.verifier_checklist(cot, tied, first_mark=True))
+    late = {"sources": [a, dict(b, onset_s=1.5)]}
+    wrong = "I would hear two sounds: a bell, then a dog."
+    assert "bell yes" in T.verifier_checklist(wrong, late, True) and "dog first" in T.verifier_checklist(wrong, late, True)
+    assert not T.checklist_agrees(wrong, T.verifier_checklist(wrong, late, True))
+    assert T.checklist_agrees(wrong, T.verifier_checklist(wrong, late))  # what a class checklist misses
+
+
+def test_first_mark_is_the_verifiers_alone_and_recorded(mini_cache, tmp_path):
+    """``--first-mark`` is refused for the other roles; on the verifier it changes the replies only
+    (the same examples, drills included) and ``pretrain_info.json`` records it, which the role checks
+    read to score a verifier in its own reply format."""
+    from sightsound.mini import roles as R
+    from sightsound.mini.pretrain import pretrain
+    from sightsound.mini.role_checks import reply_has_first_mark
+    from sightsound.mini.world import split_records
+
+    with pytest.raises(ValueError, match="--first-mark.*verifier only"):
+        pretrain("student", tmp_path / "s", steps=1, first_mark=True, evaluate=False, progress=False)
+    records, base = split_records("pretrain", 12, progress=False)
+    plain = R.examples_for("verifier", records, 0, base=base, hearing_drill=0.5)
+    marked = R.examples_for("verifier", records, 0, base=base, hearing_drill=0.5, first_mark=True)
+    assert [(e.text, e.info["kind"]) for e in plain] == [(e.text, e.info["kind"]) for e in marked]
+    assert [e.target.replace(" first", " yes") for e in marked] == [e.target for e in plain]
+    assert sum(" first" in e.target for e in marked) >= len(marked) // 3
+    assert all(e.info["checklist"] in e.target for e in marked if e.info["kind"] != "hearing_drill")
+    assert not reply_has_first_mark(tmp_path)
+    (tmp_path / "pretrain_info.json").write_text(json.dumps({"role": "verifier", "first_mark": True}))
+    assert reply_has_first_mark(tmp_path)
+
+
 def test_verifier_examples_are_balanced(pretrain_items):
     rng = random.Random(1)
     labels = [y for _, _, scene in pretrain_items for _, y, _ in T.verifier_examples(scene, rng)]

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "mixture [ours; tried, not shipped: assets/mini/README.md]")
     parser.add_argument("--focus-weight", type=float, default=1.0,
                         help="verifier: loss weight of the reply words a verdict turns on (the checklist's "
-                             "'silent' and 'heard' marks, Yes, No) against 1 for every other word "
+                             "'silent', 'heard' and 'first' marks, Yes, No) against 1 for every other word "
                              "[ours; default 1 = plain loss]")
     parser.add_argument("--teacher-traces", default=None, metavar="TRACES.jsonl",
                         help="verifier: add the mini teacher's sampled thinks (a `sightsound teach` output on "
@@ -67,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "heard sounds left out or doubled (another copy of a named class in their place), "
                              "over the real clip: the left-out classes are 'heard' and only listening gets "
                              "them right [ours; default 0; assets/mini/README.md, session 17]")
+    parser.add_argument("--first-mark", action="store_true",
+                        help="verifier: the checklist marks a named class heard first 'first' instead of 'yes', "
+                             "and an account that names another heard class before it is false: a checklist of "
+                             "classes carries no order otherwise [ours; default off; the reply format is "
+                             "recorded in pretrain_info.json]")
     parser.add_argument("--qa-share", type=float, default=R.STUDENT_QA_SHARE, metavar="SHARE",
                         help="student: share of the examples that are answer-only replies to the record's "
                              f"question, at most 0.5 (one per record) [ours; default {R.STUDENT_QA_SHARE:g}, "
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                     size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder,
                     describe=args.describe, focus_weight=args.focus_weight,
                     teacher_traces=args.teacher_traces, reading_drill=args.reading_drill,
-                    qa_share=args.qa_share, hearing_drill=args.hearing_drill)
+                    qa_share=args.qa_share, hearing_drill=args.hearing_drill, first_mark=args.first_mark)
     summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
     if "heldout" in info:
         summary["heldout_accuracy"] = info["heldout"]["accuracy"]

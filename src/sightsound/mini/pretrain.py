@@ -203,7 +203,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
              size: str = "mini", device: str = "cpu", lr: float = LR,
              freeze_encoder: bool = False, describe: bool = False, focus_weight: float = 1.0,
              teacher_traces: str | Path | None = None, reading_drill: float = 0.0,
-             qa_share: float = R.STUDENT_QA_SHARE, hearing_drill: float = 0.0) -> dict[str, Any]:
+             qa_share: float = R.STUDENT_QA_SHARE, hearing_drill: float = 0.0,
+             first_mark: bool = False) -> dict[str, Any]:
     """Build, train, save and (optionally) evaluate one role; returns the info written to ``pretrain_info.json``.
 
     ``teacher_traces`` (verifier only): a ``sightsound teach`` output on pretraining-split records;
@@ -220,6 +221,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         raise ValueError("--focus-weight weighs the verifier's decisive reply words; it applies to --role verifier only")
     if focus_weight <= 0:
         raise ValueError(f"--focus-weight must be positive, got {focus_weight}")
+    if first_mark and role != "verifier":
+        raise ValueError("--first-mark changes the verifier's checklist; it applies to --role verifier only")
     if teacher_traces and role != "verifier":
         raise ValueError("--teacher-traces adds the teacher's samples to the verifier's examples; "
                          "it applies to --role verifier only")
@@ -242,7 +245,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
 
     records, base = split_records("pretrain", num, progress=progress)
     examples = R.examples_for(role, records, seed, base=base, describe=describe, samples=samples,
-                              reading_drill=reading_drill, qa_share=qa_share, hearing_drill=hearing_drill)
+                              reading_drill=reading_drill, qa_share=qa_share, hearing_drill=hearing_drill,
+                              first_mark=first_mark)
     log.info("%s: %d examples from %d pretraining records", role, len(examples), len(records))
 
     if out.exists():  # a stale directory would mix old and new files
@@ -282,6 +286,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "teacher_traces": _traces_info(teacher_traces, samples, records) if teacher_traces else None,
         "reading_drill": reading_drill if role == "verifier" else None,
         "hearing_drill": hearing_drill if role == "verifier" else None,
+        "first_mark": first_mark if role == "verifier" else None,  # the reply format role_checks reads
         "qa_share": qa_share if role == "student" else None,
         "examples": len(cache.items), "epochs": round(history["epochs"], 2),
         "pretrain_split": {"name": s.name, "seed": s.seed, "num": len(records)},
@@ -301,15 +306,17 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
                      + (" --teacher-traces TRACES.jsonl" if teacher_traces else "")
                      + (f" --reading-drill {reading_drill:g}" if reading_drill else "")
                      + (f" --hearing-drill {hearing_drill:g}" if hearing_drill else "")
+                     + (" --first-mark" if first_mark else "")
                      + (f" --qa-share {qa_share:g}" if role == "student" and qa_share != R.STUDENT_QA_SHARE else ""),
     }
     del cache, model
     if evaluate:
         from sightsound.mini.role_checks import evaluate_role, reference_check
 
+        mark = first_mark if role == "verifier" else None  # pretrain_info.json is written after this
         info["heldout"] = evaluate_role(role, out, split="pretrain_check", num=check_num, progress=progress,
-                                        margins=True)
-        info["reference_check"] = reference_check(role, out)
+                                        margins=True, first_mark=mark)
+        info["reference_check"] = reference_check(role, out, first_mark=mark)
     info["total_seconds"] = round(time.perf_counter() - t_start, 1)
     (out / INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info

@@ -100,7 +100,7 @@ def score_verifier(examples, texts) -> dict[str, Any]:
         by_kind[ex.info["kind"]].append(ok)
         checklist = reply_without_verdict(text)
         exact.append(checklist == ex.info["checklist"])
-        agrees = all(mark in T.CLEAN_MARKS for _, mark in T.checklist_marks(checklist))
+        agrees = T.checklist_agrees(ex.info["cot"], checklist)
         follows.append(verdict == ("yes" if agrees else "no"))
     # Step 2's own figures: precision and recall of "No" (discard) against false accounts.
     said_no = [parse_verdict(t, R.VERDICT_RULE) == "no" for t in texts]
@@ -147,16 +147,20 @@ SCORERS = {"teacher": score_teacher, "verifier": score_verifier, "student": scor
 
 def evaluate_role(role: str, model_dir: str | Path, split: str = "pretrain_check", num: int | None = None,
                   seed: int = 0, progress: bool = False, return_texts: bool = False,
-                  margins: bool = False) -> dict[str, Any]:
+                  margins: bool = False, first_mark: bool | None = None) -> dict[str, Any]:
     """Score a saved role on the first ``num`` records of ``split`` (greedy; deterministic).
 
-    ``margins`` adds the verifier's threshold-free figures (:func:`verifier_margins`).
+    ``margins`` adds the verifier's threshold-free figures (:func:`verifier_margins`). ``first_mark``:
+    whether the verifier's checklist marks the class heard first (None: as its ``pretrain_info.json``
+    records; its true checklists, and so ``checklist_exact``, are then in its own reply format).
     """
     from sightsound.mini.world import split_records
 
     spec = R.role_spec(role)
+    if first_mark is None:
+        first_mark = role == "verifier" and reply_has_first_mark(model_dir)
     records, base = split_records(split, num, progress=progress)
-    examples = R.examples_for(role, records, seed, base=base)
+    examples = R.examples_for(role, records, seed, base=base, first_mark=first_mark)
     texts = _generate(Path(model_dir), examples, spec.max_new_tokens, progress)
     out = SCORERS[role](examples, texts)
     if margins and role == "verifier":  # decided after the model's own checklist
@@ -165,6 +169,14 @@ def evaluate_role(role: str, model_dir: str | Path, split: str = "pretrain_check
     if return_texts:
         out["texts"] = texts
     return out
+
+
+def reply_has_first_mark(model_dir: str | Path) -> bool:
+    """Whether a verifier was trained to mark the class heard first (``pretrain --first-mark``)."""
+    import json
+
+    info = Path(model_dir) / "pretrain_info.json"
+    return bool(info.is_file() and json.loads(info.read_text(encoding="utf-8")).get("first_mark"))
 
 
 def auc(pos: list[float], neg: list[float]) -> float | None:
@@ -247,9 +259,11 @@ def verifier_margins(model_dir: str | Path, examples, prefixes: list[str] | None
 REFERENCE_RECORDS = 24  # small enough for the test suite, large enough to be above chance with margin
 
 
-def reference_check(role: str, model_dir: str | Path, records: int = REFERENCE_RECORDS) -> dict[str, Any]:
+def reference_check(role: str, model_dir: str | Path, records: int = REFERENCE_RECORDS,
+                    first_mark: bool | None = None) -> dict[str, Any]:
     """The accuracy the tests re-measure on a shipped checkpoint (first ``records`` held-out records)."""
-    got = evaluate_role(role, model_dir, split="pretrain_check", num=records, margins=role == "verifier")
+    got = evaluate_role(role, model_dir, split="pretrain_check", num=records, margins=role == "verifier",
+                        first_mark=first_mark)
     out = {"split": "pretrain_check", "records": records, "n": got["n"], "accuracy": got["accuracy"],
            "chance": got["chance"]}
     # The figures the stage gates read, re-measured by the tests on the same slice.

@@ -243,30 +243,71 @@ def verifier_examples(scene: dict, rng: random.Random, fps: float = 2.0,
 
 # (named in the account, heard in the audio) -> the checklist word for a class
 CHECK_WORDS = {(True, True): "yes", (False, False): "no", (True, False): "silent", (False, True): "heard"}
+# [ours, opt-in: ``sightsound pretrain --first-mark``] a named class heard first, in place of "yes"
+FIRST_MARK = "first"
 CLEAN_MARKS = frozenset({CHECK_WORDS[(True, True)], CHECK_WORDS[(False, False)]})  # account and audio agree
-# The reply words a verdict turns on: the marks of a disagreement and the verdict itself. Most of a
-# checklist is "no"; ``sightsound pretrain --focus-weight`` gives these words more of the loss.
-DECISIVE_WORDS = (CHECK_WORDS[(True, False)], CHECK_WORDS[(False, True)], "Yes", "No")
+# The reply words a verdict turns on: the marks of a disagreement, the first mark and the verdict itself.
+# Most of a checklist is "no"; ``sightsound pretrain --focus-weight`` gives these words more of the loss.
+DECISIVE_WORDS = (CHECK_WORDS[(True, False)], CHECK_WORDS[(False, True)], FIRST_MARK, "Yes", "No")
+
+
+def named_in_order(cot: str) -> list[str]:
+    """The classes an account names, in the order it names them (repeats kept)."""
+    body = cot.split(":", 1)[1] if ":" in cot else ""
+    classes = set(CLASS_NAMES)
+    return [w for w in body.replace(",", " ").replace(".", " ").split() if w in classes]
 
 
 def mentioned_classes(cot: str) -> set[str]:
     """The classes an account names ("I would hear two sounds: a dog on the left, then rain.")."""
-    body = cot.split(":", 1)[1] if ":" in cot else ""
-    words = set(body.replace(",", " ").replace(".", " ").split())
-    return {c for c in CLASS_NAMES if c in words}
+    return set(named_in_order(cot))
 
 
-def verifier_checklist(cot: str, scene: dict) -> str:
+def heard_first(scene: dict) -> set[str]:
+    """The classes heard first: the earliest onset, and any within :data:`ORDER_TOLERANCE_S` of it
+    (heard as together: an account may name either first)."""
+    heard = heard_sounds(scene)
+    if not heard:
+        return set()
+    t0 = heard[0]["onset_s"]
+    return {s["name"] for s in heard if s["onset_s"] <= t0 + ORDER_TOLERANCE_S}
+
+
+def verifier_checklist(cot: str, scene: dict, first_mark: bool = False) -> str:
     """Every class in a fixed order with its check word: "guitar no piano yes ... dog silent ... wind no."
 
     ``yes`` = named and heard, ``no`` = neither, ``silent`` = named but not heard (a hallucinated
-    source), ``heard`` = heard but not named (a missed source).
+    source), ``heard`` = heard but not named (a missed source). With ``first_mark`` a named class
+    heard first reads ``first`` instead of ``yes`` (:func:`checklist_agrees` says what it adds).
     """
-    return _checklist(mentioned_classes(cot), {s["name"] for s in heard_sounds(scene)})
+    heard = {s["name"] for s in heard_sounds(scene)}
+    return _checklist(mentioned_classes(cot), heard, heard_first(scene) if first_mark else set())
 
 
-def _checklist(said: set[str], heard: set[str]) -> str:
-    return " ".join(f"{c} {CHECK_WORDS[(c in said, c in heard)]}" for c in CLASS_NAMES) + "."
+def _checklist(said: set[str], heard: set[str], first: set[str] = frozenset()) -> str:
+    def mark(c: str) -> str:
+        return FIRST_MARK if c in said and c in first else CHECK_WORDS[(c in said, c in heard)]
+
+    return " ".join(f"{c} {mark(c)}" for c in CLASS_NAMES) + "."
+
+
+def checklist_agrees(cot: str, checklist: str) -> bool:
+    """Whether a checklist finds the account true: every mark clean and, where it marks a class
+    ``first``, the account names a ``first`` class before any other heard one.
+
+    [ours] A checklist of classes carries no order: an account that names the right sounds in the
+    wrong order is clean mark by mark (the teacher's ``order`` errors, recall 0.27-0.31 with
+    every checklist verifier). The ``first`` mark is a per-class hearing decision like the others
+    (is this class the one heard first?), and on the validation split's teacher samples 62 of the
+    66 order errors put a class before the one heard first, which the mark shows.
+    """
+    marks = dict(checklist_marks(checklist))
+    if not all(m in CLEAN_MARKS or m == FIRST_MARK for m in marks.values()):
+        return False
+    if FIRST_MARK not in marks.values():
+        return True
+    first_named = next((c for c in named_in_order(cot) if marks.get(c) in (FIRST_MARK, CHECK_WORDS[(True, True)])), None)
+    return first_named is None or marks[first_named] == FIRST_MARK
 
 
 def reading_drill_reply(cot: str) -> str:
@@ -315,7 +356,7 @@ def checklist_marks(checklist: str) -> list[tuple[str, str]]:
     return list(zip(words[0::2], words[1::2]))
 
 
-def verifier_reply(cot: str, scene: dict, label: str) -> str:
+def verifier_reply(cot: str, scene: dict, label: str, first_mark: bool = False) -> str:
     """What the mini verifier says: the checklist, then its verdict ("guitar no ... wind no. No").
 
     [ours] The paper's verifier answers only Yes or No. A 4 M-parameter model trained from scratch
@@ -324,8 +365,9 @@ def verifier_reply(cot: str, scene: dict, label: str) -> str:
     example into one decision per class, each taken where the class's own word is the input
     (is it in the account? is it in the audio?), with the class order fixed so nothing has to be
     copied. The verify stage reads such replies with ``verify.verdict: final`` (the last word decides).
+    ``first_mark``: the checklist marks the named class heard first (:func:`checklist_agrees`).
     """
-    return f"{verifier_checklist(cot, scene)} {label}"
+    return f"{verifier_checklist(cot, scene, first_mark)} {label}"
 
 
 # ------------------------------------------------------------------------------------- student

@@ -232,6 +232,30 @@ def test_first_mark_is_the_verifiers_alone_and_recorded(mini_cache, tmp_path):
     assert reply_has_first_mark(tmp_path)
 
 
+def test_order_drill_names_a_later_sound_first_over_the_real_clip(mini_cache):
+    """``--order-drill``: a share of records add their true account with a clearly later sound swapped to
+    the front, over the record's own clip, verdict No; the hallucination truth calls each an ``order``
+    error, a class checklist finds it clean and the first mark does not. The other examples are exactly
+    those without it."""
+    import numpy as np
+
+    from sightsound.synth.vocab import all_classes
+
+    records, plain, drills = _verifier_drills(order_drill=0.5)
+    scenes = {r["id"]: r["meta"]["scene"] for r in records}
+    for e in drills:
+        real = next(x for x in plain if x.info["id"] == e.info["id"])
+        assert np.array_equal(e.audio, real.audio) and e.target.endswith(" No")
+        scene, cot = scenes[e.info["id"]], e.info["cot"]
+        reasons = judge(cot, None, None, scene, all_classes()).reasons
+        assert reasons and all(r.startswith("order:") for r in reasons), (cot, reasons)
+        assert T.named_in_order(cot)[0] not in T.heard_first(scene)
+        assert T.checklist_agrees(cot, T.verifier_checklist(cot, scene))
+        assert not T.checklist_agrees(cot, T.verifier_checklist(cot, scene, first_mark=True))
+    one = next(r["meta"]["scene"] for r in records if len(T.heard_sounds(r["meta"]["scene"])) == 1)
+    assert T.order_drill_cot(one, random.Random(0)) is None
+
+
 def test_verifier_examples_are_balanced(pretrain_items):
     rng = random.Random(1)
     labels = [y for _, _, scene in pretrain_items for _, y, _ in T.verifier_examples(scene, rng)]

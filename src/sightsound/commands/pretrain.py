@@ -72,6 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and an account that names another heard class before it is false: a checklist of "
                              "classes carries no order otherwise [ours; default off; the reply format is "
                              "recorded in pretrain_info.json]")
+    parser.add_argument("--order-drill", type=float, default=0.0, metavar="SHARE",
+                        help="verifier (with --first-mark): for this share of records add their true account with "
+                             "a clearly later sound named first, verdict No [ours; default 0; "
+                             "assets/mini/README.md, session 19]")
     parser.add_argument("--qa-share", type=float, default=R.STUDENT_QA_SHARE, metavar="SHARE",
                         help="student: share of the examples that are answer-only replies to the record's "
                              f"question, at most 0.5 (one per record) [ours; default {R.STUDENT_QA_SHARE:g}, "
@@ -85,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
                     size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder,
                     describe=args.describe, focus_weight=args.focus_weight,
                     teacher_traces=args.teacher_traces, reading_drill=args.reading_drill,
-                    qa_share=args.qa_share, hearing_drill=args.hearing_drill, first_mark=args.first_mark)
+                    qa_share=args.qa_share, hearing_drill=args.hearing_drill, first_mark=args.first_mark,
+                    order_drill=args.order_drill)
     summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
     if "heldout" in info:
         summary["heldout_accuracy"] = info["heldout"]["accuracy"]

@@ -183,7 +183,7 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
                  with_media: bool = True, describe: bool = False,
                  samples: dict[str, tuple[str, ...]] | None = None, reading_drill: float = 0.0,
                  qa_share: float = STUDENT_QA_SHARE, hearing_drill: float = 0.0,
-                 first_mark: bool = False) -> list[Example]:
+                 first_mark: bool = False, order_drill: float = 0.0) -> list[Example]:
     """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record.
 
     ``describe`` (student only): add the audio description to the mixture (``--describe``; the
@@ -196,10 +196,12 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
     (student only): the share of examples that answer the record's question (``--qa-share``).
     ``first_mark`` (verifier only): the replies' checklists mark the named class heard first
     (``--first-mark``; :func:`targets.checklist_agrees`). It changes replies only, not which
-    examples are drawn."""
+    examples are drawn. ``order_drill`` (verifier only): the share of records that add their true
+    account with a later sound named first (:func:`targets.order_drill_cot`; its own generator)."""
     rng = random.Random(f"{role}-{seed}")
     drill_rng = random.Random(f"{role}-{seed}-drill")
     hearing_rng = random.Random(f"{role}-{seed}-hearing")
+    order_rng = random.Random(f"{role}-{seed}-order")
     out: list[Example] = []
     for k, record in enumerate(records):
         if role == "verifier":  # another scene's true account, labelled against this audio
@@ -230,6 +232,13 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
                 out.append(Example(text=verifier_prompt(cot), target=T.verifier_reply(cot, scene, "No", first_mark),
                                    media_key=record["id"], images=images, audio=audio,
                                    info={"id": record["id"], "kind": "hearing_drill", "cot": cot}))
+        if role == "verifier" and order_drill and order_rng.random() < order_drill:
+            scene = record["meta"]["scene"]
+            cot = T.order_drill_cot(scene, order_rng, with_slots=order_rng.random() < 0.7)
+            if cot is not None:
+                out.append(Example(text=verifier_prompt(cot), target=T.verifier_reply(cot, scene, "No", first_mark),
+                                   media_key=record["id"], images=images, audio=audio,
+                                   info={"id": record["id"], "kind": "order_drill", "cot": cot}))
     return out
 
 

@@ -349,6 +349,29 @@ def hearing_drill_cot(scene: dict, rng: random.Random, with_slots: bool = True) 
     return sounds_sentence([(name, slot) for name, slot in items if name not in dropped])
 
 
+def order_drill_cot(scene: dict, rng: random.Random, with_slots: bool = True) -> str | None:
+    """The true account with a sound heard clearly later (by :data:`ORDER_SWAP_MIN_S`) swapped to the
+    front; None where the clip has no such pair.
+
+    [ours] ``sightsound pretrain --order-drill`` (with ``--first-mark``): V11, trained with the first
+    mark alone, marked the right class ``first`` in only half of the validation accounts of two or
+    more heard sounds, and its verdict kept 15 of the 25 order errors its own marks showed. The
+    corruptions above reorder any pair, and only where Yes/No balance asks for one; here every such
+    record gets the order error the teacher makes (62 of its 66 put a later sound first), whose right
+    marks and verdict only the first mark carries.
+    """
+    heard = heard_sounds(scene)
+    items = heard_items(scene, with_slots)
+    first = heard_first(scene)
+    later = [j for j in range(1, len(items)) if heard[j]["onset_s"] - heard[0]["onset_s"] > ORDER_SWAP_MIN_S
+             and items[j][0] not in first]
+    if not later:
+        return None
+    j = rng.choice(later)
+    items[0], items[j] = items[j], items[0]
+    return sounds_sentence(items)
+
+
 def checklist_marks(checklist: str) -> list[tuple[str, str]]:
     """(class, check word) pairs read back from a checklist (:func:`verifier_checklist`'s format),
     in the order written (a model's reply may repeat or skip a class)."""

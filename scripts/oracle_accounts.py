@@ -9,7 +9,10 @@ fine-tuned with the recipe's own CoT SFT settings on
   (:func:`sightsound.mini.targets.audio_cot`): a teacher that never hallucinates on those records;
 - ``all_cot``: every distillation record with a label, true account then label: a teacher that is
   right and unanimous everywhere (no question family left out by Step 1);
-- ``all_label``: every distillation record, the label alone (label-only SFT on that set),
+- ``all_label``: every distillation record, the label alone (label-only SFT on that set);
+- ``random_cot``: as many records as the kept set, drawn at random from every labelled record (seeded
+  by the run's seed), each repeated as often as a kept record is, true account then label: the kept
+  set's size without Step 1's choice of records,
 
 and evaluated on the experiment's test split with the CoT systems' prompt. Per variant: accuracy per
 seed, mean and t-interval, beside the experiment's pretrained / label-only / CoT SFT rows of the same
@@ -19,7 +22,7 @@ a seed whose evaluation exists is read, not redone (training resumes from its ch
 
     python scripts/oracle_accounts.py EXPERIMENT_DIR --out DIR [--seeds 0,1,...] [--variants kept,all_cot,all_label]
 
-About 4 min per seed for ``kept`` and 10 min for each ``all_*`` variant on 2 idle cores, one torch thread.
+About 4 min per seed for ``kept`` and ``random_cot``, 10 min for each ``all_*`` variant on 2 idle cores, one torch thread.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import re
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from sightsound.artefacts import TeacherSample, read_records
@@ -43,7 +47,7 @@ from sightsound.sft_data import build_sets
 from sightsound.synth.hallucination import judge
 from sightsound.synth.vocab import all_classes
 
-VARIANTS = ("kept", "all_cot", "all_label")
+VARIANTS = ("kept", "all_cot", "all_label", "random_cot")
 COMPARED = ("pretrained", "label_sft", "cot_sft")  # the experiment's own rows, same seeds
 ANSWER = re.compile(r"<answer>\s*The correct answer is:\s*(.*?)\s*</answer>", re.DOTALL)
 
@@ -64,8 +68,14 @@ def training_set(run: Path, variant: str) -> list[dict]:
             row["messages"][-1]["content"][0]["text"] = cot_response(audio_cot(scenes[row["record_id"]]), answer)
         return rows
     records = {r.id: r for r in read_records(L.data)}
-    samples = [TeacherSample(f"{r.id}#0", r.id, audio_cot(scenes[r.id]), r.answer)
-               for r in records.values() if r.answer is not None]
+    labelled = [r for r in records.values() if r.answer is not None]
+    repeats = [1] * len(labelled)
+    if variant == "random_cot":  # the kept set's records-and-repeats shape over records drawn at random
+        kept = Counter(row["record_id"] for row in read_jsonl(L.sft_set("cot")))
+        labelled = random.Random(f"oracle-{recipe.seed}").sample(labelled, len(kept))
+        repeats = list(kept.values())
+    samples = [TeacherSample(f"{r.id}#{i}", r.id, audio_cot(scenes[r.id]), r.answer)
+               for r, n in zip(labelled, repeats) for i in range(n)]
     rows, _, refused = build_sets(samples, records, label_only=variant == "all_label",
                                   answer_style=recipe.pipeline.answer_style, prompt_style=recipe.pipeline.student_prompt)
     if refused:
@@ -159,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["systems"][system] = {
             "per_seed": acc, **_mean_std(list(acc.values())),
             "family": {f: c / n for f, (c, n) in sorted(fam.items())},
-            "think": think_split(every) if system in ("cot_sft", "oracle_kept", "oracle_all_cot") else None}
+            "think": think_split(every) if system != "oracle_all_label" and system not in COMPARED[:2] else None}
     atomic_write_json(args.out / "summary.json", summary)
     atomic_write_text(args.out / "summary.md", markdown(summary))
     print(markdown(summary))

@@ -65,3 +65,9 @@ def test_oracle_sets_keep_the_kept_samples_and_replace_only_their_accounts(tmp_p
     assert all(true(_think(r), r["record_id"]) for r in cot_all)
     assert all("<think>" not in r["messages"][-1]["content"][0]["text"] for r in label_all)
     assert [r["solution"] for r in label_all] == [records[rid].answer for rid in labelled]
+    # The kept set's shape (records, repeats per record) over records drawn at random, with true accounts.
+    rand = O.training_set(run, "random_cot")
+    from collections import Counter
+
+    assert sorted(Counter(r["record_id"] for r in rand).values()) == sorted(Counter(r["record_id"] for r in rows).values())
+    assert all(true(_think(r), r["record_id"]) for r in rand) and rand == O.training_set(run, "random_cot")

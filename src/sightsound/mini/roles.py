@@ -202,6 +202,9 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
     drill_rng = random.Random(f"{role}-{seed}-drill")
     hearing_rng = random.Random(f"{role}-{seed}-hearing")
     order_rng = random.Random(f"{role}-{seed}-order")
+    false_drills = [] if role != "verifier" else [
+        (hearing_drill, hearing_rng, T.hearing_drill_cot, "hearing_drill"),
+        (order_drill, order_rng, T.order_drill_cot, "order_drill")]
     out: list[Example] = []
     for k, record in enumerate(records):
         if role == "verifier":  # another scene's true account, labelled against this audio
@@ -225,20 +228,15 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
             out.append(Example(text=verifier_prompt(cot), target=T.reading_drill_reply(cot),
                                media_key=f"silence-{0 if audio is None else len(audio)}",
                                audio=silence, info={"id": record["id"], "kind": "reading_drill", "cot": cot}))
-        if role == "verifier" and hearing_drill and hearing_rng.random() < hearing_drill:
-            scene = record["meta"]["scene"]
-            cot = T.hearing_drill_cot(scene, hearing_rng, with_slots=hearing_rng.random() < 0.7)
-            if cot is not None:
-                out.append(Example(text=verifier_prompt(cot), target=T.verifier_reply(cot, scene, "No", first_mark),
-                                   media_key=record["id"], images=images, audio=audio,
-                                   info={"id": record["id"], "kind": "hearing_drill", "cot": cot}))
-        if role == "verifier" and order_drill and order_rng.random() < order_drill:
-            scene = record["meta"]["scene"]
-            cot = T.order_drill_cot(scene, order_rng, with_slots=order_rng.random() < 0.7)
-            if cot is not None:
-                out.append(Example(text=verifier_prompt(cot), target=T.verifier_reply(cot, scene, "No", first_mark),
-                                   media_key=record["id"], images=images, audio=audio,
-                                   info={"id": record["id"], "kind": "order_drill", "cot": cot}))
+        # False accounts over the record's own clip, verdict No; each drill draws from its own generator.
+        for share, drill, make, kind in false_drills:
+            if share and drill.random() < share:
+                scene = record["meta"]["scene"]
+                cot = make(scene, drill, with_slots=drill.random() < 0.7)
+                if cot is not None:
+                    out.append(Example(text=verifier_prompt(cot), target=T.verifier_reply(cot, scene, "No", first_mark),
+                                       media_key=record["id"], images=images, audio=audio,
+                                       info={"id": record["id"], "kind": kind, "cot": cot}))
     return out
 
 

@@ -31,7 +31,6 @@ import argparse
 import dataclasses
 import json
 import random
-import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -41,15 +40,16 @@ from sightsound.artefacts import TeacherSample, read_records
 from sightsound.config import dump_yaml, load_recipe
 from sightsound.jsonl import atomic_write_json, atomic_write_text, read_json, read_jsonl
 from sightsound.mini.experiment import _mean_std, predictions_path
-from sightsound.mini.targets import audio_cot, cot_response
+from sightsound.mini.targets import audio_cot
+from sightsound.parsing import extract_think
 from sightsound.pipeline import Layout, stage_recipe
-from sightsound.sft_data import build_sets
+from sightsound.sft_data import build_sets, target_text
 from sightsound.synth.hallucination import judge
 from sightsound.synth.vocab import all_classes
 
 VARIANTS = ("kept", "all_cot", "all_label", "random_cot")
 COMPARED = ("pretrained", "label_sft", "cot_sft")  # the experiment's own rows, same seeds
-ANSWER = re.compile(r"<answer>\s*The correct answer is:\s*(.*?)\s*</answer>", re.DOTALL)
+ANSWER_ONLY = ("pretrained", "label_sft", "oracle_all_label")  # systems that write no <think>
 
 
 def scenes_of(run: Path) -> dict[str, dict]:
@@ -62,10 +62,10 @@ def training_set(run: Path, variant: str) -> list[dict]:
     scenes = scenes_of(run)
     if variant == "kept":
         rows = list(read_jsonl(L.sft_set("cot")))
-        for row in rows:
-            reply = row["messages"][-1]["content"][0]["text"]
-            answer = ANSWER.search(reply).group(1)  # the kept sample's own answer text
-            row["messages"][-1]["content"][0]["text"] = cot_response(audio_cot(scenes[row["record_id"]]), answer)
+        for row in rows:  # the kept sample's own answer (``solution``), written as build-sft writes it
+            row["messages"][-1]["content"][0]["text"] = target_text(
+                audio_cot(scenes[row["record_id"]]), row["choices"], row["solution"],
+                answer_style=recipe.pipeline.answer_style)
         return rows
     records = {r.id: r for r in read_records(L.data)}
     labelled = [r for r in records.values() if r.answer is not None]
@@ -114,10 +114,10 @@ def think_split(items: list[dict]) -> dict[str, dict]:
     """Accuracy where the reply's own ``<think>`` agrees with the audio and where it contradicts it."""
     out = {"true": [0, 0], "false": [0, 0]}
     for item in items:
-        m = re.search(r"<think>(.*?)</think>", item.get("response") or "", re.DOTALL)
-        if not m:
+        think = extract_think(item.get("response"))
+        if think is None:
             continue
-        false = judge(m.group(1), None, None, item["scene"], all_classes()).hallucinated
+        false = judge(think, None, None, item["scene"], all_classes()).hallucinated
         cell = out["false" if false else "true"]
         cell[0] += bool(item["correct"])
         cell[1] += 1
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["systems"][system] = {
             "per_seed": acc, **_mean_std(list(acc.values())),
             "family": {f: c / n for f, (c, n) in sorted(fam.items())},
-            "think": think_split(every) if system != "oracle_all_label" and system not in COMPARED[:2] else None}
+            "think": None if system in ANSWER_ONLY else think_split(every)}
     atomic_write_json(args.out / "summary.json", summary)
     atomic_write_text(args.out / "summary.md", markdown(summary))
     print(markdown(summary))

@@ -164,9 +164,7 @@ def corrupt_cot(scene: dict, kind: str, rng: random.Random, with_slots: bool = T
         body = ", then ".join(sound_phrase(name, slot) for name, slot in items)
         return f"I would hear {number_word(wrong)} {'sound' if wrong == 1 else 'sounds'}: {body}."
     if kind == "order":
-        onsets = [s["onset_s"] for s in heard]
-        pairs = [(i, j) for i in range(len(items)) for j in range(i + 1, len(items))
-                 if onsets[j] - onsets[i] > ORDER_SWAP_MIN_S and items[i][0] != items[j][0]]
+        pairs = clear_order_pairs(heard, items)
         if not pairs:
             return None
         i, j = rng.choice(pairs)
@@ -186,6 +184,13 @@ def corrupt_cot(scene: dict, kind: str, rng: random.Random, with_slots: bool = T
         items.insert(rng.randrange(len(items) + 1), extra)
         return sounds_sentence(items)
     raise ValueError(f"unknown corruption {kind!r} (known: {', '.join(CORRUPTIONS)})")
+
+
+def clear_order_pairs(heard: list[dict], items: list[tuple[str, str | None]]) -> list[tuple[int, int]]:
+    """(i, j) of an account's items (``heard_items`` order) of two classes heard clearly apart (onsets
+    more than :data:`ORDER_SWAP_MIN_S`): the pairs whose swap is an audible order error."""
+    return [(i, j) for i in range(len(items)) for j in range(i + 1, len(items))
+            if heard[j]["onset_s"] - heard[i]["onset_s"] > ORDER_SWAP_MIN_S and items[i][0] != items[j][0]]
 
 
 def verifier_examples(scene: dict, rng: random.Random, fps: float = 2.0,
@@ -363,8 +368,7 @@ def order_drill_cot(scene: dict, rng: random.Random, with_slots: bool = True) ->
     heard = heard_sounds(scene)
     items = heard_items(scene, with_slots)
     first = heard_first(scene)
-    later = [j for j in range(1, len(items)) if heard[j]["onset_s"] - heard[0]["onset_s"] > ORDER_SWAP_MIN_S
-             and items[j][0] not in first]
+    later = [j for i, j in clear_order_pairs(heard, items) if i == 0 and items[j][0] not in first]
     if not later:
         return None
     j = rng.choice(later)

@@ -27,15 +27,15 @@ from sightsound.artefacts import index_records
 from sightsound.jsonl import read_jsonl
 from sightsound.media import load_audio
 from sightsound.mini.features import Example
-from sightsound.mini.role_checks import auc, logit_margins, reply_has_first_mark, reply_without_verdict
-from sightsound.mini.targets import CHECK_WORDS, FIRST_MARK, checklist_marks, verifier_checklist
+from sightsound.mini.role_checks import auc, logit_margins, reply_order_mark, reply_without_verdict
+from sightsound.mini.targets import CHECK_WORDS, FIRST_MARK, LATE_MARK, checklist_marks, verifier_checklist
 from sightsound.prompts import verifier_prompt
 from sightsound.synth.hallucination import judge, score
 from sightsound.synth.vocab import all_classes
 from sightsound.verdicts import ERROR
 
 KINDS = ("inaudible", "count", "order")
-HEARD = {CHECK_WORDS[(named, True)] for named in (True, False)} | {FIRST_MARK}  # the marks of a class in the audio
+HEARD = {CHECK_WORDS[(named, True)] for named in (True, False)} | {FIRST_MARK, LATE_MARK}  # the marks of a class in the audio
 
 
 def scores(discard: list[bool], hallucinated: list[bool], kinds: list[set[str]]) -> str:
@@ -61,7 +61,7 @@ def main() -> None:
     records = index_records(args.data)  # media paths resolved; an invalid record is its RecordError
     rows = [r for r in read_jsonl(args.verified) if r["verdict"] != ERROR and r.get("replies")]
     vocab, audio = all_classes(), {}
-    first_mark = reply_has_first_mark(args.verifier)  # the true checklist in the verifier's own format
+    order_mark = reply_order_mark(args.verifier)  # the true checklist in the verifier's own format
     examples, prefixes, hallucinated, kinds, lengths, exact, hears_all = [], [], [], [], [], [], []
     for row in rows:
         rec = records[row["id"]]
@@ -75,7 +75,7 @@ def main() -> None:
         truth = judge(row.get("think"), row.get("choice"), label, rec.meta["scene"], vocab)
         hallucinated.append(truth.hallucinated)
         kinds.append({r.split(":", 1)[0] for r in truth.reasons})
-        truth_marks = verifier_checklist(row["think"], rec.meta["scene"], first_mark)
+        truth_marks = verifier_checklist(row["think"], rec.meta["scene"], order_mark)
         exact.append(truth_marks == prefixes[-1])
         got = dict(checklist_marks(prefixes[-1]))
         hears_all.append(all(got.get(c) in HEARD for c, w in checklist_marks(truth_marks) if w in HEARD))

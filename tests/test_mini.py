@@ -165,7 +165,7 @@ def test_hearing_drill_leaves_heard_sounds_out_over_the_real_clip(mini_cache):
 
 
 def test_first_mark_shows_the_order_errors_a_class_checklist_cannot(pretrain_items):
-    """``--first-mark``: a named class heard first reads ``first`` (all of them when onsets tie); the
+    """``--order-mark first``: a named class heard first reads ``first`` (all of them when onsets tie); the
     checklist then agrees with every true account and disagrees with every order corruption that puts
     another heard class first, whose class-by-class marks are all clean. Without the flag no reply
     changes."""
@@ -178,9 +178,9 @@ def test_first_mark_shows_the_order_errors_a_class_checklist_cannot(pretrain_ite
         assert first <= heard and bool(first) == bool(heard)
         for cot, label, kind in T.verifier_examples(scene, rng, foreign=scenes[k - 1]):
             plain = T.verifier_checklist(cot, scene)
-            marked = T.verifier_checklist(cot, scene, first_mark=True)
+            marked = T.verifier_checklist(cot, scene, order_mark="first")
             assert T.verifier_reply(cot, scene, label) == f"{plain} {label}"
-            assert T.verifier_reply(cot, scene, label, first_mark=True) == f"{marked} {label}"
+            assert T.verifier_reply(cot, scene, label, order_mark="first") == f"{marked} {label}"
             named = T.mentioned_classes(cot)
             marks = dict(T.checklist_marks(marked))
             # Only "yes" turns into "first", and exactly for the named classes heard first.
@@ -201,41 +201,79 @@ def test_first_mark_shows_the_order_errors_a_class_checklist_cannot(pretrain_ite
     tied = {"sources": [a, b]}
     assert T.heard_first(tied) == {"dog", "bell"}
     for cot in ("I would hear two sounds: a dog, then a bell.", "I would hear two sounds: a bell, then a dog."):
-        assert T.checklist_agrees(cot, T.verifier_checklist(cot, tied, first_mark=True))
+        assert T.checklist_agrees(cot, T.verifier_checklist(cot, tied, order_mark="first"))
     late = {"sources": [a, dict(b, onset_s=1.5)]}
     wrong = "I would hear two sounds: a bell, then a dog."
-    assert "bell yes" in T.verifier_checklist(wrong, late, True) and "dog first" in T.verifier_checklist(wrong, late, True)
-    assert not T.checklist_agrees(wrong, T.verifier_checklist(wrong, late, True))
+    assert "bell yes" in T.verifier_checklist(wrong, late, "first") and "dog first" in T.verifier_checklist(wrong, late, "first")
+    assert not T.checklist_agrees(wrong, T.verifier_checklist(wrong, late, "first"))
     assert T.checklist_agrees(wrong, T.verifier_checklist(wrong, late))  # what a class checklist misses
 
 
-def test_first_mark_is_the_verifiers_alone_and_recorded(mini_cache, tmp_path):
-    """``--first-mark`` is refused for the other roles; on the verifier it changes the replies only
-    (the same examples, drills included) and ``pretrain_info.json`` records it, which the role checks
-    read to score a verifier in its own reply format."""
+def test_late_mark_puts_an_order_error_on_the_class_named_first(pretrain_items):
+    """``--order-mark late``: the class an account names first reads ``late`` when it is heard but
+    not first, and nothing else changes; true accounts agree, and every order corruption that names a
+    later sound first (clean class by class) is found false by that one mark."""
+    rng = random.Random(5)
+    scenes = [scene for *_, scene in pretrain_items]
+    caught = 0
+    for k, scene in enumerate(scenes):
+        heard = {s["name"] for s in T.heard_sounds(scene)}
+        for cot, label, kind in T.verifier_examples(scene, rng, foreign=scenes[k - 1]):
+            plain = T.verifier_checklist(cot, scene)
+            marked = T.verifier_checklist(cot, scene, order_mark="late")
+            assert T.verifier_reply(cot, scene, label, order_mark="late") == f"{marked} {label}"
+            late = {c for c, m in T.checklist_marks(marked) if m == "late"}
+            named = T.named_in_order(cot)
+            expected = {named[0]} if named and named[0] in heard and named[0] not in T.heard_first(scene) else set()
+            assert late == expected, (cot, marked)
+            assert marked.replace(" late", " yes") == plain
+            if label == "Yes":
+                assert T.checklist_agrees(cot, marked), (kind, cot, marked)
+            if kind == "order" and late:
+                caught += T.checklist_agrees(cot, plain)
+                assert not T.checklist_agrees(cot, marked)
+    assert caught >= 5
+    a, b = (dict(s, onset_s=0.5 + 0.02 * i, audible=True, events=[1], visible=False) for i, s in
+            enumerate([{"name": "dog", "slot": "left"}, {"name": "bell", "slot": "right"}]))
+    for cot in ("I would hear two sounds: a dog, then a bell.", "I would hear two sounds: a bell, then a dog."):
+        assert "late" not in T.verifier_checklist(cot, {"sources": [a, b]}, "late")  # heard as together
+    wrong = "I would hear two sounds: a bell, then a dog."
+    assert "bell late" in T.verifier_checklist(wrong, {"sources": [a, dict(b, onset_s=1.5)]}, "late")
+    with pytest.raises(ValueError, match="order_mark"):
+        T.verifier_checklist(wrong, {"sources": [a, b]}, "last")
+
+
+@pytest.mark.parametrize("mark", ["first", "late"])
+def test_order_mark_is_the_verifiers_alone_and_recorded(mini_cache, tmp_path, mark):
+    """``--order-mark`` is refused for the other roles and for an unknown format; on the verifier it
+    changes the replies only (the same examples, drills included) and ``pretrain_info.json`` records
+    it, which the role checks read to score a verifier in its own reply format."""
     from sightsound.mini import roles as R
     from sightsound.mini.pretrain import pretrain
-    from sightsound.mini.role_checks import reply_has_first_mark
+    from sightsound.mini.role_checks import reply_order_mark
     from sightsound.mini.world import split_records
 
-    with pytest.raises(ValueError, match="--first-mark.*verifier only"):
-        pretrain("student", tmp_path / "s", steps=1, first_mark=True, evaluate=False, progress=False)
+    with pytest.raises(ValueError, match="--order-mark.*verifier only"):
+        pretrain("student", tmp_path / "s", steps=1, order_mark=mark, evaluate=False, progress=False)
+    with pytest.raises(ValueError, match="--order-mark is one of none, first, late"):
+        pretrain("verifier", tmp_path / "v", steps=1, order_mark="last", evaluate=False, progress=False)
     records, base = split_records("pretrain", 12, progress=False)
-    plain = R.examples_for("verifier", records, 0, base=base, hearing_drill=0.5)
-    marked = R.examples_for("verifier", records, 0, base=base, hearing_drill=0.5, first_mark=True)
+    plain = R.examples_for("verifier", records, 0, base=base, hearing_drill=0.5, order_drill=0.5)
+    marked = R.examples_for("verifier", records, 0, base=base, hearing_drill=0.5, order_drill=0.5, order_mark=mark)
     assert [(e.text, e.info["kind"]) for e in plain] == [(e.text, e.info["kind"]) for e in marked]
-    assert [e.target.replace(" first", " yes") for e in marked] == [e.target for e in plain]
-    assert sum(" first" in e.target for e in marked) >= len(marked) // 3
-    assert all(e.info["checklist"] in e.target for e in marked if e.info["kind"] != "hearing_drill")
-    assert not reply_has_first_mark(tmp_path)
-    (tmp_path / "pretrain_info.json").write_text(json.dumps({"role": "verifier", "first_mark": True}))
-    assert reply_has_first_mark(tmp_path)
+    assert [e.target.replace(f" {mark}", " yes") for e in marked] == [e.target for e in plain]
+    share = sum(f" {mark}" in e.target for e in marked) / len(marked)
+    assert share >= (1 / 3 if mark == "first" else 1 / 20), share
+    assert all(e.info["checklist"] in e.target for e in marked if "drill" not in e.info["kind"])
+    assert reply_order_mark(tmp_path) == "none"
+    (tmp_path / "pretrain_info.json").write_text(json.dumps({"role": "verifier", "order_mark": mark}))
+    assert reply_order_mark(tmp_path) == mark
 
 
 def test_order_drill_names_a_later_sound_first_over_the_real_clip(mini_cache):
     """``--order-drill``: a share of records add their true account with a clearly later sound swapped to
     the front, over the record's own clip, verdict No; the hallucination truth calls each an ``order``
-    error, a class checklist finds it clean and the first mark does not. The other examples are exactly
+    error, a class checklist finds it clean and either order mark does not. The other examples are exactly
     those without it."""
     import numpy as np
 
@@ -251,7 +289,8 @@ def test_order_drill_names_a_later_sound_first_over_the_real_clip(mini_cache):
         assert reasons and all(r.startswith("order:") for r in reasons), (cot, reasons)
         assert T.named_in_order(cot)[0] not in T.heard_first(scene)
         assert T.checklist_agrees(cot, T.verifier_checklist(cot, scene))
-        assert not T.checklist_agrees(cot, T.verifier_checklist(cot, scene, first_mark=True))
+        for mark in ("first", "late"):
+            assert not T.checklist_agrees(cot, T.verifier_checklist(cot, scene, order_mark=mark)), mark
     one = next(r["meta"]["scene"] for r in records if len(T.heard_sounds(r["meta"]["scene"])) == 1)
     assert T.order_drill_cot(one, random.Random(0)) is None
 

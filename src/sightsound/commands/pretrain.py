@@ -18,6 +18,7 @@ import argparse
 import json
 
 from sightsound.mini import roles as R
+from sightsound.mini import targets as T
 from sightsound.mini.pretrain import DEFAULT_SECONDS, LR, pretrain
 from sightsound.mini.splits import split
 
@@ -67,13 +68,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "heard sounds left out or doubled (another copy of a named class in their place), "
                              "over the real clip: the left-out classes are 'heard' and only listening gets "
                              "them right [ours; default 0; assets/mini/README.md, session 17]")
-    parser.add_argument("--first-mark", action="store_true",
-                        help="verifier: the checklist marks a named class heard first 'first' instead of 'yes', "
-                             "and an account that names another heard class before it is false: a checklist of "
-                             "classes carries no order otherwise [ours; default off; the reply format is "
-                             "recorded in pretrain_info.json]")
+    parser.add_argument("--order-mark", choices=T.ORDER_MARKS, default="none",
+                        help="verifier: how the checklist carries the order of sounds, which a checklist of "
+                             "classes otherwise lacks. 'first': a named class heard first reads 'first' instead "
+                             "of 'yes', and an account naming another heard class before it is false; 'late': "
+                             "the class the account names first reads 'late' when it is heard but not first "
+                             "[ours; default none; the reply format is recorded in pretrain_info.json; "
+                             "assets/mini/README.md, sessions 19-20]")
     parser.add_argument("--order-drill", type=float, default=0.0, metavar="SHARE",
-                        help="verifier (with --first-mark): for this share of records add their true account with "
+                        help="verifier (with --order-mark): for this share of records add their true account with "
                              "a clearly later sound named first, verdict No [ours; default 0; "
                              "assets/mini/README.md, session 19]")
     parser.add_argument("--qa-share", type=float, default=R.STUDENT_QA_SHARE, metavar="SHARE",
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                     size=args.size, device=args.device, lr=args.lr, freeze_encoder=args.freeze_encoder,
                     describe=args.describe, focus_weight=args.focus_weight,
                     teacher_traces=args.teacher_traces, reading_drill=args.reading_drill,
-                    qa_share=args.qa_share, hearing_drill=args.hearing_drill, first_mark=args.first_mark,
+                    qa_share=args.qa_share, hearing_drill=args.hearing_drill, order_mark=args.order_mark,
                     order_drill=args.order_drill)
     summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
     if "heldout" in info:

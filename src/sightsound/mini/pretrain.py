@@ -204,7 +204,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
              freeze_encoder: bool = False, describe: bool = False, focus_weight: float = 1.0,
              teacher_traces: str | Path | None = None, reading_drill: float = 0.0,
              qa_share: float = R.STUDENT_QA_SHARE, hearing_drill: float = 0.0,
-             first_mark: bool = False, order_drill: float = 0.0) -> dict[str, Any]:
+             order_mark: str = "none", order_drill: float = 0.0) -> dict[str, Any]:
     """Build, train, save and (optionally) evaluate one role; returns the info written to ``pretrain_info.json``.
 
     ``teacher_traces`` (verifier only): a ``sightsound teach`` output on pretraining-split records;
@@ -221,8 +221,10 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         raise ValueError("--focus-weight weighs the verifier's decisive reply words; it applies to --role verifier only")
     if focus_weight <= 0:
         raise ValueError(f"--focus-weight must be positive, got {focus_weight}")
-    if first_mark and role != "verifier":
-        raise ValueError("--first-mark changes the verifier's checklist; it applies to --role verifier only")
+    if order_mark not in T.ORDER_MARKS:
+        raise ValueError(f"--order-mark is one of {', '.join(T.ORDER_MARKS)}; got {order_mark!r}")
+    if order_mark != "none" and role != "verifier":
+        raise ValueError("--order-mark changes the verifier's checklist; it applies to --role verifier only")
     if teacher_traces and role != "verifier":
         raise ValueError("--teacher-traces adds the teacher's samples to the verifier's examples; "
                          "it applies to --role verifier only")
@@ -247,7 +249,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     records, base = split_records("pretrain", num, progress=progress)
     examples = R.examples_for(role, records, seed, base=base, describe=describe, samples=samples,
                               reading_drill=reading_drill, qa_share=qa_share, hearing_drill=hearing_drill,
-                              first_mark=first_mark, order_drill=order_drill)
+                              order_mark=order_mark, order_drill=order_drill)
     log.info("%s: %d examples from %d pretraining records", role, len(examples), len(records))
 
     if out.exists():  # a stale directory would mix old and new files
@@ -287,7 +289,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "teacher_traces": _traces_info(teacher_traces, samples, records) if teacher_traces else None,
         "reading_drill": reading_drill if role == "verifier" else None,
         "hearing_drill": hearing_drill if role == "verifier" else None,
-        "first_mark": first_mark if role == "verifier" else None,  # the reply format role_checks reads
+        "order_mark": order_mark if role == "verifier" else None,  # the reply format role_checks reads
         "order_drill": order_drill if role == "verifier" else None,
         "qa_share": qa_share if role == "student" else None,
         "examples": len(cache.items), "epochs": round(history["epochs"], 2),
@@ -308,7 +310,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
                      + (" --teacher-traces TRACES.jsonl" if teacher_traces else "")
                      + (f" --reading-drill {reading_drill:g}" if reading_drill else "")
                      + (f" --hearing-drill {hearing_drill:g}" if hearing_drill else "")
-                     + (" --first-mark" if first_mark else "")
+                     + (f" --order-mark {order_mark}" if order_mark != "none" else "")
                      + (f" --order-drill {order_drill:g}" if order_drill else "")
                      + (f" --qa-share {qa_share:g}" if role == "student" and qa_share != R.STUDENT_QA_SHARE else ""),
     }
@@ -316,10 +318,10 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     if evaluate:
         from sightsound.mini.role_checks import evaluate_role, reference_check
 
-        mark = first_mark if role == "verifier" else None  # pretrain_info.json is written after this
+        mark = order_mark if role == "verifier" else None  # pretrain_info.json is written after this
         info["heldout"] = evaluate_role(role, out, split="pretrain_check", num=check_num, progress=progress,
-                                        margins=True, first_mark=mark)
-        info["reference_check"] = reference_check(role, out, first_mark=mark)
+                                        margins=True, order_mark=mark)
+        info["reference_check"] = reference_check(role, out, order_mark=mark)
     info["total_seconds"] = round(time.perf_counter() - t_start, 1)
     (out / INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return info

@@ -147,20 +147,20 @@ SCORERS = {"teacher": score_teacher, "verifier": score_verifier, "student": scor
 
 def evaluate_role(role: str, model_dir: str | Path, split: str = "pretrain_check", num: int | None = None,
                   seed: int = 0, progress: bool = False, return_texts: bool = False,
-                  margins: bool = False, first_mark: bool | None = None) -> dict[str, Any]:
+                  margins: bool = False, order_mark: str | None = None) -> dict[str, Any]:
     """Score a saved role on the first ``num`` records of ``split`` (greedy; deterministic).
 
-    ``margins`` adds the verifier's threshold-free figures (:func:`verifier_margins`). ``first_mark``:
-    whether the verifier's checklist marks the class heard first (None: as its ``pretrain_info.json``
+    ``margins`` adds the verifier's threshold-free figures (:func:`verifier_margins`). ``order_mark``:
+    how the verifier's checklist carries the order of sounds (None: as its ``pretrain_info.json``
     records; its true checklists, and so ``checklist_exact``, are then in its own reply format).
     """
     from sightsound.mini.world import split_records
 
     spec = R.role_spec(role)
-    if first_mark is None:
-        first_mark = role == "verifier" and reply_has_first_mark(model_dir)
+    if order_mark is None:
+        order_mark = reply_order_mark(model_dir) if role == "verifier" else "none"
     records, base = split_records(split, num, progress=progress)
-    examples = R.examples_for(role, records, seed, base=base, first_mark=first_mark)
+    examples = R.examples_for(role, records, seed, base=base, order_mark=order_mark)
     texts = _generate(Path(model_dir), examples, spec.max_new_tokens, progress)
     out = SCORERS[role](examples, texts)
     if margins and role == "verifier":  # decided after the model's own checklist
@@ -171,12 +171,13 @@ def evaluate_role(role: str, model_dir: str | Path, split: str = "pretrain_check
     return out
 
 
-def reply_has_first_mark(model_dir: str | Path) -> bool:
-    """Whether a verifier was trained to mark the class heard first (``pretrain --first-mark``)."""
+def reply_order_mark(model_dir: str | Path) -> str:
+    """How a verifier's checklist carries the order of sounds (``pretrain --order-mark``; "none"
+    for a checkpoint trained before the option or without it)."""
     import json
 
     info = Path(model_dir) / "pretrain_info.json"
-    return bool(info.is_file() and json.loads(info.read_text(encoding="utf-8")).get("first_mark"))
+    return (json.loads(info.read_text(encoding="utf-8")).get("order_mark") if info.is_file() else None) or "none"
 
 
 def auc(pos: list[float], neg: list[float]) -> float | None:
@@ -260,10 +261,10 @@ REFERENCE_RECORDS = 24  # small enough for the test suite, large enough to be ab
 
 
 def reference_check(role: str, model_dir: str | Path, records: int = REFERENCE_RECORDS,
-                    first_mark: bool | None = None) -> dict[str, Any]:
+                    order_mark: str | None = None) -> dict[str, Any]:
     """The accuracy the tests re-measure on a shipped checkpoint (first ``records`` held-out records)."""
     got = evaluate_role(role, model_dir, split="pretrain_check", num=records, margins=role == "verifier",
-                        first_mark=first_mark)
+                        order_mark=order_mark)
     out = {"split": "pretrain_check", "records": records, "n": got["n"], "accuracy": got["accuracy"],
            "chance": got["chance"]}
     # The figures the stage gates read, re-measured by the tests on the same slice.

@@ -120,18 +120,18 @@ def teacher_examples(record: dict, rng: random.Random) -> list[tuple[str, str, d
 
 
 def verifier_examples(record: dict, rng: random.Random, foreign: dict | None = None,
-                      samples: tuple[str, ...] = (), first_mark: bool = False) -> list[tuple[str, str, dict]]:
+                      samples: tuple[str, ...] = (), order_mark: str = "none") -> list[tuple[str, str, dict]]:
     """Fact-check examples: the paper's prompt with a true or false account; the reply is a
     checklist of every sound class, then Yes or No (:func:`targets.verifier_reply`).
 
     A bare Yes/No target carries one bit per example: too little for a tiny model to learn in
     minutes to check reasoning against audio. The checklist carries one decision per class.
     ``samples``: the mini teacher's sampled thinks for this record (:func:`teacher_samples`).
-    ``first_mark``: the checklist marks the named class heard first (``--first-mark``).
+    ``order_mark``: how the checklist carries the order of sounds (``--order-mark``).
     """
     scene = record["meta"]["scene"]
-    return [(verifier_prompt(cot), T.verifier_reply(cot, scene, label, first_mark),
-             {"kind": kind, "label": label, "cot": cot, "checklist": T.verifier_checklist(cot, scene, first_mark)})
+    return [(verifier_prompt(cot), T.verifier_reply(cot, scene, label, order_mark),
+             {"kind": kind, "label": label, "cot": cot, "checklist": T.verifier_checklist(cot, scene, order_mark)})
             for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign, samples=samples)]
 
 
@@ -183,7 +183,7 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
                  with_media: bool = True, describe: bool = False,
                  samples: dict[str, tuple[str, ...]] | None = None, reading_drill: float = 0.0,
                  qa_share: float = STUDENT_QA_SHARE, hearing_drill: float = 0.0,
-                 first_mark: bool = False, order_drill: float = 0.0) -> list[Example]:
+                 order_mark: str = "none", order_drill: float = 0.0) -> list[Example]:
     """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record.
 
     ``describe`` (student only): add the audio description to the mixture (``--describe``; the
@@ -194,8 +194,8 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
     (verifier only): the share of records that add their true account with heard classes left out
     or doubled, over the real clip (:func:`targets.hearing_drill_cot`; its own generator too). ``qa_share``
     (student only): the share of examples that answer the record's question (``--qa-share``).
-    ``first_mark`` (verifier only): the replies' checklists mark the named class heard first
-    (``--first-mark``; :func:`targets.checklist_agrees`). It changes replies only, not which
+    ``order_mark`` (verifier only): how the replies' checklists carry the order of sounds
+    (``--order-mark``; :func:`targets.verifier_checklist`). It changes replies only, not which
     examples are drawn. ``order_drill`` (verifier only): the share of records that add their true
     account with a later sound named first (:func:`targets.order_drill_cot`; its own generator)."""
     rng = random.Random(f"{role}-{seed}")
@@ -210,7 +210,7 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
         if role == "verifier":  # another scene's true account, labelled against this audio
             other = records[(k + 1 + rng.randrange(max(1, len(records) - 1))) % len(records)] if len(records) > 1 else None
             pairs = verifier_examples(record, rng, foreign=other["meta"]["scene"] if other else None,
-                                      samples=(samples or {}).get(record["id"], ()), first_mark=first_mark)
+                                      samples=(samples or {}).get(record["id"], ()), order_mark=order_mark)
         elif role == "student":
             pairs = student_examples(record, rng, describe=describe, qa_share=qa_share)
         else:
@@ -234,7 +234,7 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
                 scene = record["meta"]["scene"]
                 cot = make(scene, drill, with_slots=drill.random() < 0.7)
                 if cot is not None:
-                    out.append(Example(text=verifier_prompt(cot), target=T.verifier_reply(cot, scene, "No", first_mark),
+                    out.append(Example(text=verifier_prompt(cot), target=T.verifier_reply(cot, scene, "No", order_mark),
                                        media_key=record["id"], images=images, audio=audio,
                                        info={"id": record["id"], "kind": kind, "cot": cot}))
     return out

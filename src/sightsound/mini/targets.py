@@ -248,12 +248,16 @@ def verifier_examples(scene: dict, rng: random.Random, fps: float = 2.0,
 
 # (named in the account, heard in the audio) -> the checklist word for a class
 CHECK_WORDS = {(True, True): "yes", (False, False): "no", (True, False): "silent", (False, True): "heard"}
-# [ours, opt-in: ``sightsound pretrain --first-mark``] a named class heard first, in place of "yes"
+# [ours, opt-in: ``sightsound pretrain --order-mark``] where a checklist carries the order of sounds:
+# "first" marks a named class heard first in place of "yes"; "late" marks the class an account names
+# first when it is heard but not first, in place of "yes" (a disagreement, like "silent").
 FIRST_MARK = "first"
+LATE_MARK = "late"
+ORDER_MARKS = ("none", FIRST_MARK, LATE_MARK)
 CLEAN_MARKS = frozenset({CHECK_WORDS[(True, True)], CHECK_WORDS[(False, False)]})  # account and audio agree
 # The reply words a verdict turns on: the marks of a disagreement, the first mark and the verdict itself.
 # Most of a checklist is "no"; ``sightsound pretrain --focus-weight`` gives these words more of the loss.
-DECISIVE_WORDS = (CHECK_WORDS[(True, False)], CHECK_WORDS[(False, True)], FIRST_MARK, "Yes", "No")
+DECISIVE_WORDS = (CHECK_WORDS[(True, False)], CHECK_WORDS[(False, True)], FIRST_MARK, LATE_MARK, "Yes", "No")
 
 
 def named_in_order(cot: str) -> list[str]:
@@ -278,19 +282,32 @@ def heard_first(scene: dict) -> set[str]:
     return {s["name"] for s in heard if s["onset_s"] <= t0 + ORDER_TOLERANCE_S}
 
 
-def verifier_checklist(cot: str, scene: dict, first_mark: bool = False) -> str:
+def verifier_checklist(cot: str, scene: dict, order_mark: str = "none") -> str:
     """Every class in a fixed order with its check word: "guitar no piano yes ... dog silent ... wind no."
 
     ``yes`` = named and heard, ``no`` = neither, ``silent`` = named but not heard (a hallucinated
-    source), ``heard`` = heard but not named (a missed source). With ``first_mark`` a named class
-    heard first reads ``first`` instead of ``yes`` (:func:`checklist_agrees` says what it adds).
+    source), ``heard`` = heard but not named (a missed source). ``order_mark`` (:data:`ORDER_MARKS`):
+    ``first`` marks a named class heard first ``first`` instead of ``yes``; ``late`` marks the class
+    the account names first ``late`` instead of ``yes`` when it is heard but not first
+    (:func:`checklist_agrees` says what each adds).
     """
+    if order_mark not in ORDER_MARKS:
+        raise ValueError(f"order_mark must be one of {ORDER_MARKS}, got {order_mark!r}")
     heard = {s["name"] for s in heard_sounds(scene)}
-    return _checklist(mentioned_classes(cot), heard, heard_first(scene) if first_mark else set())
+    said = mentioned_classes(cot)
+    if order_mark == FIRST_MARK:
+        return _checklist(said, heard, first=heard_first(scene))
+    if order_mark == LATE_MARK:
+        named = named_in_order(cot)
+        late = {named[0]} if named and named[0] in heard and named[0] not in heard_first(scene) else set()
+        return _checklist(said, heard, late=late)
+    return _checklist(said, heard)
 
 
-def _checklist(said: set[str], heard: set[str], first: set[str] = frozenset()) -> str:
+def _checklist(said: set[str], heard: set[str], first: set[str] = frozenset(), late: set[str] = frozenset()) -> str:
     def mark(c: str) -> str:
+        if c in late:
+            return LATE_MARK
         return FIRST_MARK if c in said and c in first else CHECK_WORDS[(c in said, c in heard)]
 
     return " ".join(f"{c} {mark(c)}" for c in CLASS_NAMES) + "."
@@ -298,13 +315,17 @@ def _checklist(said: set[str], heard: set[str], first: set[str] = frozenset()) -
 
 def checklist_agrees(cot: str, checklist: str) -> bool:
     """Whether a checklist finds the account true: every mark clean and, where it marks a class
-    ``first``, the account names a ``first`` class before any other heard one.
+    ``first``, the account names a ``first`` class before any other heard one. A ``late`` mark is a
+    disagreement (the account names first a sound heard later).
 
     [ours] A checklist of classes carries no order: an account that names the right sounds in the
     wrong order is clean mark by mark (the teacher's ``order`` errors, recall 0.27-0.31 with
-    every checklist verifier). The ``first`` mark is a per-class hearing decision like the others
-    (is this class the one heard first?), and on the validation split's teacher samples 62 of the
-    66 order errors put a class before the one heard first, which the mark shows.
+    every checklist verifier). On the validation split's teacher samples 62 of the 66 order errors
+    put a class before the one heard first. The ``first`` mark is a per-class hearing decision
+    (is this class the one heard first?), but the verdict then compares two places (the class
+    named first, the class marked first); V11/V12 learned the mark and not the comparison
+    (assets/mini/README.md, session 19). The ``late`` mark puts the whole decision on one class,
+    the one the account names first, so the verdict follows one local mark as it does for ``silent``.
     """
     marks = dict(checklist_marks(checklist))
     if not all(m in CLEAN_MARKS or m == FIRST_MARK for m in marks.values()):
@@ -358,7 +379,7 @@ def order_drill_cot(scene: dict, rng: random.Random, with_slots: bool = True) ->
     """The true account with a sound heard clearly later (by :data:`ORDER_SWAP_MIN_S`) swapped to the
     front; None where the clip has no such pair.
 
-    [ours] ``sightsound pretrain --order-drill`` (with ``--first-mark``): V11, trained with the first
+    [ours] ``sightsound pretrain --order-drill`` (with ``--order-mark``): V11, trained with the first
     mark alone, marked the right class ``first`` in only half of the validation accounts of two or
     more heard sounds, and its verdict kept 15 of the 25 order errors its own marks showed. The
     corruptions above reorder any pair, and only where Yes/No balance asks for one; here every such
@@ -383,7 +404,7 @@ def checklist_marks(checklist: str) -> list[tuple[str, str]]:
     return list(zip(words[0::2], words[1::2]))
 
 
-def verifier_reply(cot: str, scene: dict, label: str, first_mark: bool = False) -> str:
+def verifier_reply(cot: str, scene: dict, label: str, order_mark: str = "none") -> str:
     """What the mini verifier says: the checklist, then its verdict ("guitar no ... wind no. No").
 
     [ours] The paper's verifier answers only Yes or No. A 4 M-parameter model trained from scratch
@@ -392,9 +413,9 @@ def verifier_reply(cot: str, scene: dict, label: str, first_mark: bool = False) 
     example into one decision per class, each taken where the class's own word is the input
     (is it in the account? is it in the audio?), with the class order fixed so nothing has to be
     copied. The verify stage reads such replies with ``verify.verdict: final`` (the last word decides).
-    ``first_mark``: the checklist marks the named class heard first (:func:`checklist_agrees`).
+    ``order_mark``: how the checklist carries the order of sounds (:func:`verifier_checklist`).
     """
-    return f"{verifier_checklist(cot, scene, first_mark)} {label}"
+    return f"{verifier_checklist(cot, scene, order_mark)} {label}"
 
 
 # ------------------------------------------------------------------------------------- student

@@ -295,6 +295,26 @@ def test_order_drill_names_a_later_sound_first_over_the_real_clip(mini_cache):
     assert T.order_drill_cot(one, random.Random(0)) is None
 
 
+def test_listing_drill_asks_the_verifier_for_the_sounds_in_the_order_heard(mini_cache, tmp_path):
+    """``--listing-drill``: a share of records add the student's listing task over the record's own
+    clip (the sounds heard, in the order heard: exactly the student's target); the other examples are
+    exactly those without it, and the flag is the verifier's alone."""
+    import numpy as np
+
+    from sightsound.mini import roles as R
+    from sightsound.mini.pretrain import pretrain
+
+    records, plain, drills = _verifier_drills(listing_drill=0.5)
+    student = {e.info["id"]: e for e in R.examples_for("student", records, 0, with_media=False)
+               if e.info["kind"] == "listing"}
+    for e in drills:
+        real = next(x for x in plain if x.info["id"] == e.info["id"])
+        assert np.array_equal(e.audio, real.audio) and e.media_key == real.media_key
+        assert (e.text, e.target) == (student[e.info["id"]].text, student[e.info["id"]].target)
+    with pytest.raises(ValueError, match="--listing-drill.*verifier only"):
+        pretrain("student", tmp_path / "s", steps=1, listing_drill=0.5, evaluate=False, progress=False)
+
+
 def test_verifier_examples_are_balanced(pretrain_items):
     rng = random.Random(1)
     labels = [y for _, _, scene in pretrain_items for _, y, _ in T.verifier_examples(scene, rng)]

@@ -79,6 +79,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="verifier (with --order-mark): for this share of records add their true account with "
                              "a clearly later sound named first, verdict No [ours; default 0; "
                              "assets/mini/README.md, session 19]")
+    parser.add_argument("--listing-drill", type=float, default=0.0, metavar="SHARE",
+                        help="verifier: for this share of records add the student's listing task over the "
+                             "record's clip (the sounds heard, in the order heard): an ear for which sound "
+                             "comes first, which the order marks need [ours; default 0; assets/mini/README.md, "
+                             "session 20]")
     parser.add_argument("--qa-share", type=float, default=R.STUDENT_QA_SHARE, metavar="SHARE",
                         help="student: share of the examples that are answer-only replies to the record's "
                              f"question, at most 0.5 (one per record) [ours; default {R.STUDENT_QA_SHARE:g}, "
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                     describe=args.describe, focus_weight=args.focus_weight,
                     teacher_traces=args.teacher_traces, reading_drill=args.reading_drill,
                     qa_share=args.qa_share, hearing_drill=args.hearing_drill, order_mark=args.order_mark,
-                    order_drill=args.order_drill)
+                    order_drill=args.order_drill, listing_drill=args.listing_drill)
     summary = {k: info[k] for k in ("role", "num_parameters", "steps", "train_seconds", "loss_first", "loss_last")}
     if "heldout" in info:
         summary["heldout_accuracy"] = info["heldout"]["accuracy"]

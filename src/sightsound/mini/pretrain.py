@@ -204,7 +204,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
              freeze_encoder: bool = False, describe: bool = False, focus_weight: float = 1.0,
              teacher_traces: str | Path | None = None, reading_drill: float = 0.0,
              qa_share: float = R.STUDENT_QA_SHARE, hearing_drill: float = 0.0,
-             order_mark: str = "none", order_drill: float = 0.0) -> dict[str, Any]:
+             order_mark: str = "none", order_drill: float = 0.0, listing_drill: float = 0.0) -> dict[str, Any]:
     """Build, train, save and (optionally) evaluate one role; returns the info written to ``pretrain_info.json``.
 
     ``teacher_traces`` (verifier only): a ``sightsound teach`` output on pretraining-split records;
@@ -230,7 +230,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
                          "it applies to --role verifier only")
     for flag, share, adds in (("--reading-drill", reading_drill, "accounts over silent clips"),
                               ("--hearing-drill", hearing_drill, "accounts that leave heard sounds out"),
-                              ("--order-drill", order_drill, "accounts that name a later sound first")):
+                              ("--order-drill", order_drill, "accounts that name a later sound first"),
+                              ("--listing-drill", listing_drill, "the sounds heard, listed in order")):
         if share and role != "verifier":
             raise ValueError(f"{flag} adds {adds} to the verifier's examples; it applies to --role verifier only")
         if not 0.0 <= share <= 1.0:
@@ -249,7 +250,8 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
     records, base = split_records("pretrain", num, progress=progress)
     examples = R.examples_for(role, records, seed, base=base, describe=describe, samples=samples,
                               reading_drill=reading_drill, qa_share=qa_share, hearing_drill=hearing_drill,
-                              order_mark=order_mark, order_drill=order_drill)
+                              order_mark=order_mark, order_drill=order_drill,
+                              listing_drill=listing_drill)
     log.info("%s: %d examples from %d pretraining records", role, len(examples), len(records))
 
     if out.exists():  # a stale directory would mix old and new files
@@ -291,6 +293,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
         "hearing_drill": hearing_drill if role == "verifier" else None,
         "order_mark": order_mark if role == "verifier" else None,  # the reply format role_checks reads
         "order_drill": order_drill if role == "verifier" else None,
+        "listing_drill": listing_drill if role == "verifier" else None,
         "qa_share": qa_share if role == "student" else None,
         "examples": len(cache.items), "epochs": round(history["epochs"], 2),
         "pretrain_split": {"name": s.name, "seed": s.seed, "num": len(records)},
@@ -312,6 +315,7 @@ def pretrain(role: str, out: str | Path, seconds: float | None = DEFAULT_SECONDS
                      + (f" --hearing-drill {hearing_drill:g}" if hearing_drill else "")
                      + (f" --order-mark {order_mark}" if order_mark != "none" else "")
                      + (f" --order-drill {order_drill:g}" if order_drill else "")
+                     + (f" --listing-drill {listing_drill:g}" if listing_drill else "")
                      + (f" --qa-share {qa_share:g}" if role == "student" and qa_share != R.STUDENT_QA_SHARE else ""),
     }
     del cache, model

@@ -183,7 +183,7 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
                  with_media: bool = True, describe: bool = False,
                  samples: dict[str, tuple[str, ...]] | None = None, reading_drill: float = 0.0,
                  qa_share: float = STUDENT_QA_SHARE, hearing_drill: float = 0.0,
-                 order_mark: str = "none", order_drill: float = 0.0) -> list[Example]:
+                 order_mark: str = "none", order_drill: float = 0.0, listing_drill: float = 0.0) -> list[Example]:
     """Every example of ``role`` from ``records`` (deterministic for ``seed``), media loaded once per record.
 
     ``describe`` (student only): add the audio description to the mixture (``--describe``; the
@@ -197,11 +197,15 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
     ``order_mark`` (verifier only): how the replies' checklists carry the order of sounds
     (``--order-mark``; :func:`targets.verifier_checklist`). It changes replies only, not which
     examples are drawn. ``order_drill`` (verifier only): the share of records that add their true
-    account with a later sound named first (:func:`targets.order_drill_cot`; its own generator)."""
+    account with a later sound named first (:func:`targets.order_drill_cot`; its own generator).
+    ``listing_drill`` (verifier only): the share of records that add the student's listing task over
+    the record's clip — the sounds heard, in the order heard (:func:`targets.perception_text`; its own
+    generator) — a task only an ear for order gets right [ours; assets/mini/README.md, session 20]."""
     rng = random.Random(f"{role}-{seed}")
     drill_rng = random.Random(f"{role}-{seed}-drill")
     hearing_rng = random.Random(f"{role}-{seed}-hearing")
     order_rng = random.Random(f"{role}-{seed}-order")
+    listing_rng = random.Random(f"{role}-{seed}-listing")
     false_drills = [] if role != "verifier" else [
         (hearing_drill, hearing_rng, T.hearing_drill_cot, "hearing_drill"),
         (order_drill, order_rng, T.order_drill_cot, "order_drill")]
@@ -237,6 +241,10 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
                     out.append(Example(text=verifier_prompt(cot), target=T.verifier_reply(cot, scene, "No", order_mark),
                                        media_key=record["id"], images=images, audio=audio,
                                        info={"id": record["id"], "kind": kind, "cot": cot}))
+        if role == "verifier" and listing_drill and listing_rng.random() < listing_drill:
+            scene = record["meta"]["scene"]
+            out.append(Example(text=T.PERCEPTION_PROMPT, target=T.perception_text(scene), media_key=record["id"],
+                               images=images, audio=audio, info={"id": record["id"], "kind": "listing_drill"}))
     return out
 
 

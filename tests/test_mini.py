@@ -468,12 +468,18 @@ def test_focus_weights_fall_on_the_verdicts_words_and_weights_of_one_give_the_pl
         weights = [w for t, w in zip(enc.labels, enc.weights) if t != -100]
         assert all(w == 0 for t, w in zip(enc.labels, enc.weights) if t == -100)
         assert [w == 5.0 for w in weights] == [word in T.DECISIVE_WORDS for word in target_words]
-        # Every decisive word of the reply is one token of this tokenizer, so each one is weighted.
+        # Every decisive word of these replies is one token of this tokenizer, so each one is weighted.
         marks = [m for _, m in T.checklist_marks(ex.info["checklist"])]
         assert sum(weights) - len(weights) == 4.0 * (sum(m in T.DECISIVE_WORDS for m in marks) + 1)  # + verdict
         decisive += sum(w == 5.0 for w in weights)
         seen += 1
     assert seen and decisive > seen  # verdicts plus some disagreement marks
+    # A focus word this (warm-started) tokenizer splits is weighted as its run of pieces: " late" is
+    # "Ġl" + "ate" here (session 20's V13/V14 trained before this, without the weight on it).
+    for text, expect in ((" dog late. No", [1, 5, 5, 1, 5]), (" wind no. Yes", [1, 1, 1, 1, 5])):
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        assert five._weights(ids) == expect, tok.convert_ids_to_tokens(ids)
+    assert len(tok(" late", add_special_tokens=False)["input_ids"]) == 2
     with torch.no_grad():
         b_plain, b_ones = plain.collate(plain.items), ones.collate(ones.items)
         w = b_ones.pop("loss_weights")

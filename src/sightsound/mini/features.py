@@ -65,6 +65,12 @@ class FeatureCache:
         self.items: list[Encoded] = []
         self.focus = dict(focus or {})
         self._word_of: dict[int, str] = {}  # token id -> its word without the byte-level space mark
+        # A focus word this tokenizer splits (a warm start keeps the vocabulary of a corpus that did not
+        # hold it: " late" is "Ġl" + "ate" for the session-18 verifier) is found as its run of pieces.
+        # (A word whose pieces include the whole word, " Yes" as "Ġ" + "Yes", is found as that piece.)
+        pieces = {w: self.tok(" " + w, add_special_tokens=False)["input_ids"] for w in self.focus}
+        self._split = [(ids, self.focus[w]) for w, ids in pieces.items()
+                       if w not in {self.tok.convert_ids_to_tokens(i).replace("\u0120", "").strip() for i in ids}]
 
     def _weights(self, labels: list[int]) -> list[float] | None:
         if not self.focus:
@@ -77,6 +83,11 @@ class FeatureCache:
             if t not in self._word_of:
                 self._word_of[t] = self.tok.convert_ids_to_tokens(t).replace("\u0120", "").strip()
             out.append(self.focus.get(self._word_of[t], 1.0))
+        for ids, weight in self._split:
+            n = len(ids)
+            for i in range(len(labels) - n + 1):
+                if labels[i:i + n] == ids:
+                    out[i:i + n] = [weight] * n
         return out
 
     def _render(self, ex: Example, with_target: bool = True) -> str:

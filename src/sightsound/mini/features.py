@@ -69,20 +69,17 @@ class FeatureCache:
         # hold it: " late" is "Ġl" + "ate" for the session-18 verifier) is found as its run of pieces.
         # (A word whose pieces include the whole word, " Yes" as "Ġ" + "Yes", is found as that piece.)
         pieces = {w: self.tok(" " + w, add_special_tokens=False)["input_ids"] for w in self.focus}
-        self._split = [(ids, self.focus[w]) for w, ids in pieces.items()
-                       if w not in {self.tok.convert_ids_to_tokens(i).replace("\u0120", "").strip() for i in ids}]
+        self._split = [(ids, self.focus[w]) for w, ids in pieces.items() if w not in {self._word(i) for i in ids}]
+
+    def _word(self, token_id: int) -> str:
+        if token_id not in self._word_of:
+            self._word_of[token_id] = self.tok.convert_ids_to_tokens(token_id).replace("\u0120", "").strip()
+        return self._word_of[token_id]
 
     def _weights(self, labels: list[int]) -> list[float] | None:
         if not self.focus:
             return None
-        out = []
-        for t in labels:
-            if t == -100:
-                out.append(0.0)
-                continue
-            if t not in self._word_of:
-                self._word_of[t] = self.tok.convert_ids_to_tokens(t).replace("\u0120", "").strip()
-            out.append(self.focus.get(self._word_of[t], 1.0))
+        out = [0.0 if t == -100 else self.focus.get(self._word(t), 1.0) for t in labels]
         for ids, weight in self._split:
             n = len(ids)
             for i in range(len(labels) - n + 1):

@@ -255,7 +255,7 @@ FIRST_MARK = "first"
 LATE_MARK = "late"
 ORDER_MARKS = ("none", FIRST_MARK, LATE_MARK)
 CLEAN_MARKS = frozenset({CHECK_WORDS[(True, True)], CHECK_WORDS[(False, False)]})  # account and audio agree
-# The reply words a verdict turns on: the marks of a disagreement, the first mark and the verdict itself.
+# The reply words a verdict turns on: the marks of a disagreement, the order marks and the verdict itself.
 # Most of a checklist is "no"; ``sightsound pretrain --focus-weight`` gives these words more of the loss.
 DECISIVE_WORDS = (CHECK_WORDS[(True, False)], CHECK_WORDS[(False, True)], FIRST_MARK, LATE_MARK, "Yes", "No")
 

@@ -6,9 +6,11 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
+from PIL import Image
 
 from sightsound.artefacts import read_records
 from sightsound.cli import main as cli_main
@@ -119,13 +121,32 @@ def _audible(rec) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------- determinism
-def test_two_runs_are_byte_identical(synth_ab):
+def _yuv_pictures(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
+
+
+def test_two_runs_give_identical_files_and_pictures(synth_ab):
+    """Every file byte for byte; each mp4 by what it decodes to: exactly the PNGs in yuv420p (lossless).
+
+    The mp4s' bytes matched in every local rerun, but one CI run saw three differ, so the mp4's
+    promise is its pictures (see synth/video.py) and the bytes are not asserted.
+    """
     a, b = synth_ab
     fa, fb = _files(a), _files(b)
     assert fa.keys() == fb.keys()
-    assert {k for k in fa if k.endswith(".mp4")} and {k for k in fa if k.endswith(".png")}
-    differing = [k for k in fa if fa[k] != fb[k]]
+    mp4s = sorted(k for k in fa if k.endswith(".mp4"))
+    assert mp4s and {k for k in fa if k.endswith(".png")}
+    differing = [k for k in fa if fa[k] != fb[k] and k not in mp4s]
     assert not differing, differing[:5]
+    for k in mp4s:
+        pngs = sorted((a / k).with_suffix("").glob("*.png"))
+        want = [av.VideoFrame.from_image(Image.open(p).convert("RGB")).reformat(format="yuv420p").to_ndarray()
+                for p in pngs]
+        for run in (a, b):
+            got = _yuv_pictures(run / k)
+            assert len(got) == len(want) == 6, (run, k)
+            assert all(np.array_equal(g, w) for g, w in zip(got, want)), (run, k)
     # ... and the seed matters.
     assert make_item(SynthConfig(seed=7), 0)[1] != make_item(SynthConfig(seed=8), 0)[1]
 

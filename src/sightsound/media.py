@@ -530,8 +530,8 @@ def encode_silent_mp4(frames: Sequence[Image.Image], fps: float, crf: int = SILE
     the container carries the sampling rate, so the server's video loader sees the frames at the times
     they were taken. No audio stream is ever added (the teacher must not hear); the frames are all
     there is to encode. Odd sides are padded by one replicated edge pixel (yuv420p needs even sides).
-    Output bytes are deterministic (bit-exact flags, one encoder thread), so the same frames give
-    the same request body.
+    Bit-exact flags and one encoder thread make the same frames give the same request body (the
+    one exception seen: a CI run where 3 of 24 synthetic mp4s' bytes differed, ``synth/video.py``).
     """
     import av
     from av.codec.context import Flags

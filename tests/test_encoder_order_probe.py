@@ -1,22 +1,11 @@
 """scripts/encoder_order_probe.py: frame labels follow the scene, order clips are the clear two-class ones,
 and the probe's "heard first" reads the first frame above one half."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
+from _scripts import load_script
 
 from sightsound.mini.targets import ORDER_TOLERANCE_S
 from sightsound.synth.scene import make_source, new_scene
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("encoder_order_probe", REPO / "scripts" / "encoder_order_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _scene(*sources):
@@ -24,7 +13,7 @@ def _scene(*sources):
 
 
 def test_frame_labels_mark_each_class_while_it_sounds():
-    probe = _script()
+    probe = load_script("encoder_order_probe")
     scene = _scene(make_source("dog", slot="left", audible=True, events=[[0.0, 1.0]]),
                    make_source("bell", slot="right", audible=True, events=[[1.5, 3.0]]),
                    make_source("cat", slot="middle", audible=False))  # drawn, silent: never labelled
@@ -36,7 +25,7 @@ def test_frame_labels_mark_each_class_while_it_sounds():
 
 
 def test_order_clips_are_two_classes_with_clearly_different_onsets():
-    probe = _script()
+    probe = load_script("encoder_order_probe")
     dog_then_bell = _scene(make_source("bell", slot="right", audible=True, events=[[1.5, 3.0]]),
                            make_source("dog", slot="left", audible=True, events=[[0.2, 1.0]]))
     assert probe.two_class_order_clip(dog_then_bell) == ("dog", "bell")
@@ -51,7 +40,7 @@ def test_order_clips_are_two_classes_with_clearly_different_onsets():
 
 
 def test_probe_first_reads_the_first_frame_above_half():
-    probe = _script()
+    probe = load_script("encoder_order_probe")
     classes = ["bell", "dog"]
     times = [0.25, 0.75, 1.25]
     probs = np.array([[0.1, 0.2], [0.2, 0.9], [0.8, 0.9]])  # dog from 0.75 s, bell from 1.25 s

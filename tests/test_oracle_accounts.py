@@ -1,8 +1,9 @@
 """scripts/oracle_accounts.py: the diagnostic's training sets keep the method's samples and tell the truth."""
 
-import importlib.util
 import json
 from pathlib import Path
+
+from _scripts import load_script
 
 from sightsound.artefacts import TeacherSample, read_records
 from sightsound.config import SynthConfig, dump_yaml, load_recipe
@@ -19,10 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("oracle_accounts", REPO / "scripts" / "oracle_accounts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("oracle_accounts")
 
 
 def _think(row: dict) -> str:

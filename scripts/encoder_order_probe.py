@@ -65,7 +65,7 @@ def encode(model_dir: Path, split: str, num: int, threads: int):
     import torch
     from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
-    from sightsound.media import load_audio
+    from sightsound.mini.roles import load_media
     from sightsound.mini.world import split_records
 
     torch.set_num_threads(threads)
@@ -75,8 +75,8 @@ def encode(model_dir: Path, split: str, num: int, threads: int):
     classes = sorted(T.CLASS_NAMES)
     out = []
     for r in records:
-        audio_path = Path(r["audio"]) if Path(r["audio"]).is_absolute() else base / r["audio"]
-        feats = processor.feature_extractor(load_audio(str(audio_path)), sampling_rate=16000, return_tensors="pt")
+        _, audio = load_media("verifier", r, base)  # the clip as the verify stage loads it
+        feats = processor.feature_extractor(audio, sampling_rate=16000, return_tensors="pt")
         with torch.no_grad():
             frames = model.model.audio_tower(feats["input_features"]).last_hidden_state[0].numpy()
         y, times = frame_labels(r["meta"]["scene"], frames.shape[0], classes)

@@ -19,16 +19,12 @@ from sightsound.synth.vocab import all_classes
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _script():
-    return load_script("oracle_accounts")
-
-
 def _think(row: dict) -> str:
     return row["messages"][-1]["content"][0]["text"].split("<think>")[1].split("</think>")[0].strip()
 
 
 def test_oracle_sets_keep_the_kept_samples_and_replace_only_their_accounts(tmp_path):
-    O = _script()
+    O = load_script("oracle_accounts")
     run = tmp_path / "run"
     L = Layout(run)
     recipe = load_recipe(REPO / "configs" / "demo.yaml")

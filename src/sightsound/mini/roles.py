@@ -155,6 +155,12 @@ def teacher_samples(traces_path: str | Path, per_record: int = 2) -> dict[str, t
     return out
 
 
+def listing_task(scene: dict) -> tuple[str, str]:
+    """(prompt, target) of the listing task: the sounds heard, in the order heard. The student's
+    main task, and the verifier's ``listing_drill``."""
+    return T.PERCEPTION_PROMPT, T.perception_text(scene)
+
+
 def student_examples(record: dict, rng: random.Random, describe: bool = False,
                      qa_share: float = STUDENT_QA_SHARE) -> list[tuple[str, str, dict]]:
     """Listing, the audio description (``describe``: tried, not shipped, assets/mini/README.md) and,
@@ -162,8 +168,7 @@ def student_examples(record: dict, rng: random.Random, describe: bool = False,
     examples, at most 0.5: one per record). No reasoning-then-answer example: that is what CoT SFT
     teaches."""
     scene = record["meta"]["scene"]
-    out = [(T.PERCEPTION_PROMPT, T.perception_text(scene),
-            {"kind": "listing", "listing": T.listing_sentence(scene)})]
+    out = [(*listing_task(scene), {"kind": "listing", "listing": T.listing_sentence(scene)})]
     if describe:
         out.append((T.DESCRIBE_PROMPT, T.audio_description(scene),
                     {"kind": "describe", "description": T.audio_description(scene)}))
@@ -199,7 +204,7 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
     examples are drawn. ``order_drill`` (verifier only): the share of records that add their true
     account with a later sound named first (:func:`targets.order_drill_cot`; its own generator).
     ``listing_drill`` (verifier only): the share of records that add the student's listing task over
-    the record's clip — the sounds heard, in the order heard (:func:`targets.perception_text`; its own
+    the record's clip — the sounds heard, in the order heard (:func:`listing_task`; its own
     generator) — a task only an ear for order gets right [ours; assets/mini/README.md, session 20]."""
     rng = random.Random(f"{role}-{seed}")
     drill_rng = random.Random(f"{role}-{seed}-drill")
@@ -211,6 +216,7 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
         (order_drill, order_rng, T.order_drill_cot, "order_drill")]
     out: list[Example] = []
     for k, record in enumerate(records):
+        scene = record["meta"]["scene"]
         if role == "verifier":  # another scene's true account, labelled against this audio
             other = records[(k + 1 + rng.randrange(max(1, len(records) - 1))) % len(records)] if len(records) > 1 else None
             pairs = verifier_examples(record, rng, foreign=other["meta"]["scene"] if other else None,
@@ -235,16 +241,15 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
         # False accounts over the record's own clip, verdict No; each drill draws from its own generator.
         for share, drill, make, kind in false_drills:
             if share and drill.random() < share:
-                scene = record["meta"]["scene"]
                 cot = make(scene, drill, with_slots=drill.random() < 0.7)
                 if cot is not None:
                     out.append(Example(text=verifier_prompt(cot), target=T.verifier_reply(cot, scene, "No", order_mark),
                                        media_key=record["id"], images=images, audio=audio,
                                        info={"id": record["id"], "kind": kind, "cot": cot}))
         if role == "verifier" and listing_drill and listing_rng.random() < listing_drill:
-            scene = record["meta"]["scene"]
-            out.append(Example(text=T.PERCEPTION_PROMPT, target=T.perception_text(scene), media_key=record["id"],
-                               images=images, audio=audio, info={"id": record["id"], "kind": "listing_drill"}))
+            text, target = listing_task(scene)
+            out.append(Example(text=text, target=target, media_key=record["id"], images=images, audio=audio,
+                               info={"id": record["id"], "kind": "listing_drill"}))
     return out
 
 

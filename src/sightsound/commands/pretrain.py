@@ -72,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="verifier: how the checklist carries the order of sounds, which a checklist of "
                              "classes otherwise lacks. 'first': a named class heard first reads 'first' instead "
                              "of 'yes', and an account naming another heard class before it is false; 'late': "
-                             "the class the account names first reads 'late' when it is heard but not first "
+                             "the class the account names first reads 'late' when it is heard but not first; "
+                             "'listed': the late mark in a reply that opens with the sounds heard, in order "
                              "[ours; default none; the reply format is recorded in pretrain_info.json; "
                              "assets/mini/README.md, sessions 19-20]")
     parser.add_argument("--order-drill", type=float, default=0.0, metavar="SHARE",

@@ -89,7 +89,7 @@ def score_teacher(examples, texts) -> dict[str, Any]:
 def score_verifier(examples, texts) -> dict[str, Any]:
     from sightsound.verdicts import parse_verdict
 
-    hits, by_kind, exact, follows = [], defaultdict(list), [], []
+    hits, by_kind, exact, follows, listing = [], defaultdict(list), [], [], []
     labels = Counter(ex.info["label"] for ex in examples)
     unparsable = 0
     for ex, text in zip(examples, texts):
@@ -98,10 +98,12 @@ def score_verifier(examples, texts) -> dict[str, Any]:
         ok = verdict == ex.info["label"].lower()
         hits.append(ok)
         by_kind[ex.info["kind"]].append(ok)
-        checklist = reply_without_verdict(text)
+        checklist = T.split_listing(reply_without_verdict(text))[1]
         exact.append(checklist == ex.info["checklist"])
         agrees = T.checklist_agrees(ex.info["cot"], checklist)
         follows.append(verdict == ("yes" if agrees else "no"))
+        if ex.info.get("listing") is not None:  # the ``listed`` format opens with the sounds heard
+            listing.append(T.split_listing(text)[0] == ex.info["listing"])
     # Step 2's own figures: precision and recall of "No" (discard) against false accounts.
     said_no = [parse_verdict(t, R.VERDICT_RULE) == "no" for t in texts]
     false = [ex.info["label"] == "No" for ex in examples]
@@ -114,11 +116,12 @@ def score_verifier(examples, texts) -> dict[str, Any]:
                                   for y in sorted(labels)},
             "accuracy_by_kind": {k: _rate(v) for k, v in sorted(by_kind.items())},
             "checklist_exact": _rate(exact), "verdict_follows_checklist": _rate(follows),
-            "unparsable": unparsable}
+            **({"listing_exact": _rate(listing)} if listing else {}), "unparsable": unparsable}
 
 
 def reply_without_verdict(text: str) -> str:
-    """A verifier reply less its last word (the verdict): the checklist it wrote first."""
+    """A verifier reply less its last word (the verdict): what it wrote first (the checklist, after
+    the ``listed`` format's listing)."""
     words = (text or "").split()
     return " ".join(words[:-1])
 

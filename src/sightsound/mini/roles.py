@@ -66,7 +66,7 @@ class RoleSpec:
 
 SPECS = {
     "teacher": RoleSpec("teacher", "teacher", "qwen2_5_vl", SIZES["teacher"], 64),
-    "verifier": RoleSpec("verifier", "student", "qwen2_audio", SIZES["audio"], 48),
+    "verifier": RoleSpec("verifier", "student", "qwen2_audio", SIZES["audio"], 64),  # listed replies: 55
     "student": RoleSpec("student", "student", "qwen2_audio", SIZES["audio"], 40),
 }
 
@@ -130,8 +130,10 @@ def verifier_examples(record: dict, rng: random.Random, foreign: dict | None = N
     ``order_mark``: how the checklist carries the order of sounds (``--order-mark``).
     """
     scene = record["meta"]["scene"]
+    listing = T.listing_sentence(scene) if order_mark == T.LISTED else None
     return [(verifier_prompt(cot), T.verifier_reply(cot, scene, label, order_mark),
-             {"kind": kind, "label": label, "cot": cot, "checklist": T.verifier_checklist(cot, scene, order_mark)})
+             {"kind": kind, "label": label, "cot": cot, "checklist": T.verifier_checklist(cot, scene, order_mark),
+              "listing": listing})
             for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign, samples=samples)]
 
 
@@ -235,7 +237,7 @@ def examples_for(role: str, records: list[dict], seed: int, base: Path | None = 
             cot = drill_rng.choice(pairs)[2]["cot"]
             # As long as the clip, so as many audio tokens; one feature set per length (the media key).
             silence = None if audio is None else np.zeros_like(audio)
-            out.append(Example(text=verifier_prompt(cot), target=T.reading_drill_reply(cot),
+            out.append(Example(text=verifier_prompt(cot), target=T.reading_drill_reply(cot, order_mark),
                                media_key=f"silence-{0 if audio is None else len(audio)}",
                                audio=silence, info={"id": record["id"], "kind": "reading_drill", "cot": cot}))
         # False accounts over the record's own clip, verdict No; each drill draws from its own generator.

@@ -251,9 +251,11 @@ CHECK_WORDS = {(True, True): "yes", (False, False): "no", (True, False): "silent
 # [ours, opt-in: ``sightsound pretrain --order-mark``] where a checklist carries the order of sounds:
 # "first" marks a named class heard first in place of "yes"; "late" marks the class an account names
 # first when it is heard but not first, in place of "yes" (a disagreement, like "silent").
+# "listed" is the late mark in a reply that first lists the sounds heard, in order (:func:`verifier_reply`).
 FIRST_MARK = "first"
 LATE_MARK = "late"
-ORDER_MARKS = ("none", FIRST_MARK, LATE_MARK)
+LISTED = "listed"
+ORDER_MARKS = ("none", FIRST_MARK, LATE_MARK, LISTED)
 CLEAN_MARKS = frozenset({CHECK_WORDS[(True, True)], CHECK_WORDS[(False, False)]})  # account and audio agree
 # The reply words a verdict turns on: the marks of a disagreement, the order marks and the verdict itself.
 # Most of a checklist is "no"; ``sightsound pretrain --focus-weight`` gives these words more of the loss.
@@ -287,8 +289,8 @@ def verifier_checklist(cot: str, scene: dict, order_mark: str = "none") -> str:
 
     ``yes`` = named and heard, ``no`` = neither, ``silent`` = named but not heard (a hallucinated
     source), ``heard`` = heard but not named (a missed source). ``order_mark`` (:data:`ORDER_MARKS`):
-    ``first`` marks a named class heard first ``first`` instead of ``yes``; ``late`` marks the class
-    the account names first ``late`` instead of ``yes`` when it is heard but not first
+    ``first`` marks a named class heard first ``first`` instead of ``yes``; ``late`` (and ``listed``)
+    marks the class the account names first ``late`` instead of ``yes`` when it is heard but not first
     (:func:`checklist_agrees` says what each adds).
     """
     if order_mark not in ORDER_MARKS:
@@ -297,7 +299,7 @@ def verifier_checklist(cot: str, scene: dict, order_mark: str = "none") -> str:
     said = mentioned_classes(cot)
     if order_mark == FIRST_MARK:
         return _checklist(said, heard, first=heard_first(scene))
-    if order_mark == LATE_MARK:
+    if order_mark in (LATE_MARK, LISTED):
         named = named_in_order(cot)
         late = {named[0]} if named and named[0] in heard and named[0] not in heard_first(scene) else set()
         return _checklist(said, heard, late=late)
@@ -336,17 +338,18 @@ def checklist_agrees(cot: str, checklist: str) -> bool:
     return first_named is None or marks[first_named] == FIRST_MARK
 
 
-def reading_drill_reply(cot: str) -> str:
+def reading_drill_reply(cot: str, order_mark: str = "none") -> str:
     """The verifier's reply to ``cot`` over a *silent* clip: every class the account names is
     ``silent``, every other ``no``; Yes only for an account that names nothing.
 
     [ours] ``sightsound pretrain --reading-drill``: with real audio most marks can be got right by
     hearing alone (most accounts are mostly true), so the verifier learns to hear better than it
     reads (session 10: a third of the named-but-silent classes marked as not named). Over silence
-    the only way to the right marks is reading the account.
+    the only way to the right marks is reading the account. A ``listed`` reply opens "I hear nothing."
     """
     said = mentioned_classes(cot)
-    return f"{_checklist(said, set())} {'No' if said else 'Yes'}"
+    reply = f"{_checklist(said, set())} {'No' if said else 'Yes'}"
+    return f"{listing_sentence({'sources': []})} {reply}" if order_mark == LISTED else reply
 
 
 def hearing_drill_cot(scene: dict, rng: random.Random, with_slots: bool = True) -> str | None:
@@ -397,10 +400,20 @@ def order_drill_cot(scene: dict, rng: random.Random, with_slots: bool = True) ->
     return sounds_sentence(items)
 
 
+def split_listing(reply: str) -> tuple[str | None, str]:
+    """(listing, rest) of a verifier reply: its opening "I hear ..." sentence, if it has one
+    (the ``listed`` format), and what follows it."""
+    text = (reply or "").strip()
+    if not text.startswith("I hear"):
+        return None, text
+    listing, _, rest = text.partition(".")
+    return listing + ".", rest.strip()
+
+
 def checklist_marks(checklist: str) -> list[tuple[str, str]]:
-    """(class, check word) pairs read back from a checklist (:func:`verifier_checklist`'s format),
-    in the order written (a model's reply may repeat or skip a class)."""
-    words = checklist.rstrip(".").split()
+    """(class, check word) pairs read back from a checklist (:func:`verifier_checklist`'s format;
+    an opening listing is skipped), in the order written (a model's reply may repeat or skip a class)."""
+    words = split_listing(checklist)[1].rstrip(".").split()
     return list(zip(words[0::2], words[1::2]))
 
 
@@ -414,8 +427,15 @@ def verifier_reply(cot: str, scene: dict, label: str, order_mark: str = "none") 
     (is it in the account? is it in the audio?), with the class order fixed so nothing has to be
     copied. The verify stage reads such replies with ``verify.verdict: final`` (the last word decides).
     ``order_mark``: how the checklist carries the order of sounds (:func:`verifier_checklist`).
+    ``listed`` [ours, opt-in] opens the reply with the sounds heard, in the order heard (the student's
+    listing sentence): the late mark then compares two texts in the context, the account's first
+    sound and the listing's, instead of a reading and a hearing at once (session 21: V19 listed in
+    order 39 of 41 times yet wrote the late mark on 7 of 56 order errors).
     """
-    return f"{verifier_checklist(cot, scene, order_mark)} {label}"
+    checklist = verifier_checklist(cot, scene, order_mark)
+    if order_mark == LISTED:
+        return f"{listing_sentence(scene)} {checklist} {label}"
+    return f"{checklist} {label}"
 
 
 # ------------------------------------------------------------------------------------- student

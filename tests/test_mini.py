@@ -243,35 +243,42 @@ def test_late_mark_puts_an_order_error_on_the_class_named_first(pretrain_items):
         T.verifier_checklist(wrong, {"sources": [a, b]}, "last")
 
 
-def test_listed_reply_opens_with_the_sounds_heard_then_the_late_checklist(pretrain_items):
+@pytest.mark.parametrize("mark", ["listed", "named"])
+def test_listed_reply_opens_with_the_sounds_heard_then_the_late_checklist(pretrain_items, mark):
     """``--order-mark listed``: the reply is the student's listing sentence, then the late-mark
-    checklist, then the verdict; reading it back skips the listing, so the marks and the verdict read
-    as for ``late``. Over a silent clip (the reading drill) it opens "I hear nothing."."""
+    checklist, then the verdict; ``named`` puts the sound the account names first between the two.
+    Reading it back skips both sentences, so the marks and the verdict read as for ``late``. Over a
+    silent clip (the reading drill) it opens "I hear nothing."."""
     rng = random.Random(7)
     scenes = [scene for *_, scene in pretrain_items]
     for k, scene in enumerate(scenes):
         listing = T.listing_sentence(scene)
         for cot, label, _ in T.verifier_examples(scene, rng, foreign=scenes[k - 1]):
             late = T.verifier_checklist(cot, scene, order_mark="late")
-            assert T.verifier_checklist(cot, scene, order_mark="listed") == late
-            reply = T.verifier_reply(cot, scene, label, order_mark="listed")
-            assert reply == f"{listing} {late} {label}"
+            assert T.verifier_checklist(cot, scene, order_mark=mark) == late
+            reply = T.verifier_reply(cot, scene, label, order_mark=mark)
+            first = T.named_in_order(cot)[:1]
+            named = "" if mark != "named" else f" It names {T.mention(first[0])} first." if first else " It names nothing."
+            assert reply == f"{listing}{named} {late} {label}"
             assert T.split_listing(reply) == (listing, f"{late} {label}")
             assert T.checklist_marks(reply.rsplit(" ", 1)[0]) == T.checklist_marks(late)
         assert T.split_listing(T.verifier_reply(cot, scene, label)) == (None, T.verifier_reply(cot, scene, label))
     cot = "I would hear two sounds: a dog, then a bell."
-    assert T.reading_drill_reply(cot, "listed") == f"I hear nothing. {T.reading_drill_reply(cot)}"
+    named = " It names a dog first." if mark == "named" else ""
+    assert T.reading_drill_reply(cot, mark) == f"I hear nothing.{named} {T.reading_drill_reply(cot)}"
+    assert T.named_first_sentence("I would hear nothing clear.") == "It names nothing."
 
 
-def test_role_check_scores_a_listed_reply_by_its_checklist_and_its_listing():
-    """The verifier's role check reads a ``listed`` reply: verdict from the last word, checklist exact
-    without the listing, and the listing scored on its own (``listing_exact``)."""
+@pytest.mark.parametrize("mark", ["listed", "named"])
+def test_role_check_scores_a_listed_reply_by_its_checklist_and_its_listing(mark):
+    """The verifier's role check reads a ``listed`` (or ``named``) reply: verdict from the last word,
+    checklist exact without the opening sentences, and the listing scored on its own (``listing_exact``)."""
     from sightsound.mini import roles as R
     from sightsound.mini.role_checks import reply_without_verdict, score_verifier
     from sightsound.mini.world import split_records
 
     records, base = split_records("pretrain", 8, progress=False)
-    examples = R.examples_for("verifier", records, 0, base=base, with_media=False, order_mark="listed")
+    examples = R.examples_for("verifier", records, 0, base=base, with_media=False, order_mark=mark)
     replies = [e.target for e in examples]
     right = score_verifier(examples, replies)
     assert right["accuracy"] == right["checklist_exact"] == right["listing_exact"] == 1.0

@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "classes otherwise lacks. 'first': a named class heard first reads 'first' instead "
                              "of 'yes', and an account naming another heard class before it is false; 'late': "
                              "the class the account names first reads 'late' when it is heard but not first; "
-                             "'listed': the late mark in a reply that opens with the sounds heard, in order "
+                             "'listed': the late mark in a reply that opens with the sounds heard, in order; "
+                             "'named': as listed, then the sound the account names first "
                              "[ours; default none; the reply format is recorded in pretrain_info.json; "
                              "assets/mini/README.md, sessions 19-20]")
     parser.add_argument("--order-drill", type=float, default=0.0, metavar="SHARE",

@@ -66,7 +66,7 @@ class RoleSpec:
 
 SPECS = {
     "teacher": RoleSpec("teacher", "teacher", "qwen2_5_vl", SIZES["teacher"], 64),
-    "verifier": RoleSpec("verifier", "student", "qwen2_audio", SIZES["audio"], 64),  # listed replies: 55
+    "verifier": RoleSpec("verifier", "student", "qwen2_audio", SIZES["audio"], 72),  # named replies: up to 62
     "student": RoleSpec("student", "student", "qwen2_audio", SIZES["audio"], 40),
 }
 
@@ -130,7 +130,7 @@ def verifier_examples(record: dict, rng: random.Random, foreign: dict | None = N
     ``order_mark``: how the checklist carries the order of sounds (``--order-mark``).
     """
     scene = record["meta"]["scene"]
-    listing = T.listing_sentence(scene) if order_mark == T.LISTED else None
+    listing = T.listing_sentence(scene) if order_mark in (T.LISTED, T.NAMED) else None
     return [(verifier_prompt(cot), T.verifier_reply(cot, scene, label, order_mark),
              {"kind": kind, "label": label, "cot": cot, "checklist": T.verifier_checklist(cot, scene, order_mark),
               "listing": listing})

@@ -251,11 +251,13 @@ CHECK_WORDS = {(True, True): "yes", (False, False): "no", (True, False): "silent
 # [ours, opt-in: ``sightsound pretrain --order-mark``] where a checklist carries the order of sounds:
 # "first" marks a named class heard first in place of "yes"; "late" marks the class an account names
 # first when it is heard but not first, in place of "yes" (a disagreement, like "silent").
-# "listed" is the late mark in a reply that first lists the sounds heard, in order (:func:`verifier_reply`).
+# "listed" is the late mark in a reply that first lists the sounds heard, in order; "named" adds, after
+# that listing, the sound the account names first (:func:`verifier_reply`).
 FIRST_MARK = "first"
 LATE_MARK = "late"
 LISTED = "listed"
-ORDER_MARKS = ("none", FIRST_MARK, LATE_MARK, LISTED)
+NAMED = "named"
+ORDER_MARKS = ("none", FIRST_MARK, LATE_MARK, LISTED, NAMED)
 CLEAN_MARKS = frozenset({CHECK_WORDS[(True, True)], CHECK_WORDS[(False, False)]})  # account and audio agree
 # The reply words a verdict turns on: the marks of a disagreement, the order marks and the verdict itself.
 # Most of a checklist is "no"; ``sightsound pretrain --focus-weight`` gives these words more of the loss.
@@ -299,7 +301,7 @@ def verifier_checklist(cot: str, scene: dict, order_mark: str = "none") -> str:
     said = mentioned_classes(cot)
     if order_mark == FIRST_MARK:
         return _checklist(said, heard, first=heard_first(scene))
-    if order_mark in (LATE_MARK, LISTED):
+    if order_mark in (LATE_MARK, LISTED, NAMED):
         named = named_in_order(cot)
         late = {named[0]} if named and named[0] in heard and named[0] not in heard_first(scene) else set()
         return _checklist(said, heard, late=late)
@@ -349,6 +351,8 @@ def reading_drill_reply(cot: str, order_mark: str = "none") -> str:
     """
     said = mentioned_classes(cot)
     reply = f"{_checklist(said, set())} {'No' if said else 'Yes'}"
+    if order_mark == NAMED:
+        return f"{listing_sentence({'sources': []})} {named_first_sentence(cot)} {reply}"
     return f"{listing_sentence({'sources': []})} {reply}" if order_mark == LISTED else reply
 
 
@@ -400,14 +404,23 @@ def order_drill_cot(scene: dict, rng: random.Random, with_slots: bool = True) ->
     return sounds_sentence(items)
 
 
+def named_first_sentence(cot: str) -> str:
+    """'It names a piano first.' (or 'It names nothing.'): the ``named`` reply's second sentence."""
+    named = named_in_order(cot)
+    return f"It names {mention(named[0])} first." if named else "It names nothing."
+
+
 def split_listing(reply: str) -> tuple[str | None, str]:
     """(listing, rest) of a verifier reply: its opening "I hear ..." sentence, if it has one
-    (the ``listed`` format), and what follows it."""
+    (the ``listed`` and ``named`` formats), and what follows it (less the ``named`` sentence)."""
     text = (reply or "").strip()
     if not text.startswith("I hear"):
         return None, text
     listing, _, rest = text.partition(".")
-    return listing + ".", rest.strip()
+    rest = rest.strip()
+    if rest.startswith("It names"):
+        rest = rest.partition(".")[2].strip()
+    return listing + ".", rest
 
 
 def checklist_marks(checklist: str) -> list[tuple[str, str]]:
@@ -430,11 +443,16 @@ def verifier_reply(cot: str, scene: dict, label: str, order_mark: str = "none") 
     ``listed`` [ours, opt-in] opens the reply with the sounds heard, in the order heard (the student's
     listing sentence): the late mark then compares two texts in the context, the account's first
     sound and the listing's, instead of a reading and a hearing at once (session 21: V19 listed in
-    order 39 of 41 times yet wrote the late mark on 7 of 56 order errors).
+    order 39 of 41 times yet wrote the late mark on 7 of 56 order errors; V20, trained so, wrote it on
+    8 of 56 though its own listing implied it on 39).
+    ``named`` [ours, opt-in] adds, after the listing, the sound the account names first
+    (:func:`named_first_sentence`), so both sounds the late mark compares are in the reply's own text.
     """
     checklist = verifier_checklist(cot, scene, order_mark)
     if order_mark == LISTED:
         return f"{listing_sentence(scene)} {checklist} {label}"
+    if order_mark == NAMED:
+        return f"{listing_sentence(scene)} {named_first_sentence(cot)} {checklist} {label}"
     return f"{checklist} {label}"
 
 

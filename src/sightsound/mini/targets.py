@@ -347,13 +347,11 @@ def reading_drill_reply(cot: str, order_mark: str = "none") -> str:
     [ours] ``sightsound pretrain --reading-drill``: with real audio most marks can be got right by
     hearing alone (most accounts are mostly true), so the verifier learns to hear better than it
     reads (session 10: a third of the named-but-silent classes marked as not named). Over silence
-    the only way to the right marks is reading the account. A ``listed`` reply opens "I hear nothing."
+    the only way to the right marks is reading the account. A ``listed`` or ``named`` reply opens
+    "I hear nothing." (:func:`reply_opening`).
     """
     said = mentioned_classes(cot)
-    reply = f"{_checklist(said, set())} {'No' if said else 'Yes'}"
-    if order_mark == NAMED:
-        return f"{listing_sentence({'sources': []})} {named_first_sentence(cot)} {reply}"
-    return f"{listing_sentence({'sources': []})} {reply}" if order_mark == LISTED else reply
+    return f"{reply_opening(cot, {'sources': []}, order_mark)}{_checklist(said, set())} {'No' if said else 'Yes'}"
 
 
 def hearing_drill_cot(scene: dict, rng: random.Random, with_slots: bool = True) -> str | None:
@@ -410,6 +408,16 @@ def named_first_sentence(cot: str) -> str:
     return f"It names {mention(named[0])} first." if named else "It names nothing."
 
 
+def reply_opening(cot: str, scene: dict, order_mark: str) -> str:
+    """What a verifier reply says before its checklist: nothing; the sounds heard (``listed``); the
+    sounds heard and the sound the account names first (``named``). Ends with a space if not empty."""
+    if order_mark == LISTED:
+        return f"{listing_sentence(scene)} "
+    if order_mark == NAMED:
+        return f"{listing_sentence(scene)} {named_first_sentence(cot)} "
+    return ""
+
+
 def split_listing(reply: str) -> tuple[str | None, str]:
     """(listing, rest) of a verifier reply: its opening "I hear ..." sentence, if it has one
     (the ``listed`` and ``named`` formats), and what follows it (less the ``named`` sentence)."""
@@ -448,12 +456,7 @@ def verifier_reply(cot: str, scene: dict, label: str, order_mark: str = "none") 
     ``named`` [ours, opt-in] adds, after the listing, the sound the account names first
     (:func:`named_first_sentence`), so both sounds the late mark compares are in the reply's own text.
     """
-    checklist = verifier_checklist(cot, scene, order_mark)
-    if order_mark == LISTED:
-        return f"{listing_sentence(scene)} {checklist} {label}"
-    if order_mark == NAMED:
-        return f"{listing_sentence(scene)} {named_first_sentence(cot)} {checklist} {label}"
-    return f"{checklist} {label}"
+    return f"{reply_opening(cot, scene, order_mark)}{verifier_checklist(cot, scene, order_mark)} {label}"
 
 
 # ------------------------------------------------------------------------------------- student

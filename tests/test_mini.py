@@ -691,3 +691,24 @@ def test_verifier_margin_sign_is_its_greedy_verdict(mini_cache):
     summary = verifier_margins(path, examples, prefixes)
     assert 0.0 <= summary["auc"] <= 1.0
     assert set(summary["mean_margin_by_kind"]) == {ex.info["kind"] for ex in examples}
+
+
+def test_verifier_generation_budget_fits_its_longest_reply():
+    """The role checks generate at most ``max_new_tokens`` per reply: the longest ``named`` reply (the
+    longest format: listing, the sound named first, the checklist, the verdict) on 300 pretraining
+    records fits, counted by the session-22 candidate's tokenizer, with room for the end token."""
+    from transformers import AutoTokenizer
+
+    from sightsound.mini import roles as R
+    from sightsound.mini.checkpoints import ASSETS
+    from sightsound.mini.world import split_records
+
+    path = ASSETS / "candidates" / "verifier_v22"
+    if not (path / "tokenizer.json").is_file():
+        pytest.skip("no candidate verifier in assets/mini")
+    tok = AutoTokenizer.from_pretrained(path)
+    records, base = split_records("pretrain", 300, progress=False)
+    examples = R.examples_for("verifier", records, 0, base=base, with_media=False, order_mark="named",
+                              hearing_drill=1, order_drill=1, reading_drill=0.5)
+    longest = max(len(tok(e.target, add_special_tokens=False).input_ids) for e in examples)
+    assert 50 < longest < R.role_spec("verifier").max_new_tokens, longest

@@ -130,11 +130,13 @@ def verifier_examples(record: dict, rng: random.Random, foreign: dict | None = N
     ``order_mark``: how the checklist carries the order of sounds (``--order-mark``).
     """
     scene = record["meta"]["scene"]
-    listing = T.listing_sentence(scene) if order_mark in (T.LISTED, T.NAMED) else None
-    return [(verifier_prompt(cot), T.verifier_reply(cot, scene, label, order_mark),
-             {"kind": kind, "label": label, "cot": cot, "checklist": T.verifier_checklist(cot, scene, order_mark),
-              "listing": listing})
-            for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign, samples=samples)]
+    out = []
+    for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign, samples=samples):
+        reply = T.verifier_reply(cot, scene, label, order_mark)
+        # The reply's own opening listing (None unless the format has one): what the role check scores it against.
+        out.append((verifier_prompt(cot), reply, {"kind": kind, "label": label, "cot": cot, "listing": T.split_listing(reply)[0],
+                                                  "checklist": T.verifier_checklist(cot, scene, order_mark)}))
+    return out
 
 
 def teacher_samples(traces_path: str | Path, per_record: int = 2) -> dict[str, tuple[str, ...]]:

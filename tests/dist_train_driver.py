@@ -96,6 +96,9 @@ def main() -> int:
     torch.set_num_threads(1)
     for job in json.loads(Path(args.plan).read_text()):
         _run(job["stage"], args.student, job["section"], job["dump"])
+    from sightsound.train.common import close_process_group
+
+    close_process_group()  # as the CLI does: an open gloo group can abort the process at exit
     return 0
 
 

@@ -198,3 +198,25 @@ def test_deepspeed_zero_configs_train_on_cpu_like_one_process(zero, launched, si
     losses = _losses(dumps[0]["log_history"])
     assert all(abs(losses[s] - single["losses"][s]) < 1e-4 for s in losses)
     _assert_same_adapter(tmp_path / "run" / "adapter", single["dir"] / "checkpoint-2")
+
+
+def test_a_finished_command_closes_the_process_group_a_launcher_opened(tmp_path):
+    """Left open, gloo's threads can abort a rank at interpreter exit after its work is saved (SIGABRT:
+    'terminate called without an active exception'), and ``accelerate launch`` reports the run failed."""
+    import torch.distributed as dist
+
+    from sightsound.train.common import close_process_group
+
+    close_process_group()  # nothing opened: a no-op
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    assert dist.is_initialized()
+    close_process_group()
+    assert not dist.is_initialized()
+    # The CLI closes it after a command that succeeded (here a cheap one; `accelerate launch -m
+    # sightsound sft` takes the same path).
+    from sightsound.cli import main
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store2'}", rank=0, world_size=1)
+    assert main(["export-stage-config", str(ROOT / "configs" / "demo.yaml"), "--stage", "train/cot_sft",
+                 "--to", str(tmp_path / "cot_sft.yaml"), "--out", str(tmp_path / "run")]) == 0
+    assert not dist.is_initialized()

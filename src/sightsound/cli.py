@@ -117,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     from sightsound.errors import USER_ERRORS, os_error_line
 
     try:
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        from sightsound.train.common import close_process_group
+
+        close_process_group()
+        return code
     except USER_ERRORS as e:  # bad input: one clear line, no traceback
         print(f"sightsound {name}: error: {_one_line(str(e))}", file=sys.stderr)
         return 2

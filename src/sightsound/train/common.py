@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,20 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.jsonl"
 ADAPTER_DIR = "adapter"  # final LoRA adapter (adapter_model.safetensors + adapter_config.json)
 MERGED_DIR = "merged"  # plain model directory with the adapter merged in (the `merge` option)
+
+
+def close_process_group() -> None:
+    """Close the distributed process group, if a launcher opened one, after a command that succeeded.
+
+    Left open, gloo's worker threads are torn down with the interpreter and the process aborts
+    (SIGABRT, "terminate called without an active exception") after its work is saved, so
+    ``accelerate launch`` reports a failed run. Not called after an error: a rank that raised must
+    not wait on a collective shutdown its peers may never reach (torchtitan does the same).
+    Uses ``sys.modules`` so that commands that never imported torch do not import it here.
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -612,7 +613,7 @@ def test_pretrain_runs_and_the_loss_falls(role, mini_cache, tmp_path):
 
 # ------------------------------------------------------------------------------------- shipped
 # How far above chance each shipped role must score (see assets/mini/README.md for the numbers).
-MARGIN = {"teacher": 0.1, "student": 0.1, "verifier": 0.25}  # verifier: 0.37 recorded on its slice, less slack
+MARGIN = {"teacher": 0.1, "student": 0.1, "verifier": 0.25}  # verifier: 0.34 recorded on its slice, less slack
 
 
 @pytest.mark.slow
@@ -657,7 +658,7 @@ def test_shipped_verifier_recorded_that_it_listens():
     held = json.loads((path / "pretrain_info.json").read_text())["heldout"]
     assert held["n"] >= 300 and held["verdict_rule"] == "final"
     assert held["accuracy"] >= held["chance"] + 0.1, held
-    assert held["margins"]["listening_auc"] >= 0.9, held["margins"]  # the gate (README); 0.99 recorded
+    assert held["margins"]["listening_auc"] >= 0.9, held["margins"]  # the gate (README); 0.93 recorded
 
 
 def test_auc_is_the_mann_whitney_statistic():
@@ -696,19 +697,23 @@ def test_verifier_margin_sign_is_its_greedy_verdict(mini_cache):
 def test_verifier_generation_budget_fits_its_longest_reply():
     """The role checks generate at most ``max_new_tokens`` per reply: the longest ``named`` reply (the
     longest format: listing, the sound named first, the checklist, the verdict) on 300 pretraining
-    records fits, counted by the session-22 candidate's tokenizer, with room for the end token."""
+    records fits, counted by the shipped verifier's tokenizer, with room for the end token; so does
+    the demo recipe's budget for the verify stage (a reply cut before its verdict reads as unparsable)."""
     from transformers import AutoTokenizer
 
+    from sightsound.config import load_recipe
     from sightsound.mini import roles as R
-    from sightsound.mini.checkpoints import ASSETS
+    from sightsound.mini.checkpoints import shipped_dir
     from sightsound.mini.world import split_records
 
-    path = ASSETS / "candidates" / "verifier_v22"
-    if not (path / "tokenizer.json").is_file():
-        pytest.skip("no candidate verifier in assets/mini")
+    path = shipped_dir("verifier")
+    if path is None:
+        pytest.skip("no shipped verifier checkpoint in assets/mini")
     tok = AutoTokenizer.from_pretrained(path)
     records, base = split_records("pretrain", 300, progress=False)
     examples = R.examples_for("verifier", records, 0, base=base, with_media=False, order_mark="named",
                               hearing_drill=1, order_drill=1, reading_drill=0.5)
     longest = max(len(tok(e.target, add_special_tokens=False).input_ids) for e in examples)
     assert 50 < longest < R.role_spec("verifier").max_new_tokens, longest
+    demo = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    assert longest < load_recipe(demo, []).verify.max_new_tokens, longest

@@ -30,6 +30,7 @@ from typing import Any
 
 from sightsound.mini import roles as R
 from sightsound.mini import targets as T
+from sightsound.mini.targets import reply_without_verdict
 
 
 def _generate(model_dir: Path, examples, max_new_tokens: int, progress: bool) -> list[str]:
@@ -98,7 +99,7 @@ def score_verifier(examples, texts) -> dict[str, Any]:
         ok = verdict == ex.info["label"].lower()
         hits.append(ok)
         by_kind[ex.info["kind"]].append(ok)
-        checklist = T.split_listing(reply_without_verdict(text))[1]
+        checklist = T.reply_checklist(text)
         exact.append(checklist == ex.info["checklist"])
         agrees = T.checklist_agrees(ex.info["cot"], checklist)
         follows.append(verdict == ("yes" if agrees else "no"))
@@ -117,13 +118,6 @@ def score_verifier(examples, texts) -> dict[str, Any]:
             "accuracy_by_kind": {k: _rate(v) for k, v in sorted(by_kind.items())},
             "checklist_exact": _rate(exact), "verdict_follows_checklist": _rate(follows),
             **({"listing_exact": _rate(listing)} if listing else {}), "unparsable": unparsable}
-
-
-def reply_without_verdict(text: str) -> str:
-    """A verifier reply less its last word (the verdict): what it wrote first (the checklist, after
-    the ``listed`` format's listing)."""
-    words = (text or "").split()
-    return " ".join(words[:-1])
 
 
 def score_student(examples, texts) -> dict[str, Any]:

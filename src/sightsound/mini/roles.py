@@ -133,11 +133,11 @@ def verifier_examples(record: dict, rng: random.Random, foreign: dict | None = N
     out = []
     for cot, label, kind in T.verifier_examples(scene, rng, foreign=foreign, samples=samples):
         reply = T.verifier_reply(cot, scene, label, order_mark)
-        # The reply's own opening listing (None unless the format has one) and its checklist (the rest
-        # less the verdict): what the role check scores a generated reply against.
-        listing, rest = T.split_listing(reply)
-        out.append((verifier_prompt(cot), reply, {"kind": kind, "label": label, "cot": cot, "listing": listing,
-                                                  "checklist": rest.rsplit(" ", 1)[0]}))
+        # Read back from the reply as the role check reads a generated one: its opening listing (None
+        # unless the format has one) and its checklist.
+        out.append((verifier_prompt(cot), reply, {"kind": kind, "label": label, "cot": cot,
+                                                  "listing": T.split_listing(reply)[0],
+                                                  "checklist": T.reply_checklist(reply)}))
     return out
 
 

@@ -431,6 +431,19 @@ def split_listing(reply: str) -> tuple[str | None, str]:
     return listing + ".", rest
 
 
+def reply_without_verdict(text: str) -> str:
+    """A verifier reply less its last word (the verdict): what it wrote first (the checklist, after
+    the ``listed`` format's listing)."""
+    words = (text or "").split()
+    return " ".join(words[:-1])
+
+
+def reply_checklist(reply: str) -> str:
+    """The checklist of a verifier reply: what it wrote after its opening sentences and before its
+    verdict. One reading for the training targets and for a model's generated replies."""
+    return split_listing(reply_without_verdict(reply))[1]
+
+
 def checklist_marks(checklist: str) -> list[tuple[str, str]]:
     """(class, check word) pairs read back from a checklist (:func:`verifier_checklist`'s format;
     an opening listing is skipped), in the order written (a model's reply may repeat or skip a class)."""
